@@ -1,0 +1,69 @@
+//! Server configuration: one typed struct with defaults that work out of the
+//! box. The `banter` binary fills it from flags, environment and an optional
+//! TOML file; tests build it directly with a temp data dir and port 0.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// Everything `banter serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database (created if missing).
+    pub data_dir: PathBuf,
+    /// Origins (e.g. `https://chat.example.com`) allowed to open WebSockets in
+    /// addition to the server's own origin. Requests without an Origin header
+    /// (native clients) are allowed; they still need a token.
+    pub allowed_origins: Vec<String>,
+    /// Clients should send a frame at least this often.
+    #[serde(with = "millis")]
+    pub heartbeat_interval: Duration,
+    /// A WebSocket silent for this long is closed.
+    #[serde(with = "millis")]
+    pub idle_timeout: Duration,
+    /// Frames per connection the server keeps queued for a device before it
+    /// disconnects it as a slow consumer.
+    pub outbound_queue_frames: usize,
+    /// Sustained frames per second per connection, and the burst above it.
+    pub frames_per_second: u32,
+    pub frames_burst: u32,
+    /// Concurrent password hashes (argon2id is deliberately expensive).
+    pub max_concurrent_password_hashes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("banter-data"),
+            allowed_origins: Vec::new(),
+            heartbeat_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(45),
+            outbound_queue_frames: 1024,
+            frames_per_second: 200,
+            frames_burst: 400,
+            max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The SQLite database file inside `data_dir`.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("banter.sqlite3")
+    }
+}
+
+/// Durations in config files are integer milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

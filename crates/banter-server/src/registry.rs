@@ -1,0 +1,193 @@
+//! Which devices are connected to this node, and how to reach them.
+//!
+//! Each WebSocket connection registers a [`ConnectionHandle`]: a *bounded*
+//! queue of pre-encoded frames and a way to close it. Delivery never waits:
+//! if a connection's queue is full its consumer is too slow, so it is closed
+//! with [`close_code::SLOW_CONSUMER`] and will catch up by sync when it comes
+//! back. Server memory per connection is therefore bounded by the queue size.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+};
+
+use axum::extract::ws::Utf8Bytes;
+use banter_protocol::{frames::close_code, DeviceId, UserId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Identifies one WebSocket connection (a device may have several, e.g. tabs).
+pub type ConnectionId = u64;
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// A one-shot "please close" signal with the reason attached.
+#[derive(Debug, Default)]
+pub struct Kick {
+    token: CancellationToken,
+    reason: OnceLock<CloseReason>,
+}
+
+impl Kick {
+    /// Asks the connection to close; the first reason given wins.
+    pub fn kick(&self, reason: CloseReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Resolves once the connection has been kicked.
+    pub async fn kicked(&self) -> CloseReason {
+        self.token.cancelled().await;
+        self.reason.get().copied().unwrap_or(CloseReason { code: close_code::GOING_AWAY, reason: "closed" })
+    }
+}
+
+/// How the rest of the server reaches one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionHandle {
+    pub id: ConnectionId,
+    pub device_id: DeviceId,
+    pub outbound: mpsc::Sender<Utf8Bytes>,
+    pub kick: Arc<Kick>,
+}
+
+impl ConnectionHandle {
+    /// Queues a frame without waiting; a full queue closes the connection.
+    pub fn deliver(&self, frame: Utf8Bytes) {
+        match self.outbound.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(connection = self.id, device = self.device_id, "slow consumer disconnected");
+                self.kick.kick(CloseReason { code: close_code::SLOW_CONSUMER, reason: "slow consumer: reconnect and sync" });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The connections on this node, by user.
+#[derive(Debug, Default)]
+pub struct ConnectionRegistry {
+    by_user: Mutex<HashMap<UserId, Vec<ConnectionHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl ConnectionRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fresh connection id.
+    pub fn next_connection_id(&self) -> ConnectionId {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn register(&self, user_id: UserId, handle: ConnectionHandle) {
+        self.lock().entry(user_id).or_default().push(handle);
+    }
+
+    pub fn unregister(&self, user_id: UserId, connection_id: ConnectionId) {
+        let mut by_user = self.lock();
+        if let Some(list) = by_user.get_mut(&user_id) {
+            list.retain(|h| h.id != connection_id);
+            if list.is_empty() {
+                by_user.remove(&user_id);
+            }
+        }
+    }
+
+    /// Delivers `frame` to every connection of every listed user, except the
+    /// connection `skip` (the sender's own, which gets an ack instead).
+    pub fn deliver_to_users(&self, user_ids: &[UserId], frame: &Utf8Bytes, skip: Option<ConnectionId>) {
+        let by_user = self.lock();
+        for user_id in user_ids {
+            for handle in by_user.get(user_id).into_iter().flatten() {
+                if Some(handle.id) != skip {
+                    handle.deliver(frame.clone());
+                }
+            }
+        }
+    }
+
+    /// Closes every connection of one device (its session was revoked).
+    pub fn kick_device(&self, user_id: UserId, device_id: DeviceId, reason: CloseReason) {
+        for handle in self.lock().get(&user_id).into_iter().flatten() {
+            if handle.device_id == device_id {
+                handle.kick.kick(reason);
+            }
+        }
+    }
+
+    /// Closes every connection (shutdown).
+    pub fn kick_all(&self, reason: CloseReason) {
+        for handle in self.lock().values().flatten() {
+            handle.kick.kick(reason);
+        }
+    }
+
+    /// Number of open connections on this node.
+    pub fn connection_count(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Vec<ConnectionHandle>>> {
+        // A poisoned lock only means another thread panicked mid-update of a
+        // plain map; the map itself is still usable.
+        self.by_user.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(registry: &ConnectionRegistry, device_id: DeviceId, capacity: usize) -> (ConnectionHandle, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let h = ConnectionHandle { id: registry.next_connection_id(), device_id, outbound: tx, kick: Arc::new(Kick::default()) };
+        (h, rx)
+    }
+
+    #[tokio::test]
+    async fn delivery_reaches_every_connection_of_each_user_but_the_skipped_one() {
+        let registry = ConnectionRegistry::new();
+        let (a1, mut a1_rx) = handle(&registry, 1, 4);
+        let (a2, mut a2_rx) = handle(&registry, 2, 4);
+        let (b1, mut b1_rx) = handle(&registry, 3, 4);
+        registry.register(10, a1.clone());
+        registry.register(10, a2);
+        registry.register(20, b1);
+        registry.deliver_to_users(&[10, 20], &Utf8Bytes::from_static("x"), Some(a1.id));
+        assert!(a1_rx.try_recv().is_err());
+        assert_eq!(a2_rx.try_recv().unwrap().as_str(), "x");
+        assert_eq!(b1_rx.try_recv().unwrap().as_str(), "x");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_kicks_the_connection_as_a_slow_consumer() {
+        let registry = ConnectionRegistry::new();
+        let (a, _rx) = handle(&registry, 1, 2);
+        registry.register(10, a.clone());
+        for _ in 0..3 {
+            registry.deliver_to_users(&[10], &Utf8Bytes::from_static("x"), None);
+        }
+        assert_eq!(a.kick.kicked().await.code, close_code::SLOW_CONSUMER);
+    }
+
+    #[test]
+    fn unregistering_the_last_connection_forgets_the_user() {
+        let registry = ConnectionRegistry::new();
+        let (a, _rx) = handle(&registry, 1, 2);
+        registry.register(10, a.clone());
+        assert_eq!(registry.connection_count(), 1);
+        registry.unregister(10, a.id);
+        assert_eq!(registry.connection_count(), 0);
+    }
+}

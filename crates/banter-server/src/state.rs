@@ -1,0 +1,27 @@
+//! The state shared by every request and connection.
+
+use std::sync::Arc;
+
+use banter_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::{auth::PasswordHashing, config::ServerConfig, registry::ConnectionRegistry, router::Router};
+
+/// Shared server state, behind an `Arc`.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<ConnectionRegistry>,
+    pub router: Arc<dyn Router>,
+    pub passwords: PasswordHashing,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

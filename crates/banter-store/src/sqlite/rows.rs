@@ -1,0 +1,121 @@
+//! Row decoding and error mapping shared by the query modules.
+//!
+//! Decoding never panics: a value the schema should have ruled out (an
+//! unknown `kind` or `role`, say, written by a newer release or by hand) comes
+//! back as [`StoreError::Unavailable`] so one bad row fails one request, not
+//! the process.
+
+use banter_protocol::{ConversationKind, MemberRole, Message, User};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::{StoreError, StoreResult};
+
+/// Converts a rusqlite result into a store result. Errors that have a domain
+/// meaning are mapped at their call sites; everything left is an I/O-ish
+/// failure the caller cannot fix, hence `Unavailable`.
+pub(super) trait DbResult<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> DbResult<T> for rusqlite::Result<T> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// True when `e` is a UNIQUE constraint violation on `column`
+/// (spelled `table.column`, as SQLite reports it).
+pub(super) fn is_unique_violation(e: &rusqlite::Error, column: &str) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(err, Some(msg)) => {
+            err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && msg.contains(column)
+        }
+        _ => false,
+    }
+}
+
+/// Decodes `id, username, display_name` starting at column `at`.
+pub(super) fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User { id: row.get(at)?, username: row.get(at + 1)?, display_name: row.get(at + 2)? })
+}
+
+/// The column list [`message_from_row`] expects, in order.
+///
+/// Kept as a macro so it can be spliced into SQL literals with `concat!`,
+/// giving `prepare_cached` a `&'static str` instead of a string built per call.
+macro_rules! message_columns {
+    () => {
+        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts"
+    };
+}
+pub(super) use message_columns;
+
+/// Decodes a row selected with [`message_columns!`].
+pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        conversation_id: row.get(0)?,
+        seq: row.get(1)?,
+        sender_id: row.get(2)?,
+        sender_device_id: row.get(3)?,
+        client_msg_id: row.get(4)?,
+        text: row.get(5)?,
+        server_ts: row.get(6)?,
+    })
+}
+
+/// Parses the `conversations.kind` column.
+pub(super) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
+    match value {
+        "direct" => Ok(ConversationKind::Direct),
+        "group" => Ok(ConversationKind::Group),
+        other => Err(StoreError::Unavailable(format!("corrupt row: unknown conversation kind {other:?}"))),
+    }
+}
+
+/// Parses the `members.role` column.
+pub(super) fn parse_role(value: &str) -> StoreResult<MemberRole> {
+    match value {
+        "admin" => Ok(MemberRole::Admin),
+        "member" => Ok(MemberRole::Member),
+        other => Err(StoreError::Unavailable(format!("corrupt row: unknown member role {other:?}"))),
+    }
+}
+
+/// The user's role in the conversation, `None` if not a member (or if the
+/// conversation does not exist).
+pub(super) fn role_of(conn: &Connection, conversation_id: i64, user_id: i64) -> StoreResult<Option<MemberRole>> {
+    let role: Option<String> = conn
+        .prepare_cached("SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+        .db()?
+        .query_row((conversation_id, user_id), |row| row.get(0))
+        .optional()
+        .db()?;
+    role.as_deref().map(parse_role).transpose()
+}
+
+/// Fails with [`StoreError::NotAMember`] unless the user is a member.
+pub(super) fn require_member(conn: &Connection, conversation_id: i64, user_id: i64) -> StoreResult<MemberRole> {
+    role_of(conn, conversation_id, user_id)?.ok_or(StoreError::NotAMember)
+}
+
+/// Every member's id, ascending.
+pub(super) fn member_ids(conn: &Connection, conversation_id: i64) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id")
+        .db()?;
+    let ids = stmt.query_map([conversation_id], |row| row.get(0)).db()?;
+    ids.collect::<rusqlite::Result<Vec<i64>>>().db()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_are_errors_not_panics() {
+        assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
+        assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
+    }
+}

@@ -1,0 +1,83 @@
+//! `banter serve`: configuration from flags, environment (`BANTER_*`) and an
+//! optional TOML file, in that order of precedence over the defaults.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use banter_server::{Server, ServerConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any `ServerConfig` field (see README).
+    #[arg(long, env = "BANTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BANTER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the database [default: ./banter-data].
+    #[arg(long, env = "BANTER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Extra Origin allowed to open WebSockets (repeatable).
+    #[arg(long = "allow-origin", env = "BANTER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Close WebSockets silent for this many seconds.
+    #[arg(long, env = "BANTER_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<ServerConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServerConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if !self.allowed_origins.is_empty() {
+            config.allowed_origins = self.allowed_origins;
+        }
+        if let Some(secs) = self.idle_timeout_secs {
+            config.idle_timeout = std::time::Duration::from_secs(secs);
+        }
+        Ok(config)
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let server = Server::start(config).await.context("starting the server")?;
+    // Machine-readable line for scripts and tests that start the binary.
+    tracing::info!(url = %server.base_url(), "ready");
+    wait_for_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
