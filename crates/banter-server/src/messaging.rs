@@ -7,9 +7,9 @@
 //! WebSocket gateway call these functions; neither holds rules of its own.
 
 use banter_protocol::{
-    frames::SyncCursor,
+    frames::{ConversationChange, SyncCursor},
     limits::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    ConversationChange, ConversationId, Seq, ServerFrame, UserId,
+    ConversationId, Seq, ServerFrame, UserId,
 };
 use banter_store::{MessagePage, NewMessage};
 

@@ -1,0 +1,582 @@
+//! [`Connection`]: one device's WebSocket at `/api/v1/ws`.
+//!
+//! The connection is a plain request/response-plus-events pipe with no
+//! background task: frames are read only when a method is awaited. Methods
+//! that wait for a specific answer ([`Connection::send_message`],
+//! [`Connection::sync_all`], [`Connection::ping`]) set aside every other frame
+//! they read, and [`Connection::next_frame`] returns those first, in arrival
+//! order, so no event is lost or reordered.
+//!
+//! Nothing pings automatically: an application that may stay idle should call
+//! [`Connection::ping`] every [`Hello::heartbeat_interval_ms`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use banter_protocol::frames::{ConnectionLimits, SyncCursor};
+use banter_protocol::{ClientFrame, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use crate::error::{snippet, SdkError};
+use crate::http::api_url;
+use crate::sync::SyncState;
+
+type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Default bound on the handshake plus the wait for `hello`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on waiting for the answer to a request (ack, sync batch, pong).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The WebSocket URL for a server base URL: `http` → `ws`, `https` → `wss`
+/// (`ws`/`wss` are kept), plus `/api/v1/ws` after any path prefix.
+pub fn ws_url(base_url: &str) -> Result<Url, SdkError> {
+    let mut url =
+        Url::parse(base_url).map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
+    let scheme = match url.scheme() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        other => return Err(SdkError::Config(format!("unsupported URL scheme {other:?} in {base_url:?}"))),
+    };
+    url.set_scheme(scheme)
+        .map_err(|()| SdkError::Config(format!("cannot derive a WebSocket URL from {base_url:?}")))?;
+    Ok(api_url(&url, &["ws"]))
+}
+
+/// How to open a [`Connection`].
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Sent as `Authorization: Bearer <token>`; `None` sends no credentials.
+    pub token: Option<String>,
+    /// Extra handshake headers, e.g. `("Origin", "https://evil.example")`.
+    pub headers: Vec<(String, String)>,
+    /// Bound on the handshake plus the wait for `hello`.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for an answer in `send_message`, `sync_all`, `ping`.
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            token: None,
+            headers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("headers", &self.headers)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// Defaults: no token, no extra headers, 10 s connect and 30 s request timeouts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Authenticates with `token`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Adds a handshake header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the connect (handshake + `hello`) timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the request timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// The contents of the server's `hello` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// The authenticated user.
+    pub user: User,
+    /// The device (session) this connection belongs to.
+    pub device_id: DeviceId,
+    /// Send a frame (e.g. `ping`) at least this often.
+    pub heartbeat_interval_ms: u64,
+    /// The server closes a connection silent for this long.
+    pub idle_timeout_ms: u64,
+    /// Limits that apply to this connection.
+    pub limits: ConnectionLimits,
+}
+
+/// A durable acknowledgement of a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub client_msg_id: String,
+    pub conversation_id: ConversationId,
+    /// The message's position in its conversation.
+    pub seq: Seq,
+    pub server_ts: TimestampMs,
+    /// True when the server had already stored this `client_msg_id` (a retry).
+    pub duplicate: bool,
+}
+
+/// One `sync_batch` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPage {
+    /// In `(conversation_id, seq)` order, each conversation contiguous from its cursor + 1.
+    pub messages: Vec<Message>,
+    /// False when more messages remain: sync again with advanced cursors.
+    pub complete: bool,
+}
+
+/// What a waiting method does with a frame it read.
+enum Pick<T> {
+    /// The awaited answer (or error).
+    Take(Result<T, SdkError>),
+    /// Not the answer: set it aside for `next_frame`.
+    Keep(ServerFrame),
+}
+
+/// An open WebSocket of one device. See the [module docs](self).
+pub struct Connection {
+    ws: WsStream,
+    hello: Hello,
+    /// Frames read while waiting for something else, for `next_frame`.
+    buffered: VecDeque<ServerFrame>,
+    /// Set once the connection ended: the close code and reason.
+    closed: Option<(Option<u16>, String)>,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("hello", &self.hello)
+            .field("buffered", &self.buffered.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Opens the WebSocket of the server at `base_url` (an `http(s)` base URL)
+    /// with a device token and waits for `hello`.
+    pub async fn connect(base_url: &str, token: &str) -> Result<Connection, SdkError> {
+        Self::connect_with(base_url, ConnectOptions::new().token(token)).await
+    }
+
+    /// Opens the WebSocket with explicit options and waits for `hello`.
+    ///
+    /// A handshake the server refuses (bad token, disallowed Origin) fails
+    /// with [`SdkError::Api`] carrying the HTTP status and error code.
+    pub async fn connect_with(base_url: &str, options: ConnectOptions) -> Result<Connection, SdkError> {
+        let url = ws_url(base_url)?;
+        let mut request = url.as_str().into_client_request()?;
+        let headers = request.headers_mut();
+        if let Some(token) = &options.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| SdkError::Config("the token is not a valid header value".into()))?;
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &options.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| SdkError::Config(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| SdkError::Config(format!("invalid value for header {name}")))?;
+            headers.insert(name, value);
+        }
+
+        let deadline = Instant::now() + options.connect_timeout;
+        let (ws, _response) = match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(request)).await
+        {
+            Err(_) => return Err(SdkError::Timeout),
+            Ok(Err(tungstenite::Error::Http(resp))) => {
+                let body = resp.body().as_deref().unwrap_or_default();
+                return Err(SdkError::from_response(resp.status().as_u16(), body));
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(pair)) => pair,
+        };
+
+        let mut conn = Connection {
+            ws,
+            hello: Hello {
+                user: User { id: 0, username: String::new(), display_name: String::new() },
+                device_id: 0,
+                heartbeat_interval_ms: 0,
+                idle_timeout_ms: 0,
+                limits: ConnectionLimits {
+                    max_message_chars: 0,
+                    max_frame_bytes: 0,
+                    max_group_members: 0,
+                    frames_per_second: 0,
+                    burst: 0,
+                },
+            },
+            buffered: VecDeque::new(),
+            closed: None,
+            request_timeout: options.request_timeout,
+        };
+        let first = match tokio::time::timeout_at(deadline, conn.read_frame()).await {
+            Err(_) => return Err(SdkError::Timeout),
+            Ok(frame) => frame?,
+        };
+        match first {
+            ServerFrame::Hello { user, device_id, heartbeat_interval_ms, idle_timeout_ms, limits } => {
+                conn.hello = Hello { user, device_id, heartbeat_interval_ms, idle_timeout_ms, limits };
+                Ok(conn)
+            }
+            ServerFrame::Error { code, message, .. } => Err(SdkError::from_frame(code, message)),
+            other => Err(SdkError::Protocol(format!("expected hello as the first frame, got {other:?}"))),
+        }
+    }
+
+    /// The server's `hello`: user, device, heartbeat interval and limits.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Changes the bound on waiting for answers (default 30 s).
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
+    }
+
+    /// The close code and reason, once the connection has ended.
+    pub fn close_info(&self) -> Option<(Option<u16>, &str)> {
+        self.closed.as_ref().map(|(code, reason)| (*code, reason.as_str()))
+    }
+
+    // ----- sending -----
+
+    /// Sends one frame without waiting for any answer.
+    pub async fn send_frame(&mut self, frame: ClientFrame) -> Result<(), SdkError> {
+        let text = serde_json::to_string(&frame)
+            .map_err(|e| SdkError::Protocol(format!("cannot encode frame: {e}")))?;
+        self.send_ws(WsMessage::text(text)).await
+    }
+
+    /// Sends an arbitrary text frame, valid JSON or not (for tests).
+    pub async fn send_raw_text(&mut self, text: String) -> Result<(), SdkError> {
+        self.send_ws(WsMessage::text(text)).await
+    }
+
+    /// Sends a binary frame, which the protocol does not allow (for tests).
+    pub async fn send_raw_binary(&mut self, data: Vec<u8>) -> Result<(), SdkError> {
+        self.send_ws(WsMessage::binary(data)).await
+    }
+
+    /// Sends a message with a fresh random `client_msg_id` and waits for its
+    /// durable `ack`. A refusal (`error` frame for this id) is
+    /// [`SdkError::Api`].
+    ///
+    /// If this fails with a timeout or a closed connection the message may or
+    /// may not be stored: retry with [`Connection::send_message_with_id`] and
+    /// the same id (from [`new_client_msg_id`]) on a new connection, which
+    /// never stores it twice.
+    pub async fn send_message(&mut self, conversation_id: ConversationId, text: impl Into<String>) -> Result<Ack, SdkError> {
+        let id = new_client_msg_id();
+        self.send_message_with_id(conversation_id, &id, text).await
+    }
+
+    /// Sends a message with the given `client_msg_id` and waits for the `ack`
+    /// or `error` carrying that id. Other frames read meanwhile are kept for
+    /// [`Connection::next_frame`]. The text is not validated locally.
+    pub async fn send_message_with_id(
+        &mut self,
+        conversation_id: ConversationId,
+        client_msg_id: &str,
+        text: impl Into<String>,
+    ) -> Result<Ack, SdkError> {
+        let frame =
+            ClientFrame::Send { client_msg_id: client_msg_id.to_owned(), conversation_id, text: text.into() };
+        self.send_frame(frame).await?;
+        self.wait_for(|frame| match frame {
+            ServerFrame::Ack { client_msg_id: id, conversation_id, seq, server_ts, duplicate }
+                if id == client_msg_id =>
+            {
+                Pick::Take(Ok(Ack { client_msg_id: id, conversation_id, seq, server_ts, duplicate }))
+            }
+            ServerFrame::Error { code, message, client_msg_id: Some(id) } if id == client_msg_id => {
+                Pick::Take(Err(SdkError::from_frame(code, message)))
+            }
+            other => Pick::Keep(other),
+        })
+        .await
+    }
+
+    /// Sends a `read` frame (moves this user's read marker; no answer is awaited).
+    pub async fn send_read(&mut self, conversation_id: ConversationId, seq: Seq) -> Result<(), SdkError> {
+        self.send_frame(ClientFrame::Read { conversation_id, seq }).await
+    }
+
+    /// Sends `ping` and waits for `pong`; returns the round-trip time.
+    pub async fn ping(&mut self) -> Result<Duration, SdkError> {
+        let start = Instant::now();
+        self.send_frame(ClientFrame::Ping).await?;
+        self.wait_for(|frame| match frame {
+            ServerFrame::Pong => Pick::Take(Ok(())),
+            other => Pick::Keep(other),
+        })
+        .await?;
+        Ok(start.elapsed())
+    }
+
+    // ----- sync -----
+
+    /// One `sync` round trip: the next batch after `cursors` (`limit` defaults
+    /// to 50 on the server, at most 200). An `error` frame without a
+    /// `client_msg_id` read while waiting is taken as the answer.
+    pub async fn sync_once(&mut self, cursors: &[SyncCursor], limit: Option<u32>) -> Result<SyncPage, SdkError> {
+        self.send_frame(ClientFrame::Sync { cursors: cursors.to_vec(), limit }).await?;
+        self.wait_for(|frame| match frame {
+            ServerFrame::SyncBatch { messages, complete } => Pick::Take(Ok(SyncPage { messages, complete })),
+            ServerFrame::Error { code, message, client_msg_id: None } => {
+                Pick::Take(Err(SdkError::from_frame(code, message)))
+            }
+            other => Pick::Keep(other),
+        })
+        .await
+    }
+
+    /// Catches up: syncs repeatedly from `cursors`, advancing them past each
+    /// batch (conversations not listed start at 0), until the server says
+    /// `complete`. Returns every message of every batch, in order.
+    ///
+    /// Live `message` frames that arrive meanwhile are kept for
+    /// [`Connection::next_frame`]; they may repeat synced messages, so pass
+    /// everything through a [`SyncState`] (or use [`Connection::catch_up`]).
+    pub async fn sync_all(&mut self, cursors: &[SyncCursor]) -> Result<Vec<Message>, SdkError> {
+        let mut positions: BTreeMap<ConversationId, Seq> = BTreeMap::new();
+        for c in cursors {
+            let p = positions.entry(c.conversation_id).or_insert(c.seq);
+            *p = (*p).max(c.seq);
+        }
+        let mut all = Vec::new();
+        loop {
+            let cursors: Vec<SyncCursor> =
+                positions.iter().map(|(&conversation_id, &seq)| SyncCursor { conversation_id, seq }).collect();
+            let page = self.sync_once(&cursors, None).await?;
+            let mut progressed = false;
+            for m in &page.messages {
+                let p = positions.entry(m.conversation_id).or_insert(0);
+                if m.seq > *p {
+                    *p = m.seq;
+                    progressed = true;
+                }
+            }
+            all.extend(page.messages);
+            if page.complete {
+                return Ok(all);
+            }
+            if !progressed {
+                return Err(SdkError::Protocol("sync batch is incomplete but advances no cursor".into()));
+            }
+        }
+    }
+
+    /// Catches up a [`SyncState`]: [`Connection::sync_all`] from its cursors,
+    /// returning only the messages that are new to it.
+    pub async fn catch_up(&mut self, state: &mut SyncState) -> Result<Vec<Message>, SdkError> {
+        let messages = self.sync_all(&state.cursors()).await?;
+        Ok(messages.into_iter().filter(|m| state.accept(m).is_new()).collect())
+    }
+
+    // ----- receiving -----
+
+    /// The next server frame: first any set aside by the waiting methods, then
+    /// from the socket. Waits indefinitely. When the server closes the
+    /// connection this returns [`SdkError::Closed`] with its close code, and
+    /// keeps returning it.
+    pub async fn next_frame(&mut self) -> Result<ServerFrame, SdkError> {
+        if let Some(frame) = self.buffered.pop_front() {
+            return Ok(frame);
+        }
+        self.read_frame().await
+    }
+
+    /// [`Connection::next_frame`], failing with [`SdkError::Timeout`] after
+    /// `timeout`. Nothing is lost on timeout.
+    pub async fn next_frame_timeout(&mut self, timeout: Duration) -> Result<ServerFrame, SdkError> {
+        match tokio::time::timeout(timeout, self.next_frame()).await {
+            Ok(result) => result,
+            Err(_) => Err(SdkError::Timeout),
+        }
+    }
+
+    /// Frames already read but not yet returned by `next_frame`.
+    pub fn buffered_frames(&self) -> usize {
+        self.buffered.len()
+    }
+
+    /// Closes the connection normally (close code 1000) and waits briefly for
+    /// the server's close reply.
+    pub async fn close(mut self) -> Result<(), SdkError> {
+        if self.closed.is_some() {
+            return Ok(());
+        }
+        match self.ws.close(None).await {
+            Ok(()) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        // Drain until the server's close frame or the end of the stream.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+        Ok(())
+    }
+
+    // ----- plumbing -----
+
+    async fn send_ws(&mut self, message: WsMessage) -> Result<(), SdkError> {
+        if let Some((code, reason)) = &self.closed {
+            return Err(SdkError::Closed { code: *code, reason: reason.clone() });
+        }
+        // A failed write does not mark the connection closed: the server's
+        // close frame (with its code) may still be waiting to be read.
+        self.ws.send(message).await.map_err(|e| match e {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                SdkError::Closed { code: None, reason: "connection already closed".into() }
+            }
+            tungstenite::Error::Io(io) if is_disconnect(&io) => {
+                SdkError::Closed { code: None, reason: format!("write failed: {io}") }
+            }
+            e => e.into(),
+        })
+    }
+
+    /// Sends frames until `pick` takes one, within the request timeout.
+    async fn wait_for<T>(&mut self, mut pick: impl FnMut(ServerFrame) -> Pick<T>) -> Result<T, SdkError> {
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.read_frame()).await {
+                Err(_) => return Err(SdkError::Timeout),
+                Ok(frame) => frame?,
+            };
+            match pick(frame) {
+                Pick::Take(result) => return result,
+                Pick::Keep(frame) => self.buffered.push_back(frame),
+            }
+        }
+    }
+
+    /// Reads the next frame from the socket (ignoring the buffer). Cancel-safe.
+    async fn read_frame(&mut self) -> Result<ServerFrame, SdkError> {
+        loop {
+            if let Some((code, reason)) = &self.closed {
+                return Err(SdkError::Closed { code: *code, reason: reason.clone() });
+            }
+            match self.ws.next().await {
+                None => self.mark_closed(None, "connection ended without a close frame".into()),
+                Some(Ok(WsMessage::Text(text))) => {
+                    return serde_json::from_str::<ServerFrame>(text.as_str()).map_err(|e| {
+                        SdkError::Protocol(format!("invalid server frame ({e}): {}", snippet(text.as_bytes())))
+                    });
+                }
+                Some(Ok(WsMessage::Binary(data))) => {
+                    return Err(SdkError::Protocol(format!("server sent a binary frame of {} bytes", data.len())));
+                }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    let (code, reason) = match frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
+                        None => (None, String::new()),
+                    };
+                    tracing::debug!(?code, %reason, "server closed the WebSocket");
+                    // Let tungstenite send its queued close reply.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.flush()).await;
+                    self.mark_closed(code, reason);
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                Some(Err(e)) => match e {
+                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                        self.mark_closed(None, "connection closed".into())
+                    }
+                    tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+                        self.mark_closed(None, "connection reset without a close frame".into())
+                    }
+                    tungstenite::Error::Io(io) if is_disconnect(&io) => {
+                        self.mark_closed(None, format!("connection lost: {io}"))
+                    }
+                    e => return Err(e.into()),
+                },
+            }
+        }
+    }
+
+    /// Records the end of the connection (the first reason wins); the read
+    /// loop then reports it.
+    fn mark_closed(&mut self, code: Option<u16>, reason: String) {
+        if self.closed.is_none() {
+            self.closed = Some((code, reason));
+        }
+    }
+}
+
+fn is_disconnect(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
+}
+
+/// A fresh random `client_msg_id`: 32 lowercase hex digits (128 bits).
+pub fn new_client_msg_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_url_follows_the_http_scheme() {
+        assert_eq!(ws_url("http://127.0.0.1:8080").unwrap().as_str(), "ws://127.0.0.1:8080/api/v1/ws");
+        assert_eq!(ws_url("https://chat.example.com").unwrap().as_str(), "wss://chat.example.com/api/v1/ws");
+        assert_eq!(ws_url("ws://localhost:9/").unwrap().as_str(), "ws://localhost:9/api/v1/ws");
+        assert_eq!(ws_url("wss://localhost:9").unwrap().as_str(), "wss://localhost:9/api/v1/ws");
+    }
+
+    #[test]
+    fn ws_url_keeps_a_path_prefix_and_drops_query() {
+        assert_eq!(ws_url("https://example.com/chat").unwrap().as_str(), "wss://example.com/chat/api/v1/ws");
+        assert_eq!(ws_url("http://example.com/chat/?a=b#c").unwrap().as_str(), "ws://example.com/chat/api/v1/ws");
+    }
+
+    #[test]
+    fn ws_url_refuses_other_schemes() {
+        assert!(matches!(ws_url("ftp://example.com"), Err(SdkError::Config(_))));
+        assert!(matches!(ws_url("example.com:8080"), Err(SdkError::Config(_))));
+        assert!(matches!(ws_url(""), Err(SdkError::Config(_))));
+    }
+
+    #[test]
+    fn client_msg_ids_are_valid_and_distinct() {
+        let a = new_client_msg_id();
+        let b = new_client_msg_id();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(banter_protocol::limits::validate_client_msg_id(&a).is_ok());
+    }
+}
