@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use banter_protocol::frames::{ConnectionLimits, SyncCursor};
-use banter_protocol::{ClientFrame, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User};
+use banter_protocol::{
+    ClientFrame, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -38,15 +40,20 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The WebSocket URL for a server base URL: `http` → `ws`, `https` → `wss`
 /// (`ws`/`wss` are kept), plus `/api/v1/ws` after any path prefix.
 pub fn ws_url(base_url: &str) -> Result<Url, SdkError> {
-    let mut url =
-        Url::parse(base_url).map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
+    let mut url = Url::parse(base_url)
+        .map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
     let scheme = match url.scheme() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
-        other => return Err(SdkError::Config(format!("unsupported URL scheme {other:?} in {base_url:?}"))),
+        other => {
+            return Err(SdkError::Config(format!(
+                "unsupported URL scheme {other:?} in {base_url:?}"
+            )))
+        }
     };
-    url.set_scheme(scheme)
-        .map_err(|()| SdkError::Config(format!("cannot derive a WebSocket URL from {base_url:?}")))?;
+    url.set_scheme(scheme).map_err(|()| {
+        SdkError::Config(format!("cannot derive a WebSocket URL from {base_url:?}"))
+    })?;
     Ok(api_url(&url, &["ws"]))
 }
 
@@ -192,7 +199,10 @@ impl Connection {
     ///
     /// A handshake the server refuses (bad token, disallowed Origin) fails
     /// with [`SdkError::Api`] carrying the HTTP status and error code.
-    pub async fn connect_with(base_url: &str, options: ConnectOptions) -> Result<Connection, SdkError> {
+    pub async fn connect_with(
+        base_url: &str,
+        options: ConnectOptions,
+    ) -> Result<Connection, SdkError> {
         let url = ws_url(base_url)?;
         let mut request = url.as_str().into_client_request()?;
         let headers = request.headers_mut();
@@ -210,7 +220,11 @@ impl Connection {
         }
 
         let deadline = Instant::now() + options.connect_timeout;
-        let (ws, _response) = match tokio::time::timeout_at(deadline, tokio_tungstenite::connect_async(request)).await
+        let (ws, _response) = match tokio::time::timeout_at(
+            deadline,
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
         {
             Err(_) => return Err(SdkError::Timeout),
             Ok(Err(tungstenite::Error::Http(resp))) => {
@@ -224,7 +238,11 @@ impl Connection {
         let mut conn = Connection {
             ws,
             hello: Hello {
-                user: User { id: 0, username: String::new(), display_name: String::new() },
+                user: User {
+                    id: 0,
+                    username: String::new(),
+                    display_name: String::new(),
+                },
                 device_id: 0,
                 heartbeat_interval_ms: 0,
                 idle_timeout_ms: 0,
@@ -245,12 +263,26 @@ impl Connection {
             Ok(frame) => frame?,
         };
         match first {
-            ServerFrame::Hello { user, device_id, heartbeat_interval_ms, idle_timeout_ms, limits } => {
-                conn.hello = Hello { user, device_id, heartbeat_interval_ms, idle_timeout_ms, limits };
+            ServerFrame::Hello {
+                user,
+                device_id,
+                heartbeat_interval_ms,
+                idle_timeout_ms,
+                limits,
+            } => {
+                conn.hello = Hello {
+                    user,
+                    device_id,
+                    heartbeat_interval_ms,
+                    idle_timeout_ms,
+                    limits,
+                };
                 Ok(conn)
             }
             ServerFrame::Error { code, message, .. } => Err(SdkError::from_frame(code, message)),
-            other => Err(SdkError::Protocol(format!("expected hello as the first frame, got {other:?}"))),
+            other => Err(SdkError::Protocol(format!(
+                "expected hello as the first frame, got {other:?}"
+            ))),
         }
     }
 
@@ -266,7 +298,9 @@ impl Connection {
 
     /// The close code and reason, once the connection has ended.
     pub fn close_info(&self) -> Option<(Option<u16>, &str)> {
-        self.closed.as_ref().map(|(code, reason)| (*code, reason.as_str()))
+        self.closed
+            .as_ref()
+            .map(|(code, reason)| (*code, reason.as_str()))
     }
 
     // ----- sending -----
@@ -296,7 +330,11 @@ impl Connection {
     /// may not be stored: retry with [`Connection::send_message_with_id`] and
     /// the same id (from [`new_client_msg_id`]) on a new connection, which
     /// never stores it twice.
-    pub async fn send_message(&mut self, conversation_id: ConversationId, text: impl Into<String>) -> Result<Ack, SdkError> {
+    pub async fn send_message(
+        &mut self,
+        conversation_id: ConversationId,
+        text: impl Into<String>,
+    ) -> Result<Ack, SdkError> {
         let id = new_client_msg_id();
         self.send_message_with_id(conversation_id, &id, text).await
     }
@@ -310,26 +348,47 @@ impl Connection {
         client_msg_id: &str,
         text: impl Into<String>,
     ) -> Result<Ack, SdkError> {
-        let frame =
-            ClientFrame::Send { client_msg_id: client_msg_id.to_owned(), conversation_id, text: text.into() };
+        let frame = ClientFrame::Send {
+            client_msg_id: client_msg_id.to_owned(),
+            conversation_id,
+            text: text.into(),
+        };
         self.send_frame(frame).await?;
         self.wait_for(|frame| match frame {
-            ServerFrame::Ack { client_msg_id: id, conversation_id, seq, server_ts, duplicate }
-                if id == client_msg_id =>
-            {
-                Pick::Take(Ok(Ack { client_msg_id: id, conversation_id, seq, server_ts, duplicate }))
-            }
-            ServerFrame::Error { code, message, client_msg_id: Some(id) } if id == client_msg_id => {
-                Pick::Take(Err(SdkError::from_frame(code, message)))
-            }
+            ServerFrame::Ack {
+                client_msg_id: id,
+                conversation_id,
+                seq,
+                server_ts,
+                duplicate,
+            } if id == client_msg_id => Pick::Take(Ok(Ack {
+                client_msg_id: id,
+                conversation_id,
+                seq,
+                server_ts,
+                duplicate,
+            })),
+            ServerFrame::Error {
+                code,
+                message,
+                client_msg_id: Some(id),
+            } if id == client_msg_id => Pick::Take(Err(SdkError::from_frame(code, message))),
             other => Pick::Keep(other),
         })
         .await
     }
 
     /// Sends a `read` frame (moves this user's read marker; no answer is awaited).
-    pub async fn send_read(&mut self, conversation_id: ConversationId, seq: Seq) -> Result<(), SdkError> {
-        self.send_frame(ClientFrame::Read { conversation_id, seq }).await
+    pub async fn send_read(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<(), SdkError> {
+        self.send_frame(ClientFrame::Read {
+            conversation_id,
+            seq,
+        })
+        .await
     }
 
     /// Sends `ping` and waits for `pong`; returns the round-trip time.
@@ -349,13 +408,25 @@ impl Connection {
     /// One `sync` round trip: the next batch after `cursors` (`limit` defaults
     /// to 50 on the server, at most 200). An `error` frame without a
     /// `client_msg_id` read while waiting is taken as the answer.
-    pub async fn sync_once(&mut self, cursors: &[SyncCursor], limit: Option<u32>) -> Result<SyncPage, SdkError> {
-        self.send_frame(ClientFrame::Sync { cursors: cursors.to_vec(), limit }).await?;
+    pub async fn sync_once(
+        &mut self,
+        cursors: &[SyncCursor],
+        limit: Option<u32>,
+    ) -> Result<SyncPage, SdkError> {
+        self.send_frame(ClientFrame::Sync {
+            cursors: cursors.to_vec(),
+            limit,
+        })
+        .await?;
         self.wait_for(|frame| match frame {
-            ServerFrame::SyncBatch { messages, complete } => Pick::Take(Ok(SyncPage { messages, complete })),
-            ServerFrame::Error { code, message, client_msg_id: None } => {
-                Pick::Take(Err(SdkError::from_frame(code, message)))
+            ServerFrame::SyncBatch { messages, complete } => {
+                Pick::Take(Ok(SyncPage { messages, complete }))
             }
+            ServerFrame::Error {
+                code,
+                message,
+                client_msg_id: None,
+            } => Pick::Take(Err(SdkError::from_frame(code, message))),
             other => Pick::Keep(other),
         })
         .await
@@ -376,8 +447,13 @@ impl Connection {
         }
         let mut all = Vec::new();
         loop {
-            let cursors: Vec<SyncCursor> =
-                positions.iter().map(|(&conversation_id, &seq)| SyncCursor { conversation_id, seq }).collect();
+            let cursors: Vec<SyncCursor> = positions
+                .iter()
+                .map(|(&conversation_id, &seq)| SyncCursor {
+                    conversation_id,
+                    seq,
+                })
+                .collect();
             let page = self.sync_once(&cursors, None).await?;
             let mut progressed = false;
             for m in &page.messages {
@@ -392,7 +468,9 @@ impl Connection {
                 return Ok(all);
             }
             if !progressed {
-                return Err(SdkError::Protocol("sync batch is incomplete but advances no cursor".into()));
+                return Err(SdkError::Protocol(
+                    "sync batch is incomplete but advances no cursor".into(),
+                ));
             }
         }
     }
@@ -401,7 +479,10 @@ impl Connection {
     /// returning only the messages that are new to it.
     pub async fn catch_up(&mut self, state: &mut SyncState) -> Result<Vec<Message>, SdkError> {
         let messages = self.sync_all(&state.cursors()).await?;
-        Ok(messages.into_iter().filter(|m| state.accept(m).is_new()).collect())
+        Ok(messages
+            .into_iter()
+            .filter(|m| state.accept(m).is_new())
+            .collect())
     }
 
     // ----- receiving -----
@@ -439,7 +520,9 @@ impl Connection {
         }
         match self.ws.close(None).await {
             Ok(()) => {}
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(())
+            }
             Err(e) => return Err(e.into()),
         }
         // Drain until the server's close frame or the end of the stream.
@@ -454,23 +537,34 @@ impl Connection {
 
     async fn send_ws(&mut self, message: WsMessage) -> Result<(), SdkError> {
         if let Some((code, reason)) = &self.closed {
-            return Err(SdkError::Closed { code: *code, reason: reason.clone() });
+            return Err(SdkError::Closed {
+                code: *code,
+                reason: reason.clone(),
+            });
         }
         // A failed write does not mark the connection closed: the server's
         // close frame (with its code) may still be waiting to be read.
         self.ws.send(message).await.map_err(|e| match e {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                SdkError::Closed { code: None, reason: "connection already closed".into() }
+                SdkError::Closed {
+                    code: None,
+                    reason: "connection already closed".into(),
+                }
             }
-            tungstenite::Error::Io(io) if is_disconnect(&io) => {
-                SdkError::Closed { code: None, reason: format!("write failed: {io}") }
-            }
+            tungstenite::Error::Io(io) if is_disconnect(&io) => SdkError::Closed {
+                code: None,
+                reason: format!("write failed: {io}"),
+            },
             e => e.into(),
         })
     }
 
-    /// Sends frames until `pick` takes one, within the request timeout.
-    async fn wait_for<T>(&mut self, mut pick: impl FnMut(ServerFrame) -> Pick<T>) -> Result<T, SdkError> {
+    /// Reads frames until `pick` takes one, within the request timeout; the
+    /// others are set aside for `next_frame`.
+    async fn wait_for<T>(
+        &mut self,
+        mut pick: impl FnMut(ServerFrame) -> Pick<T>,
+    ) -> Result<T, SdkError> {
         let deadline = Instant::now() + self.request_timeout;
         loop {
             let frame = match tokio::time::timeout_at(deadline, self.read_frame()).await {
@@ -488,17 +582,26 @@ impl Connection {
     async fn read_frame(&mut self) -> Result<ServerFrame, SdkError> {
         loop {
             if let Some((code, reason)) = &self.closed {
-                return Err(SdkError::Closed { code: *code, reason: reason.clone() });
+                return Err(SdkError::Closed {
+                    code: *code,
+                    reason: reason.clone(),
+                });
             }
             match self.ws.next().await {
                 None => self.mark_closed(None, "connection ended without a close frame".into()),
                 Some(Ok(WsMessage::Text(text))) => {
                     return serde_json::from_str::<ServerFrame>(text.as_str()).map_err(|e| {
-                        SdkError::Protocol(format!("invalid server frame ({e}): {}", snippet(text.as_bytes())))
+                        SdkError::Protocol(format!(
+                            "invalid server frame ({e}): {}",
+                            snippet(text.as_bytes())
+                        ))
                     });
                 }
                 Some(Ok(WsMessage::Binary(data))) => {
-                    return Err(SdkError::Protocol(format!("server sent a binary frame of {} bytes", data.len())));
+                    return Err(SdkError::Protocol(format!(
+                        "server sent a binary frame of {} bytes",
+                        data.len()
+                    )));
                 }
                 Some(Ok(WsMessage::Close(frame))) => {
                     let (code, reason) = match frame {
@@ -515,9 +618,9 @@ impl Connection {
                     tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
                         self.mark_closed(None, "connection closed".into())
                     }
-                    tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
-                        self.mark_closed(None, "connection reset without a close frame".into())
-                    }
+                    tungstenite::Error::Protocol(
+                        tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    ) => self.mark_closed(None, "connection reset without a close frame".into()),
                     tungstenite::Error::Io(io) if is_disconnect(&io) => {
                         self.mark_closed(None, format!("connection lost: {io}"))
                     }
@@ -538,7 +641,10 @@ impl Connection {
 
 fn is_disconnect(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+    )
 }
 
 /// A fresh random `client_msg_id`: 32 lowercase hex digits (128 bits).
@@ -552,22 +658,46 @@ mod tests {
 
     #[test]
     fn ws_url_follows_the_http_scheme() {
-        assert_eq!(ws_url("http://127.0.0.1:8080").unwrap().as_str(), "ws://127.0.0.1:8080/api/v1/ws");
-        assert_eq!(ws_url("https://chat.example.com").unwrap().as_str(), "wss://chat.example.com/api/v1/ws");
-        assert_eq!(ws_url("ws://localhost:9/").unwrap().as_str(), "ws://localhost:9/api/v1/ws");
-        assert_eq!(ws_url("wss://localhost:9").unwrap().as_str(), "wss://localhost:9/api/v1/ws");
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080").unwrap().as_str(),
+            "ws://127.0.0.1:8080/api/v1/ws"
+        );
+        assert_eq!(
+            ws_url("https://chat.example.com").unwrap().as_str(),
+            "wss://chat.example.com/api/v1/ws"
+        );
+        assert_eq!(
+            ws_url("ws://localhost:9/").unwrap().as_str(),
+            "ws://localhost:9/api/v1/ws"
+        );
+        assert_eq!(
+            ws_url("wss://localhost:9").unwrap().as_str(),
+            "wss://localhost:9/api/v1/ws"
+        );
     }
 
     #[test]
     fn ws_url_keeps_a_path_prefix_and_drops_query() {
-        assert_eq!(ws_url("https://example.com/chat").unwrap().as_str(), "wss://example.com/chat/api/v1/ws");
-        assert_eq!(ws_url("http://example.com/chat/?a=b#c").unwrap().as_str(), "ws://example.com/chat/api/v1/ws");
+        assert_eq!(
+            ws_url("https://example.com/chat").unwrap().as_str(),
+            "wss://example.com/chat/api/v1/ws"
+        );
+        assert_eq!(
+            ws_url("http://example.com/chat/?a=b#c").unwrap().as_str(),
+            "ws://example.com/chat/api/v1/ws"
+        );
     }
 
     #[test]
     fn ws_url_refuses_other_schemes() {
-        assert!(matches!(ws_url("ftp://example.com"), Err(SdkError::Config(_))));
-        assert!(matches!(ws_url("example.com:8080"), Err(SdkError::Config(_))));
+        assert!(matches!(
+            ws_url("ftp://example.com"),
+            Err(SdkError::Config(_))
+        ));
+        assert!(matches!(
+            ws_url("example.com:8080"),
+            Err(SdkError::Config(_))
+        ));
         assert!(matches!(ws_url(""), Err(SdkError::Config(_))));
     }
 

@@ -65,7 +65,9 @@ impl SdkError {
     /// (and for transport errors that carry one).
     pub fn status(&self) -> Option<u16> {
         match self {
-            SdkError::Api { status, .. } | SdkError::UnexpectedStatus { status, .. } => Some(*status),
+            SdkError::Api { status, .. } | SdkError::UnexpectedStatus { status, .. } => {
+                Some(*status)
+            }
             SdkError::Http(e) => e.status().map(|s| s.as_u16()),
             _ => None,
         }
@@ -87,14 +89,25 @@ impl SdkError {
     /// Builds the error for a non-2xx response from its status and body.
     pub(crate) fn from_response(status: u16, body: &[u8]) -> SdkError {
         match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(ErrorBody { code, message }) => SdkError::Api { status, code, message },
-            Err(_) => SdkError::UnexpectedStatus { status, body: snippet(body) },
+            Ok(ErrorBody { code, message }) => SdkError::Api {
+                status,
+                code,
+                message,
+            },
+            Err(_) => SdkError::UnexpectedStatus {
+                status,
+                body: snippet(body),
+            },
         }
     }
 
     /// Builds the error for a WebSocket `error` frame.
     pub(crate) fn from_frame(code: ErrorCode, message: String) -> SdkError {
-        SdkError::Api { status: code.http_status(), code, message }
+        SdkError::Api {
+            status: code.http_status(),
+            code,
+            message,
+        }
     }
 }
 

@@ -8,11 +8,13 @@ use std::fmt;
 use std::time::Duration;
 
 use banter_protocol::http::{
-    AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, DeviceList, Health,
-    HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, ReadMarkerResponse, SessionResponse,
-    SignupRequest, UpdateProfileRequest,
+    AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, DeviceList,
+    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, ReadMarkerResponse,
+    SessionResponse, SignupRequest, UpdateProfileRequest,
 };
-use banter_protocol::{Conversation, ConversationDetail, ConversationId, Device, DeviceId, Seq, User, UserId};
+use banter_protocol::{
+    Conversation, ConversationDetail, ConversationId, Device, DeviceId, Seq, User, UserId,
+};
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -61,7 +63,12 @@ impl ApiClient {
     /// Like [`ApiClient::new`] with a caller-configured `reqwest::Client`
     /// (timeouts, proxies, ...).
     pub fn with_http_client(base_url: &str, http: reqwest::Client) -> Result<Self, SdkError> {
-        Ok(ApiClient { http, base: parse_base_url(base_url)?, token: None, user_id: None })
+        Ok(ApiClient {
+            http,
+            base: parse_base_url(base_url)?,
+            token: None,
+            user_id: None,
+        })
     }
 
     /// The same client, authenticated with `token` (`Authorization: Bearer`).
@@ -104,7 +111,11 @@ impl ApiClient {
     /// `endpoint("conversations/7/messages")`. Each `/`-separated part is
     /// percent-encoded as one path segment.
     pub fn endpoint(&self, path: &str) -> Url {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let segments: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         api_url(&self.base, &segments)
     }
 
@@ -123,8 +134,12 @@ impl ApiClient {
 
     /// `POST /auth/signup` with every field of the request.
     pub async fn signup_with(&self, request: SignupRequest) -> Result<Session, SdkError> {
-        let resp: SessionResponse =
-            self.json(self.request(Method::POST, &["auth", "signup"]).json(&request)).await?;
+        let resp: SessionResponse = self
+            .json(
+                self.request(Method::POST, &["auth", "signup"])
+                    .json(&request),
+            )
+            .await?;
         Ok(Session::from_response(self, resp))
     }
 
@@ -146,15 +161,20 @@ impl ApiClient {
 
     /// `POST /auth/login` with a prepared request.
     pub async fn login_with(&self, request: LoginRequest) -> Result<Session, SdkError> {
-        let resp: SessionResponse =
-            self.json(self.request(Method::POST, &["auth", "login"]).json(&request)).await?;
+        let resp: SessionResponse = self
+            .json(
+                self.request(Method::POST, &["auth", "login"])
+                    .json(&request),
+            )
+            .await?;
         Ok(Session::from_response(self, resp))
     }
 
     /// `POST /auth/logout`: revokes this client's token (its device). Open
     /// WebSockets of the device are closed by the server.
     pub async fn logout(&self) -> Result<(), SdkError> {
-        self.empty(self.request(Method::POST, &["auth", "logout"])).await
+        self.empty(self.request(Method::POST, &["auth", "logout"]))
+            .await
     }
 
     // ----- profile and users -----
@@ -166,13 +186,17 @@ impl ApiClient {
 
     /// `PATCH /me`: changes the display name.
     pub async fn update_profile(&self, display_name: &str) -> Result<User, SdkError> {
-        let body = UpdateProfileRequest { display_name: display_name.to_owned() };
-        self.json(self.request(Method::PATCH, &["me"]).json(&body)).await
+        let body = UpdateProfileRequest {
+            display_name: display_name.to_owned(),
+        };
+        self.json(self.request(Method::PATCH, &["me"]).json(&body))
+            .await
     }
 
     /// `GET /users/{username}`: a user's public profile.
     pub async fn user_by_username(&self, username: &str) -> Result<User, SdkError> {
-        self.json(self.request(Method::GET, &["users", username])).await
+        self.json(self.request(Method::GET, &["users", username]))
+            .await
     }
 
     // ----- devices -----
@@ -186,15 +210,26 @@ impl ApiClient {
     /// `DELETE /devices/{id}`: revokes one of the user's devices (its token
     /// stops working and its WebSockets are closed).
     pub async fn revoke_device(&self, device_id: DeviceId) -> Result<(), SdkError> {
-        self.empty(self.request(Method::DELETE, &["devices", &device_id.to_string()])).await
+        self.empty(self.request(Method::DELETE, &["devices", &device_id.to_string()]))
+            .await
     }
 
     // ----- conversations -----
 
     /// `POST /conversations/direct`: gets or creates the 1:1 conversation with a user.
-    pub async fn direct_conversation_with(&self, user_id: UserId) -> Result<ConversationDetail, SdkError> {
-        let body = CreateDirectRequest { user_id: Some(user_id), username: None };
-        self.json(self.request(Method::POST, &["conversations", "direct"]).json(&body)).await
+    pub async fn direct_conversation_with(
+        &self,
+        user_id: UserId,
+    ) -> Result<ConversationDetail, SdkError> {
+        let body = CreateDirectRequest {
+            user_id: Some(user_id),
+            username: None,
+        };
+        self.json(
+            self.request(Method::POST, &["conversations", "direct"])
+                .json(&body),
+        )
+        .await
     }
 
     /// `POST /conversations/direct`, naming the peer by username.
@@ -202,25 +237,46 @@ impl ApiClient {
         &self,
         username: &str,
     ) -> Result<ConversationDetail, SdkError> {
-        let body = CreateDirectRequest { user_id: None, username: Some(username.to_owned()) };
-        self.json(self.request(Method::POST, &["conversations", "direct"]).json(&body)).await
+        let body = CreateDirectRequest {
+            user_id: None,
+            username: Some(username.to_owned()),
+        };
+        self.json(
+            self.request(Method::POST, &["conversations", "direct"])
+                .json(&body),
+        )
+        .await
     }
 
     /// `POST /conversations/groups`: creates a group; the caller becomes its admin.
-    pub async fn create_group(&self, name: &str, member_ids: &[UserId]) -> Result<ConversationDetail, SdkError> {
-        let body = CreateGroupRequest { name: name.to_owned(), member_ids: member_ids.to_vec() };
-        self.json(self.request(Method::POST, &["conversations", "groups"]).json(&body)).await
+    pub async fn create_group(
+        &self,
+        name: &str,
+        member_ids: &[UserId],
+    ) -> Result<ConversationDetail, SdkError> {
+        let body = CreateGroupRequest {
+            name: name.to_owned(),
+            member_ids: member_ids.to_vec(),
+        };
+        self.json(
+            self.request(Method::POST, &["conversations", "groups"])
+                .json(&body),
+        )
+        .await
     }
 
     /// `GET /conversations`: the user's conversations, newest activity first.
     pub async fn conversations(&self) -> Result<Vec<Conversation>, SdkError> {
-        let list: ConversationList = self.json(self.request(Method::GET, &["conversations"])).await?;
+        let list: ConversationList = self
+            .json(self.request(Method::GET, &["conversations"]))
+            .await?;
         Ok(list.conversations)
     }
 
     /// `GET /conversations/{id}`: one conversation with its members.
     pub async fn conversation(&self, id: ConversationId) -> Result<ConversationDetail, SdkError> {
-        self.json(self.request(Method::GET, &["conversations", &id.to_string()])).await
+        self.json(self.request(Method::GET, &["conversations", &id.to_string()]))
+            .await
     }
 
     /// `POST /conversations/{id}/members`: adds users to a group (admins only).
@@ -229,17 +285,31 @@ impl ApiClient {
         conversation_id: ConversationId,
         user_ids: &[UserId],
     ) -> Result<ConversationDetail, SdkError> {
-        let body = AddMembersRequest { user_ids: user_ids.to_vec() };
-        let rb = self.request(Method::POST, &["conversations", &conversation_id.to_string(), "members"]);
+        let body = AddMembersRequest {
+            user_ids: user_ids.to_vec(),
+        };
+        let rb = self.request(
+            Method::POST,
+            &["conversations", &conversation_id.to_string(), "members"],
+        );
         self.json(rb.json(&body)).await
     }
 
     /// `DELETE /conversations/{id}/members/{user_id}`: removes a member from a
     /// group (admins), or leaves it when `user_id` is the caller.
-    pub async fn remove_member(&self, conversation_id: ConversationId, user_id: UserId) -> Result<(), SdkError> {
+    pub async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> Result<(), SdkError> {
         let rb = self.request(
             Method::DELETE,
-            &["conversations", &conversation_id.to_string(), "members", &user_id.to_string()],
+            &[
+                "conversations",
+                &conversation_id.to_string(),
+                "members",
+                &user_id.to_string(),
+            ],
         );
         self.empty(rb).await
     }
@@ -260,13 +330,23 @@ impl ApiClient {
         conversation_id: ConversationId,
         query: HistoryQuery,
     ) -> Result<HistoryPage, SdkError> {
-        let rb = self.request(Method::GET, &["conversations", &conversation_id.to_string(), "messages"]);
+        let rb = self.request(
+            Method::GET,
+            &["conversations", &conversation_id.to_string(), "messages"],
+        );
         self.json(rb.query(&query)).await
     }
 
     /// `POST /conversations/{id}/read`: moves the read marker forward to `seq`.
-    pub async fn mark_read(&self, conversation_id: ConversationId, seq: Seq) -> Result<ReadMarkerResponse, SdkError> {
-        let rb = self.request(Method::POST, &["conversations", &conversation_id.to_string(), "read"]);
+    pub async fn mark_read(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<ReadMarkerResponse, SdkError> {
+        let rb = self.request(
+            Method::POST,
+            &["conversations", &conversation_id.to_string(), "read"],
+        );
         self.json(rb.json(&MarkReadRequest { seq })).await
     }
 
@@ -279,10 +359,9 @@ impl ApiClient {
 
     /// Opens the WebSocket with this client's token and waits for `hello`.
     pub async fn connect(&self) -> Result<Connection, SdkError> {
-        let token = self
-            .token
-            .clone()
-            .ok_or_else(|| SdkError::Config("connect needs a token: log in first or use with_token".into()))?;
+        let token = self.token.clone().ok_or_else(|| {
+            SdkError::Config("connect needs a token: log in first or use with_token".into())
+        })?;
         Connection::connect_with(self.base.as_str(), ConnectOptions::new().token(token)).await
     }
 
@@ -325,10 +404,12 @@ impl ApiClient {
 
 /// Parses and normalizes a base URL: `http` or `https`, query and fragment dropped.
 fn parse_base_url(base_url: &str) -> Result<Url, SdkError> {
-    let mut url =
-        Url::parse(base_url).map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
+    let mut url = Url::parse(base_url)
+        .map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(SdkError::Config(format!("base URL {base_url:?} must be http:// or https://")));
+        return Err(SdkError::Config(format!(
+            "base URL {base_url:?} must be http:// or https://"
+        )));
     }
     url.set_query(None);
     url.set_fragment(None);
@@ -354,11 +435,20 @@ mod tests {
     #[test]
     fn endpoints_are_under_api_v1() {
         let api = ApiClient::new("http://127.0.0.1:8080").unwrap();
-        assert_eq!(api.endpoint("auth/signup").as_str(), "http://127.0.0.1:8080/api/v1/auth/signup");
+        assert_eq!(
+            api.endpoint("auth/signup").as_str(),
+            "http://127.0.0.1:8080/api/v1/auth/signup"
+        );
         let api = ApiClient::new("https://example.com/chat/").unwrap();
-        assert_eq!(api.endpoint("/health").as_str(), "https://example.com/chat/api/v1/health");
+        assert_eq!(
+            api.endpoint("/health").as_str(),
+            "https://example.com/chat/api/v1/health"
+        );
         let api = ApiClient::new("https://example.com/chat?x=1#y").unwrap();
-        assert_eq!(api.endpoint("health").as_str(), "https://example.com/chat/api/v1/health");
+        assert_eq!(
+            api.endpoint("health").as_str(),
+            "https://example.com/chat/api/v1/health"
+        );
     }
 
     #[test]
@@ -370,13 +460,21 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_refused() {
-        assert!(matches!(ApiClient::new("not a url"), Err(SdkError::Config(_))));
-        assert!(matches!(ApiClient::new("ftp://example.com"), Err(SdkError::Config(_))));
+        assert!(matches!(
+            ApiClient::new("not a url"),
+            Err(SdkError::Config(_))
+        ));
+        assert!(matches!(
+            ApiClient::new("ftp://example.com"),
+            Err(SdkError::Config(_))
+        ));
     }
 
     #[test]
     fn debug_does_not_print_the_token() {
-        let api = ApiClient::new("http://localhost:1").unwrap().with_token("secret-token");
+        let api = ApiClient::new("http://localhost:1")
+            .unwrap()
+            .with_token("secret-token");
         assert!(!format!("{api:?}").contains("secret-token"));
     }
 }

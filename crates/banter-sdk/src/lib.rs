@@ -87,3 +87,6 @@ pub use error::SdkError;
 pub use http::ApiClient;
 pub use session::Session;
 pub use sync::{Accepted, SyncState};
+
+#[cfg(test)]
+mod mock_tests;

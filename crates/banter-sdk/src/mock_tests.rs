@@ -21,7 +21,11 @@ const TOKEN: &str = "tok-123";
 
 fn hello() -> ServerFrame {
     ServerFrame::Hello {
-        user: User { id: 1, username: "alice".into(), display_name: "Alice".into() },
+        user: User {
+            id: 1,
+            username: "alice".into(),
+            display_name: "Alice".into(),
+        },
         device_id: 9,
         heartbeat_interval_ms: 20_000,
         idle_timeout_ms: 60_000,
@@ -73,17 +77,26 @@ where
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
+        // The callback's signature is tungstenite's.
+        #[allow(clippy::result_large_err)]
         let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+            let auth = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
             if auth == Some(&format!("Bearer {TOKEN}")) {
                 Ok(resp)
             } else {
-                let mut err = ErrorResponse::new(Some(r#"{"code":"unauthorized","message":"no token"}"#.into()));
+                let mut err = ErrorResponse::new(Some(
+                    r#"{"code":"unauthorized","message":"no token"}"#.into(),
+                ));
                 *err.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
                 Err(err)
             }
         };
-        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else { return };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+            return;
+        };
         send(&mut ws, hello()).await;
         script(ws).await;
     });
@@ -107,7 +120,14 @@ async fn hello_is_kept_and_a_bad_token_is_an_api_error() {
 #[tokio::test]
 async fn send_message_waits_for_its_own_ack_and_keeps_other_frames_in_order() {
     let base = serve(|mut ws| async move {
-        let ClientFrame::Send { client_msg_id, conversation_id, .. } = recv(&mut ws).await else { panic!() };
+        let ClientFrame::Send {
+            client_msg_id,
+            conversation_id,
+            ..
+        } = recv(&mut ws).await
+        else {
+            panic!()
+        };
         send(&mut ws, ServerFrame::Message { message: msg(5, 1) }).await;
         let other = ServerFrame::Ack {
             client_msg_id: "other".into(),
@@ -117,9 +137,21 @@ async fn send_message_waits_for_its_own_ack_and_keeps_other_frames_in_order() {
             duplicate: false,
         };
         send(&mut ws, other).await;
-        send(&mut ws, ServerFrame::Ack { client_msg_id, conversation_id, seq: 2, server_ts: 2, duplicate: false }).await;
+        send(
+            &mut ws,
+            ServerFrame::Ack {
+                client_msg_id,
+                conversation_id,
+                seq: 2,
+                server_ts: 2,
+                duplicate: false,
+            },
+        )
+        .await;
         // A refused send.
-        let ClientFrame::Send { client_msg_id, .. } = recv(&mut ws).await else { panic!() };
+        let ClientFrame::Send { client_msg_id, .. } = recv(&mut ws).await else {
+            panic!()
+        };
         let refusal = ServerFrame::Error {
             code: ErrorCode::MessageTooLong,
             message: "too long".into(),
@@ -135,41 +167,89 @@ async fn send_message_waits_for_its_own_ack_and_keeps_other_frames_in_order() {
     assert_eq!(ack.client_msg_id.len(), 32);
     assert_eq!(conn.buffered_frames(), 2);
 
-    let err = conn.send_message_with_id(5, "retry-1", "x".repeat(10)).await.unwrap_err();
+    let err = conn
+        .send_message_with_id(5, "retry-1", "x".repeat(10))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::MessageTooLong));
 
-    assert!(matches!(conn.next_frame().await.unwrap(), ServerFrame::Message { message } if message.seq == 1));
-    assert!(matches!(conn.next_frame().await.unwrap(), ServerFrame::Ack { client_msg_id, .. } if client_msg_id == "other"));
-    assert!(matches!(conn.next_frame_timeout(Duration::from_millis(50)).await, Err(SdkError::Timeout)));
+    assert!(
+        matches!(conn.next_frame().await.unwrap(), ServerFrame::Message { message } if message.seq == 1)
+    );
+    assert!(
+        matches!(conn.next_frame().await.unwrap(), ServerFrame::Ack { client_msg_id, .. } if client_msg_id == "other")
+    );
+    assert!(matches!(
+        conn.next_frame_timeout(Duration::from_millis(50)).await,
+        Err(SdkError::Timeout)
+    ));
 }
 
 #[tokio::test]
 async fn sync_all_advances_the_cursors_until_complete() {
     let base = serve(|mut ws| async move {
-        let ClientFrame::Sync { cursors, .. } = recv(&mut ws).await else { panic!() };
-        assert_eq!(cursors, vec![SyncCursor { conversation_id: 3, seq: 5 }]);
+        let ClientFrame::Sync { cursors, .. } = recv(&mut ws).await else {
+            panic!()
+        };
+        assert_eq!(
+            cursors,
+            vec![SyncCursor {
+                conversation_id: 3,
+                seq: 5
+            }]
+        );
         send(&mut ws, ServerFrame::Message { message: msg(1, 3) }).await;
         let batch = vec![msg(1, 1), msg(1, 2), msg(2, 1)];
-        send(&mut ws, ServerFrame::SyncBatch { messages: batch, complete: false }).await;
+        send(
+            &mut ws,
+            ServerFrame::SyncBatch {
+                messages: batch,
+                complete: false,
+            },
+        )
+        .await;
 
-        let ClientFrame::Sync { cursors, .. } = recv(&mut ws).await else { panic!() };
+        let ClientFrame::Sync { cursors, .. } = recv(&mut ws).await else {
+            panic!()
+        };
         let expected = vec![
-            SyncCursor { conversation_id: 1, seq: 2 },
-            SyncCursor { conversation_id: 2, seq: 1 },
-            SyncCursor { conversation_id: 3, seq: 5 },
+            SyncCursor {
+                conversation_id: 1,
+                seq: 2,
+            },
+            SyncCursor {
+                conversation_id: 2,
+                seq: 1,
+            },
+            SyncCursor {
+                conversation_id: 3,
+                seq: 5,
+            },
         ];
         assert_eq!(cursors, expected);
-        send(&mut ws, ServerFrame::SyncBatch { messages: vec![msg(1, 3), msg(3, 6)], complete: true }).await;
+        send(
+            &mut ws,
+            ServerFrame::SyncBatch {
+                messages: vec![msg(1, 3), msg(3, 6)],
+                complete: true,
+            },
+        )
+        .await;
         while ws.next().await.is_some() {}
     })
     .await;
     let mut conn = Connection::connect(&base, TOKEN).await.unwrap();
-    let mut state = crate::SyncState::from_cursors(&[SyncCursor { conversation_id: 3, seq: 5 }]);
+    let mut state = crate::SyncState::from_cursors(&[SyncCursor {
+        conversation_id: 3,
+        seq: 5,
+    }]);
     let got = conn.catch_up(&mut state).await.unwrap();
     let ids: Vec<(i64, i64)> = got.iter().map(|m| (m.conversation_id, m.seq)).collect();
     assert_eq!(ids, vec![(1, 1), (1, 2), (2, 1), (1, 3), (3, 6)]);
     // The live copy of (1, 3) read during the sync is still delivered, and is a duplicate.
-    let ServerFrame::Message { message } = conn.next_frame().await.unwrap() else { panic!() };
+    let ServerFrame::Message { message } = conn.next_frame().await.unwrap() else {
+        panic!()
+    };
     assert_eq!(state.accept(&message), crate::Accepted::Duplicate);
 }
 
@@ -177,7 +257,10 @@ async fn sync_all_advances_the_cursors_until_complete() {
 async fn a_server_close_reports_its_code_after_the_frames_before_it() {
     let base = serve(|mut ws| async move {
         send(&mut ws, ServerFrame::Pong).await;
-        let frame = CloseFrame { code: CloseCode::from(close_code::SESSION_REVOKED), reason: "revoked".into() };
+        let frame = CloseFrame {
+            code: CloseCode::from(close_code::SESSION_REVOKED),
+            reason: "revoked".into(),
+        };
         ws.send(WsMessage::Close(Some(frame))).await.unwrap();
         while ws.next().await.is_some() {}
     })
@@ -189,19 +272,28 @@ async fn a_server_close_reports_its_code_after_the_frames_before_it() {
         assert_eq!(err.close_code(), Some(close_code::SESSION_REVOKED));
         assert!(matches!(err, SdkError::Closed { ref reason, .. } if reason == "revoked"));
     }
-    assert!(conn.send_frame(ClientFrame::Ping).await.unwrap_err().is_closed());
+    assert!(conn
+        .send_frame(ClientFrame::Ping)
+        .await
+        .unwrap_err()
+        .is_closed());
 }
 
 #[tokio::test]
 async fn a_bad_frame_is_a_protocol_error_and_the_connection_goes_on() {
     let base = serve(|mut ws| async move {
         ws.send(WsMessage::text("{not json")).await.unwrap();
-        let ClientFrame::Ping = recv(&mut ws).await else { panic!() };
+        let ClientFrame::Ping = recv(&mut ws).await else {
+            panic!()
+        };
         send(&mut ws, ServerFrame::Pong).await;
         while ws.next().await.is_some() {}
     })
     .await;
     let mut conn = Connection::connect(&base, TOKEN).await.unwrap();
-    assert!(matches!(conn.next_frame().await, Err(SdkError::Protocol(_))));
+    assert!(matches!(
+        conn.next_frame().await,
+        Err(SdkError::Protocol(_))
+    ));
     conn.ping().await.unwrap();
 }

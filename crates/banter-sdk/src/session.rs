@@ -40,8 +40,30 @@ impl Session {
     /// Builds a session from a signup/login answer, reusing `api`'s base URL
     /// and HTTP client.
     pub fn from_response(api: &ApiClient, resp: SessionResponse) -> Self {
-        let api = api.clone().with_token(resp.token.clone()).with_user_id(resp.user.id);
-        Session { api, user: resp.user, device_id: resp.device_id, token: resp.token }
+        let api = api
+            .clone()
+            .with_token(resp.token.clone())
+            .with_user_id(resp.user.id);
+        Session {
+            api,
+            user: resp.user,
+            device_id: resp.device_id,
+            token: resp.token,
+        }
+    }
+
+    /// The same session against another address of the server (e.g. after
+    /// it restarted on a new port, or to reach another node of a cluster).
+    pub fn with_base_url(&self, base_url: &str) -> Result<Session, SdkError> {
+        let api = ApiClient::new(base_url)?
+            .with_token(self.token.clone())
+            .with_user_id(self.user.id);
+        Ok(Session {
+            api,
+            user: self.user.clone(),
+            device_id: self.device_id,
+            token: self.token.clone(),
+        })
     }
 
     /// The authenticated HTTP client.

@@ -93,7 +93,9 @@ impl SyncState {
 
     /// The highest contiguous seq held for a conversation (0 when none).
     pub fn cursor(&self, conversation_id: ConversationId) -> Seq {
-        self.conversations.get(&conversation_id).map_or(0, |c| c.cursor)
+        self.conversations
+            .get(&conversation_id)
+            .map_or(0, |c| c.cursor)
     }
 
     /// Moves a conversation's cursor forward to `seq` (never back), e.g. to
@@ -133,7 +135,10 @@ impl SyncState {
     pub fn cursors(&self) -> Vec<SyncCursor> {
         self.conversations
             .iter()
-            .map(|(&conversation_id, c)| SyncCursor { conversation_id, seq: c.cursor })
+            .map(|(&conversation_id, c)| SyncCursor {
+                conversation_id,
+                seq: c.cursor,
+            })
             .collect()
     }
 }
@@ -161,7 +166,13 @@ mod tests {
             assert_eq!(s.accept(&msg(7, seq)), Accepted::New);
         }
         assert_eq!(s.cursor(7), 3);
-        assert_eq!(s.cursors(), vec![SyncCursor { conversation_id: 7, seq: 3 }]);
+        assert_eq!(
+            s.cursors(),
+            vec![SyncCursor {
+                conversation_id: 7,
+                seq: 3
+            }]
+        );
         assert!(!s.has_gaps());
     }
 
@@ -179,12 +190,28 @@ mod tests {
     fn a_gap_is_detected_and_the_cursor_stays_below_it() {
         let mut s = SyncState::new();
         assert_eq!(s.accept(&msg(1, 1)), Accepted::New);
-        assert_eq!(s.accept(&msg(1, 4)), Accepted::Gap { expected: 2, got: 4 });
-        assert!(Accepted::Gap { expected: 2, got: 4 }.is_new());
+        assert_eq!(
+            s.accept(&msg(1, 4)),
+            Accepted::Gap {
+                expected: 2,
+                got: 4
+            }
+        );
+        assert!(Accepted::Gap {
+            expected: 2,
+            got: 4
+        }
+        .is_new());
         assert_eq!(s.accept(&msg(1, 4)), Accepted::Duplicate);
         assert_eq!(s.cursor(1), 1);
         assert_eq!(s.gaps(), vec![(1, 2)]);
-        assert_eq!(s.cursors(), vec![SyncCursor { conversation_id: 1, seq: 1 }]);
+        assert_eq!(
+            s.cursors(),
+            vec![SyncCursor {
+                conversation_id: 1,
+                seq: 1
+            }]
+        );
     }
 
     #[test]
@@ -194,7 +221,9 @@ mod tests {
         s.accept(&msg(1, 3));
         s.accept(&msg(1, 5));
         // Sync from cursor 1 returns 2..=5; 3 and 5 were already shown.
-        let shown: Vec<Seq> = (2..=5).filter(|&seq| s.accept(&msg(1, seq)).is_new()).collect();
+        let shown: Vec<Seq> = (2..=5)
+            .filter(|&seq| s.accept(&msg(1, seq)).is_new())
+            .collect();
         assert_eq!(shown, vec![2, 4]);
         assert_eq!(s.cursor(1), 5);
         assert!(!s.has_gaps());
@@ -209,20 +238,36 @@ mod tests {
         assert_eq!(s.accept(&msg(2, 1)), Accepted::Duplicate);
         assert_eq!(
             s.cursors(),
-            vec![SyncCursor { conversation_id: 1, seq: 1 }, SyncCursor { conversation_id: 2, seq: 1 }]
+            vec![
+                SyncCursor {
+                    conversation_id: 1,
+                    seq: 1
+                },
+                SyncCursor {
+                    conversation_id: 2,
+                    seq: 1
+                }
+            ]
         );
     }
 
     #[test]
     fn cursors_round_trip_and_only_move_forward() {
-        let mut s = SyncState::from_cursors(&[SyncCursor { conversation_id: 3, seq: 10 }]);
+        let mut s = SyncState::from_cursors(&[SyncCursor {
+            conversation_id: 3,
+            seq: 10,
+        }]);
         assert_eq!(s.accept(&msg(3, 10)), Accepted::Duplicate);
         assert_eq!(s.accept(&msg(3, 11)), Accepted::New);
         s.set_cursor(3, 5);
         assert_eq!(s.cursor(3), 11);
         s.accept(&msg(3, 14));
         s.set_cursor(3, 13);
-        assert_eq!(s.cursor(3), 14, "held seqs just above the new cursor are absorbed");
+        assert_eq!(
+            s.cursor(3),
+            14,
+            "held seqs just above the new cursor are absorbed"
+        );
         s.forget(3);
         assert_eq!(s.cursor(3), 0);
         assert!(s.cursors().is_empty());

@@ -77,10 +77,25 @@ pub async fn mark_read(state: &AppState, user_id: UserId, conversation_id: Conve
     Ok(read_seq)
 }
 
+/// Text bytes in one `sync_batch` frame beyond which the page is cut short
+/// (it always holds at least one message). Keeps every frame well inside the
+/// gateway's write buffer limit even when messages are 100,000 characters.
+pub const SYNC_PAGE_TEXT_BYTES: usize = 1024 * 1024;
+
 /// One page of the messages a device is missing.
 pub async fn sync_page(state: &AppState, user_id: UserId, cursors: &[SyncCursor], limit: Option<u32>) -> ApiResult<MessagePage> {
     let limit = clamp_page_size(limit);
-    Ok(state.store.sync(user_id, cursors, limit).await?)
+    let mut page = state.store.sync(user_id, cursors, limit).await?;
+    // Cutting a suffix keeps each conversation contiguous from its cursor.
+    let mut bytes = 0;
+    if let Some(cut) = page.messages.iter().position(|m| {
+        bytes += m.text.len();
+        bytes > SYNC_PAGE_TEXT_BYTES
+    }) {
+        page.messages.truncate(cut.max(1));
+        page.has_more = true;
+    }
+    Ok(page)
 }
 
 /// Tells users that a conversation changed for them.

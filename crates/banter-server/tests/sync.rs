@@ -109,8 +109,8 @@ async fn a_server_restart_keeps_all_history_and_seqs_continue() {
     server.restart().await;
 
     // Sessions survive the restart too.
-    let alice = alice.with_base_url(&server.url());
-    let bob = bob.with_base_url(&server.url());
+    let alice = alice.with_base_url(&server.url()).unwrap();
+    let bob = bob.with_base_url(&server.url()).unwrap();
     let history = bob.api().history(chat.id, HistoryQuery { limit: Some(100), ..Default::default() }).await.unwrap();
     assert_eq!(history.messages.len(), 30);
     assert_eq!(history.messages[29].text, "before restart 30");

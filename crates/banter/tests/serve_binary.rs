@@ -71,7 +71,7 @@ async fn banter_serve_runs_and_stops_gracefully_on_sigterm_keeping_acknowledged_
     assert!(err.is_closed());
 
     let banter = start(data.path());
-    let bob = bob.with_base_url(&banter.url);
+    let bob = bob.with_base_url(&banter.url).unwrap();
     let history = bob.api().history(chat.id, Default::default()).await.unwrap();
     assert_eq!(history.messages.len(), 20);
     terminate(banter);

@@ -84,25 +84,34 @@ fn limiter(state: &AppState) -> DefaultDirectRateLimiter {
 }
 
 /// Drains the outbound queue into the socket until kicked or the socket fails.
+///
+/// The kick is raced against the socket write too: a consumer that stopped
+/// reading blocks the write once its TCP buffers are full, and it is exactly
+/// then that it must be dropped.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Utf8Bytes>,
     kick: &Kick,
 ) {
     loop {
-        tokio::select! {
+        let frame = tokio::select! {
             biased;
             reason = kick.kicked() => {
                 let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
                 let _ = sink.send(Message::Close(Some(close))).await;
                 return;
             }
-            frame = queue.recv() => {
-                let Some(frame) = frame else { return };
-                if sink.send(Message::Text(frame)).await.is_err() {
-                    return;
-                }
-            }
+            frame = queue.recv() => match frame {
+                Some(frame) => frame,
+                None => return,
+            },
+        };
+        tokio::select! {
+            biased;
+            // The socket is stuck mid-write, so no close frame can follow:
+            // dropping it closes the TCP connection.
+            _ = kick.kicked() => return,
+            sent = sink.send(Message::Text(frame)) => if sent.is_err() { return },
         }
     }
 }

@@ -51,7 +51,7 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, headers: HeaderMap, ws:
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(MAX_WS_FRAME_BYTES * 2)
+        .max_write_buffer_size(MAX_WS_FRAME_BYTES * 4)
         .max_message_size(MAX_WS_FRAME_BYTES)
         .max_frame_size(MAX_WS_FRAME_BYTES)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))

@@ -56,7 +56,7 @@ impl TestServer {
     pub async fn user(&self, prefix: &str) -> Session {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{prefix}{n}");
+        let name = format!("{prefix}_{n:04}");
         self.api().signup(&name, PASSWORD).await.expect("signup")
     }
 

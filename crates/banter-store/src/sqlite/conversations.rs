@@ -9,9 +9,7 @@
 use std::collections::HashSet;
 
 use banter_protocol::limits::MAX_GROUP_MEMBERS;
-use banter_protocol::{
-    Conversation, ConversationId, ConversationKind, Member, MemberRole, Seq, TimestampMs, UserId,
-};
+use banter_protocol::{Conversation, ConversationId, ConversationKind, Member, MemberRole, Seq, TimestampMs, UserId};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::accounts::require_user;
@@ -181,9 +179,8 @@ pub(super) fn members(conn: &Connection, conversation_id: ConversationId, viewer
              ORDER BY m.joined_at, m.user_id",
         )
         .db()?;
-    let rows = stmt
-        .query_map([conversation_id], |row| Ok((user_at(row, 0)?, row.get::<_, String>(3)?, row.get(4)?)))
-        .db()?;
+    let rows =
+        stmt.query_map([conversation_id], |row| Ok((user_at(row, 0)?, row.get::<_, String>(3)?, row.get(4)?))).db()?;
     let mut members = Vec::new();
     for row in rows {
         let (user, role, joined_at) = row.db()?;
@@ -270,11 +267,15 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
         ConversationKind::Group => None,
     };
     let last_message = if row.last_seq > 0 {
-        conn.prepare_cached(concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ?1 AND seq = ?2"))
-            .db()?
-            .query_row((row.id, row.last_seq), message_from_row)
-            .optional()
-            .db()?
+        conn.prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ?1 AND seq = ?2"
+        ))
+        .db()?
+        .query_row((row.id, row.last_seq), message_from_row)
+        .optional()
+        .db()?
     } else {
         None
     };

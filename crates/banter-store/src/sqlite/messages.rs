@@ -52,12 +52,10 @@ pub(super) fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<
         .db()?;
     // 5. Sending implies having read everything before it, so unread counts
     //    only other people's messages.
-    conn.prepare_cached(
-        "UPDATE members SET read_seq = max(read_seq, ?3) WHERE conversation_id = ?1 AND user_id = ?2",
-    )
-    .db()?
-    .execute((new.conversation_id, new.sender_id, seq))
-    .db()?;
+    conn.prepare_cached("UPDATE members SET read_seq = max(read_seq, ?3) WHERE conversation_id = ?1 AND user_id = ?2")
+        .db()?
+        .execute((new.conversation_id, new.sender_id, seq))
+        .db()?;
     let message = Message {
         conversation_id: new.conversation_id,
         seq,
@@ -97,7 +95,11 @@ pub(super) fn history(
         HistoryRange::Latest => (
             query_messages(
                 conn,
-                concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2"),
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2"
+                ),
                 (conversation_id, fetch),
             )?,
             true,
@@ -137,8 +139,7 @@ pub(super) fn history(
 }
 
 pub(super) fn sync(conn: &Connection, user_id: UserId, cursors: &[SyncCursor], limit: u32) -> StoreResult<MessagePage> {
-    let cursors: HashMap<ConversationId, Seq> =
-        cursors.iter().map(|c| (c.conversation_id, c.seq.max(0))).collect();
+    let cursors: HashMap<ConversationId, Seq> = cursors.iter().map(|c| (c.conversation_id, c.seq.max(0))).collect();
     let conversations: Vec<(ConversationId, Seq)> = {
         let mut stmt = conn
             .prepare_cached(

@@ -46,11 +46,7 @@ impl ReaderPool {
                 .map_err(|e| StoreError::Unavailable(format!("cannot start reader thread: {e}")))?;
             threads.push(thread);
         }
-        Ok(ReaderPool {
-            jobs: Mutex::new(Some(jobs)),
-            permits: Arc::new(Semaphore::new(QUEUE_CAPACITY)),
-            threads,
-        })
+        Ok(ReaderPool { jobs: Mutex::new(Some(jobs)), permits: Arc::new(Semaphore::new(QUEUE_CAPACITY)), threads })
     }
 
     /// Runs `work` on a reader thread inside a read transaction.
@@ -74,9 +70,7 @@ impl ReaderPool {
             }
             Err(TrySendError::Disconnected(_)) => return Err(stopped()),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("a reader stopped before answering".into())))
+        answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("a reader stopped before answering".into())))
     }
 }
 

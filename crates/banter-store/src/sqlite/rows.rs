@@ -100,9 +100,8 @@ pub(super) fn require_member(conn: &Connection, conversation_id: i64, user_id: i
 
 /// Every member's id, ascending.
 pub(super) fn member_ids(conn: &Connection, conversation_id: i64) -> StoreResult<Vec<i64>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id")
-        .db()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id").db()?;
     let ids = stmt.query_map([conversation_id], |row| row.get(0)).db()?;
     ids.collect::<rusqlite::Result<Vec<i64>>>().db()
 }

@@ -120,7 +120,10 @@ mod tests {
         let mut writer = open_connection(&path, Access::ReadWrite).unwrap();
         migrate(&mut writer).unwrap();
         let reader = open_connection(&path, Access::ReadOnly).unwrap();
-        let err = reader.execute("INSERT INTO users (username, password_hash, display_name, created_at) VALUES ('a','b','c',1)", []);
+        let err = reader.execute(
+            "INSERT INTO users (username, password_hash, display_name, created_at) VALUES ('a','b','c',1)",
+            [],
+        );
         assert!(err.is_err());
     }
 }

@@ -121,9 +121,7 @@ impl Writer {
         let job: BoxedJob = Box::new(TypedJob { work: Some(work), result: None, reply });
         jobs.send(job).await.map_err(|_| closed())?;
         drop(jobs);
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped before answering".into())))
+        answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped before answering".into())))
     }
 
     /// Stops accepting jobs, lets the thread commit everything already queued

@@ -1,0 +1,827 @@
+//! The behaviour every [`Store`] implementation must have.
+//!
+//! Each check is an `async fn` written against `&dyn Backend`, which only
+//! knows how to open a store, so the same checks run unchanged against every
+//! implementation. `conformance_suite!` turns the list of checks into one
+//! `#[tokio::test]` per check and backend; a new backend (PostgreSQL) needs a
+//! `Backend` impl and one `for_each_check!` line at the bottom of this file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use banter_protocol::frames::SyncCursor;
+use banter_protocol::limits::MAX_GROUP_MEMBERS;
+use banter_protocol::{ConversationId, ConversationKind, DeviceId, MemberRole, Message, Seq, User, UserId};
+use banter_store::sqlite::SqliteStore;
+use banter_store::{HistoryRange, NewMessage, Store, StoreError};
+use tokio::task::JoinSet;
+
+// ---------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------
+
+/// A database a check can open, close and open again.
+#[async_trait]
+trait Backend: Send + Sync {
+    /// Opens a store on this backend's database: the same data on every
+    /// call, so a check can close a store and reopen it to test durability.
+    /// Only one store is open at a time.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// A fresh SQLite file in a temporary directory (removed afterwards).
+struct SqliteBackend {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteBackend {
+    fn new() -> Self {
+        SqliteBackend { dir: tempfile::tempdir().expect("create temp dir") }
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn open(&self) -> Arc<dyn Store> {
+        // A nested path also checks that `open` creates missing directories.
+        let path = self.dir.path().join("data").join("banter.db");
+        Arc::new(SqliteStore::open(&path).expect("open sqlite store"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// Who sends: a user and one of their devices.
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    user: UserId,
+    device: DeviceId,
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+fn unique() -> u64 {
+    UNIQUE.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn user(store: &dyn Store, name: &str) -> User {
+    store.create_user(name, "hash", &format!("{name} display"), 1).await.expect("create user")
+}
+
+/// Creates `n` users concurrently (one group commit rather than `n`).
+async fn users(store: &Arc<dyn Store>, prefix: &str, n: usize) -> Vec<User> {
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let (store, name) = (store.clone(), format!("{prefix}{i:03}"));
+        tasks.spawn(async move { store.create_user(&name, "hash", &name, 1).await.expect("create user") });
+    }
+    let mut users: Vec<User> = tasks.join_all().await;
+    users.sort_by_key(|u| u.id);
+    users
+}
+
+/// A user with one device.
+async fn sender(store: &dyn Store, name: &str) -> Sender {
+    let user = user(store, name).await;
+    let device = device(store, user.id).await;
+    Sender { user: user.id, device }
+}
+
+async fn device(store: &dyn Store, user_id: UserId) -> DeviceId {
+    let token = format!("token-{}", unique());
+    store.create_device(user_id, "phone", token.as_bytes(), 1).await.expect("create device").id
+}
+
+fn new_message(conversation_id: ConversationId, from: Sender, client_msg_id: &str, text: &str) -> NewMessage {
+    NewMessage {
+        conversation_id,
+        sender_id: from.user,
+        sender_device_id: from.device,
+        client_msg_id: client_msg_id.to_owned(),
+        text: text.to_owned(),
+        server_ts: 1_000,
+    }
+}
+
+async fn send(store: &dyn Store, conversation_id: ConversationId, from: Sender, text: &str) -> Message {
+    let cid = format!("c{}", unique());
+    store.append_message(new_message(conversation_id, from, &cid, text)).await.expect("append").message
+}
+
+/// Sends `n` messages concurrently; returns the seqs assigned.
+async fn send_many(store: &Arc<dyn Store>, conversation_id: ConversationId, from: Sender, n: usize) -> Vec<Seq> {
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let store = store.clone();
+        tasks.spawn(async move { send(&*store, conversation_id, from, &format!("message {i}")).await.seq });
+    }
+    let mut seqs = tasks.join_all().await;
+    seqs.sort_unstable();
+    seqs
+}
+
+/// Every message of the conversation, read forward page by page.
+async fn read_all(store: &dyn Store, conversation_id: ConversationId, viewer: UserId) -> Vec<Message> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.history(conversation_id, viewer, HistoryRange::After(after), 37).await.expect("history");
+        if let Some(last) = page.messages.last() {
+            after = last.seq;
+        }
+        all.extend(page.messages);
+        if !page.has_more {
+            return all;
+        }
+    }
+}
+
+fn seqs(messages: &[Message]) -> Vec<Seq> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Accounts and devices
+// ---------------------------------------------------------------------------
+
+async fn usernames_are_unique(db: &dyn Backend) {
+    let store = db.open().await;
+    let alice = store.create_user("alice", "h1", "Alice", 1).await.unwrap();
+    let again = store.create_user("alice", "h2", "Other", 2).await;
+    assert!(matches!(again, Err(StoreError::UsernameTaken)), "{again:?}");
+
+    let (found, hash) = store.user_credentials("alice").await.unwrap().unwrap();
+    assert_eq!((found, hash.as_str()), (alice.clone(), "h1"), "the refused attempt changed nothing");
+    assert_eq!(store.user_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.user_by_username("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+    assert!(store.user_credentials("bob").await.unwrap().is_none());
+}
+
+async fn display_names_can_be_changed(db: &dyn Backend) {
+    let store = db.open().await;
+    let alice = user(&*store, "alice").await;
+    let renamed = store.update_display_name(alice.id, "Alice B.").await.unwrap();
+    assert_eq!(renamed.display_name, "Alice B.");
+    assert_eq!(store.user_by_id(alice.id).await.unwrap().unwrap().display_name, "Alice B.");
+    let missing = store.update_display_name(alice.id + 1000, "x").await;
+    assert!(matches!(missing, Err(StoreError::UserNotFound)), "{missing:?}");
+}
+
+async fn device_tokens_authenticate_until_revoked(db: &dyn Backend) {
+    let store = db.open().await;
+    let alice = user(&*store, "alice").await;
+    let mallory = user(&*store, "mallory").await;
+    let phone = store.create_device(alice.id, "phone", b"phone-hash", 10).await.unwrap();
+    let laptop = store.create_device(alice.id, "laptop", b"laptop-hash", 20).await.unwrap();
+    assert_eq!((phone.created_at, phone.last_active_at), (10, 10));
+
+    let auth = store.device_by_token_hash(b"phone-hash").await.unwrap().unwrap();
+    assert_eq!((auth.user, auth.device_id), (alice.clone(), phone.id));
+    assert!(store.device_by_token_hash(b"unknown").await.unwrap().is_none());
+
+    store.touch_device(phone.id, 50).await.unwrap();
+    let listed = store.list_devices(alice.id).await.unwrap();
+    assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![phone.id, laptop.id], "oldest first");
+    assert_eq!(listed[0].last_active_at, 50);
+
+    let foreign = store.revoke_device(mallory.id, phone.id).await;
+    assert!(matches!(foreign, Err(StoreError::DeviceNotFound)), "another user's device: {foreign:?}");
+    assert!(store.device_by_token_hash(b"phone-hash").await.unwrap().is_some());
+
+    store.revoke_device(alice.id, laptop.id).await.unwrap();
+    assert!(store.device_by_token_hash(b"laptop-hash").await.unwrap().is_none());
+    assert!(matches!(store.revoke_device(alice.id, laptop.id).await, Err(StoreError::DeviceNotFound)));
+    assert_eq!(store.list_devices(alice.id).await.unwrap().len(), 1);
+
+    // Idempotency keys are per device, so a revoked id must never come back.
+    let tablet = store.create_device(alice.id, "tablet", b"tablet-hash", 30).await.unwrap();
+    assert!(tablet.id > laptop.id, "device id {} reused (revoked {})", tablet.id, laptop.id);
+}
+
+// ---------------------------------------------------------------------------
+// Conversations and membership
+// ---------------------------------------------------------------------------
+
+async fn direct_conversation_is_unique_per_pair(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = user(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (id, created) = store.get_or_create_direct(a.id, b.id, 5).await.unwrap();
+    assert!(created);
+    assert_eq!(store.get_or_create_direct(b.id, a.id, 6).await.unwrap(), (id, false));
+    assert_eq!(store.get_or_create_direct(a.id, b.id, 7).await.unwrap(), (id, false));
+
+    let view = store.conversation(id, a.id).await.unwrap();
+    assert_eq!(view.kind, ConversationKind::Direct);
+    assert_eq!((view.name, view.member_count, view.last_seq), (None, 2, 0));
+    assert_eq!(view.peer, Some(b.clone()));
+    assert_eq!(store.conversation(id, b.id).await.unwrap().peer, Some(a.clone()));
+    assert_eq!(store.member_ids(id).await.unwrap(), vec![a.id, b.id]);
+
+    let with_self = store.get_or_create_direct(a.id, a.id, 8).await;
+    assert!(matches!(with_self, Err(StoreError::InvalidConversation(_))), "{with_self:?}");
+    let unknown = store.get_or_create_direct(a.id, b.id + 1000, 8).await;
+    assert!(matches!(unknown, Err(StoreError::UserNotFound)), "{unknown:?}");
+}
+
+async fn direct_conversation_is_unique_when_both_sides_ask_at_once(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "p", 10).await;
+    let mut tasks = JoinSet::new();
+    for pair in people.chunks(2) {
+        let (x, y) = (pair[0].id, pair[1].id);
+        for (from, to) in [(x, y), (y, x), (x, y), (y, x)] {
+            let store = store.clone();
+            tasks.spawn(async move { ((x, y), store.get_or_create_direct(from, to, 1).await.unwrap()) });
+        }
+    }
+    let mut by_pair: HashMap<(UserId, UserId), Vec<(ConversationId, bool)>> = HashMap::new();
+    for (pair, outcome) in tasks.join_all().await {
+        by_pair.entry(pair).or_default().push(outcome);
+    }
+    for (pair, outcomes) in by_pair {
+        let ids: BTreeSet<_> = outcomes.iter().map(|o| o.0).collect();
+        assert_eq!(ids.len(), 1, "pair {pair:?} got several conversations: {outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| o.1).count(), 1, "pair {pair:?}: exactly one creation");
+    }
+}
+
+async fn group_of_exactly_the_limit_is_allowed_and_one_more_is_refused(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", MAX_GROUP_MEMBERS + 1).await;
+    let creator = people[0].id;
+    let others: Vec<UserId> = people[1..].iter().map(|u| u.id).collect();
+
+    let full = store.create_group(creator, "full", &others[..MAX_GROUP_MEMBERS - 1], 1).await.unwrap();
+    assert_eq!(store.conversation(full, creator).await.unwrap().member_count, MAX_GROUP_MEMBERS as i64);
+    assert_eq!(store.member_ids(full).await.unwrap().len(), MAX_GROUP_MEMBERS);
+
+    let too_big = store.create_group(creator, "too big", &others, 1).await;
+    assert!(matches!(too_big, Err(StoreError::GroupFull { would_have: 101, limit: 100 })), "{too_big:?}");
+    assert_eq!(store.list_conversations(creator).await.unwrap().len(), 1, "the refused group was not created");
+}
+
+async fn group_members_are_deduplicated_and_the_creator_is_admin(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = user(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let group = store.create_group(a.id, "team", &[b.id, b.id, a.id], 3).await.unwrap();
+    let view = store.conversation(group, a.id).await.unwrap();
+    assert_eq!(
+        (view.kind, view.name.as_deref(), view.member_count, view.peer),
+        (ConversationKind::Group, Some("team"), 2, None)
+    );
+    assert_eq!(store.membership(group, a.id).await.unwrap(), Some(MemberRole::Admin));
+    assert_eq!(store.membership(group, b.id).await.unwrap(), Some(MemberRole::Member));
+    let members = store.members(group, b.id).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| m.joined_at == 3));
+
+    let unknown = store.create_group(a.id, "ghosts", &[b.id, 999_999], 3).await;
+    assert!(matches!(unknown, Err(StoreError::UserNotFound)), "{unknown:?}");
+    assert_eq!(store.list_conversations(a.id).await.unwrap().len(), 1);
+}
+
+async fn adding_beyond_the_limit_is_refused_and_changes_nothing(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", MAX_GROUP_MEMBERS + 2).await;
+    let ids: Vec<UserId> = people.iter().map(|u| u.id).collect();
+    let admin = ids[0];
+    // 98 members: the admin and 97 others.
+    let group = store.create_group(admin, "g", &ids[1..98], 1).await.unwrap();
+
+    let refused = store.add_members(group, admin, &ids[98..101], 2).await;
+    assert!(matches!(refused, Err(StoreError::GroupFull { would_have: 101, limit: 100 })), "{refused:?}");
+    assert_eq!(store.member_ids(group).await.unwrap().len(), 98, "all or nothing");
+    assert_eq!(store.conversation(group, admin).await.unwrap().member_count, 98);
+
+    let change = store.add_members(group, admin, &ids[98..100], 2).await.unwrap();
+    assert_eq!(change.changed_user_ids, ids[98..100].to_vec());
+    assert_eq!(change.member_ids.len(), 100);
+    let one_more = store.add_members(group, admin, &ids[100..101], 3).await;
+    assert!(matches!(one_more, Err(StoreError::GroupFull { would_have: 101, .. })), "{one_more:?}");
+    assert_eq!(store.conversation(group, admin).await.unwrap().member_count, 100);
+}
+
+async fn add_members_is_all_or_nothing(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", 5).await;
+    let [admin, m, x, y, z] = [people[0].id, people[1].id, people[2].id, people[3].id, people[4].id];
+    let group = store.create_group(admin, "g", &[m], 1).await.unwrap();
+
+    let already = store.add_members(group, admin, &[x, m, y], 2).await;
+    assert!(matches!(already, Err(StoreError::AlreadyMember(id)) if id == m), "{already:?}");
+    let missing = store.add_members(group, admin, &[x, 999_999], 2).await;
+    assert!(matches!(missing, Err(StoreError::UserNotFound)), "{missing:?}");
+    assert_eq!(store.member_ids(group).await.unwrap(), vec![admin, m]);
+
+    let change = store.add_members(group, admin, &[z, x, z], 2).await.unwrap();
+    assert_eq!(change.changed_user_ids, vec![z, x]);
+    assert_eq!(change.member_ids, vec![admin, m, x, z]);
+    assert_eq!(store.conversation(group, x).await.unwrap().member_count, 4);
+}
+
+async fn only_admins_add_or_remove_others(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", 5).await;
+    let [admin, m1, m2, outsider, newcomer] = [people[0].id, people[1].id, people[2].id, people[3].id, people[4].id];
+    let group = store.create_group(admin, "g", &[m1, m2], 1).await.unwrap();
+
+    assert!(matches!(store.add_members(group, m1, &[newcomer], 2).await, Err(StoreError::NotAdmin)));
+    assert!(matches!(store.remove_member(group, m1, m2).await, Err(StoreError::NotAdmin)));
+    assert!(matches!(store.add_members(group, outsider, &[newcomer], 2).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.remove_member(group, outsider, m1).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.add_members(987_654, admin, &[newcomer], 2).await, Err(StoreError::NotAMember)));
+    assert_eq!(store.member_ids(group).await.unwrap(), vec![admin, m1, m2]);
+
+    store.add_members(group, admin, &[newcomer], 2).await.unwrap();
+    let change = store.remove_member(group, admin, m2).await.unwrap();
+    assert_eq!(change.changed_user_ids, vec![m2]);
+    assert_eq!(change.member_ids, vec![admin, m1, newcomer]);
+    assert!(matches!(store.history(group, m2, HistoryRange::Latest, 10).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.remove_member(group, admin, m2).await, Err(StoreError::NotAMember)), "target gone");
+
+    let (direct, _) = store.get_or_create_direct(admin, m1, 1).await.unwrap();
+    let add = store.add_members(direct, admin, &[m2], 2).await;
+    assert!(matches!(add, Err(StoreError::InvalidConversation(_))), "{add:?}");
+    let remove = store.remove_member(direct, admin, admin).await;
+    assert!(matches!(remove, Err(StoreError::InvalidConversation(_))), "{remove:?}");
+}
+
+async fn members_may_leave(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", 3).await;
+    let [admin, m1, m2] = [people[0].id, people[1].id, people[2].id];
+    let group = store.create_group(admin, "g", &[m1, m2], 1).await.unwrap();
+
+    let change = store.remove_member(group, m1, m1).await.unwrap();
+    assert_eq!((change.changed_user_ids, change.member_ids), (vec![m1], vec![admin, m2]));
+    assert_eq!(store.membership(group, m1).await.unwrap(), None);
+    assert_eq!(store.conversation(group, admin).await.unwrap().member_count, 2);
+    assert!(store.list_conversations(m1).await.unwrap().is_empty());
+    assert_eq!(store.membership(group, admin).await.unwrap(), Some(MemberRole::Admin), "no promotion needed");
+}
+
+async fn last_admin_leaving_promotes_the_longest_standing_member(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "u", 3).await;
+    // `early` has the larger user id but joined first: join time decides.
+    let [admin, late, early] = [people[0].id, people[1].id, people[2].id];
+    let group = store.create_group(admin, "g", &[early], 100).await.unwrap();
+    store.add_members(group, admin, &[late], 200).await.unwrap();
+
+    store.remove_member(group, admin, admin).await.unwrap();
+    assert_eq!(store.membership(group, early).await.unwrap(), Some(MemberRole::Admin));
+    assert_eq!(store.membership(group, late).await.unwrap(), Some(MemberRole::Member));
+    let members = store.members(group, late).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.user.id).collect::<Vec<_>>(), vec![early, late], "oldest member first");
+
+    // The new admin can act as one.
+    store.remove_member(group, early, late).await.unwrap();
+    assert_eq!(store.member_ids(group).await.unwrap(), vec![early]);
+}
+
+async fn conversations_are_listed_by_most_recent_activity(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let c = user(&*store, "carol").await;
+    let first = store.create_group(a.user, "first", &[b.id], 10).await.unwrap();
+    let second = store.create_group(a.user, "second", &[], 20).await.unwrap();
+    let third = store.create_group(a.user, "third", &[c.id], 30).await.unwrap();
+    let mut late = new_message(first, a, "late", "hello");
+    late.server_ts = 40;
+    store.append_message(late).await.unwrap();
+
+    let listed: Vec<_> = store.list_conversations(a.user).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(listed, vec![first, third, second]);
+    let bobs: Vec<_> = store.list_conversations(b.id).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(bobs, vec![first], "only conversations bob is a member of");
+    let view = store.conversation(first, b.id).await.unwrap();
+    assert_eq!(view.last_message.map(|m| m.text), Some("hello".to_owned()));
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+async fn append_assigns_seqs_1_2_3_in_order(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    for expected in 1..=3 {
+        let outcome = store.append_message(new_message(conv, a, &format!("m{expected}"), "hi")).await.unwrap();
+        assert_eq!(outcome.message.seq, expected);
+        assert!(!outcome.duplicate);
+        assert_eq!(outcome.member_ids, vec![a.user, b.id], "fan-out list includes the sender");
+    }
+    let view = store.conversation(conv, b.id).await.unwrap();
+    assert_eq!(view.last_seq, 3);
+    assert_eq!(view.last_message.map(|m| (m.seq, m.client_msg_id)), Some((3, "m3".to_owned())));
+}
+
+async fn concurrent_appends_get_exactly_seqs_1_to_400(db: &dyn Backend) {
+    let store = db.open().await;
+    let mut senders = Vec::new();
+    for i in 0..8 {
+        senders.push(sender(&*store, &format!("user{i}")).await);
+    }
+    let others: Vec<UserId> = senders[1..].iter().map(|s| s.user).collect();
+    let group = store.create_group(senders[0].user, "busy", &others, 1).await.unwrap();
+
+    let mut tasks = JoinSet::new();
+    for from in senders.clone() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            for i in 0..50 {
+                let outcome = store.append_message(new_message(group, from, &format!("m{i}"), "x")).await.unwrap();
+                mine.push(outcome.message.seq);
+            }
+            mine
+        });
+    }
+    let mut all = Vec::new();
+    for mine in tasks.join_all().await {
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "one sender's messages keep their order: {mine:?}");
+        all.extend(mine);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=400).collect::<Vec<_>>());
+    assert_eq!(seqs(&read_all(&*store, group, senders[0].user).await), (1..=400).collect::<Vec<_>>());
+    assert_eq!(store.conversation(group, senders[3].user).await.unwrap().last_seq, 400);
+}
+
+async fn retried_append_returns_the_original_and_stores_nothing(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    let first = store.append_message(new_message(conv, a, "abc-123", "original")).await.unwrap();
+    send(&*store, conv, a, "another").await;
+
+    let retry = store.append_message(new_message(conv, a, "abc-123", "changed on retry")).await.unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.message, first.message, "the original comes back, text included");
+    assert_eq!(retry.member_ids, vec![a.user, b.id]);
+    assert_eq!(store.conversation(conv, a.user).await.unwrap().last_seq, 2);
+    assert_eq!(read_all(&*store, conv, b.id).await.len(), 2);
+
+    // The key is per device: another device may use the same id.
+    let other_device = Sender { user: a.user, device: device(&*store, a.user).await };
+    let fresh = store.append_message(new_message(conv, other_device, "abc-123", "new")).await.unwrap();
+    assert!(!fresh.duplicate);
+    assert_eq!(fresh.message.seq, 3);
+}
+
+async fn concurrent_retries_store_one_message(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move { store.append_message(new_message(conv, a, "same", "hi")).await.unwrap() });
+    }
+    let outcomes = tasks.join_all().await;
+    assert!(outcomes.iter().all(|o| o.message.seq == 1));
+    assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
+    assert_eq!(store.conversation(conv, a.user).await.unwrap().last_seq, 1);
+}
+
+async fn non_members_cannot_append_read_or_mark_read(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let outsider = sender(&*store, "eve").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    send(&*store, conv, a, "private").await;
+
+    let append = store.append_message(new_message(conv, outsider, "x", "let me in")).await;
+    assert!(matches!(append, Err(StoreError::NotAMember)), "{append:?}");
+    let nowhere = store.append_message(new_message(123_456, a, "y", "void")).await;
+    assert!(matches!(nowhere, Err(StoreError::NotAMember)), "a missing conversation looks the same: {nowhere:?}");
+    for range in [HistoryRange::Latest, HistoryRange::Before(10), HistoryRange::After(0)] {
+        assert!(matches!(store.history(conv, outsider.user, range, 10).await, Err(StoreError::NotAMember)));
+    }
+    assert!(matches!(store.mark_read(conv, outsider.user, 1).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.conversation(conv, outsider.user).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.members(conv, outsider.user).await, Err(StoreError::NotAMember)));
+    assert!(store.sync(outsider.user, &[], 100).await.unwrap().messages.is_empty());
+    assert_eq!(store.membership(conv, outsider.user).await.unwrap(), None);
+    assert_eq!(store.conversation(conv, a.user).await.unwrap().last_seq, 1, "nothing was stored");
+}
+
+async fn a_removed_member_cannot_replay_an_old_send(db: &dyn Backend) {
+    let store = db.open().await;
+    let admin = sender(&*store, "admin").await;
+    let m = sender(&*store, "member").await;
+    let group = store.create_group(admin.user, "g", &[m.user], 1).await.unwrap();
+    store.append_message(new_message(group, m, "k1", "before")).await.unwrap();
+    store.remove_member(group, admin.user, m.user).await.unwrap();
+    let replay = store.append_message(new_message(group, m, "k1", "before")).await;
+    assert!(matches!(replay, Err(StoreError::NotAMember)), "{replay:?}");
+}
+
+async fn history_pages_walk_250_messages_without_gap_or_overlap(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+
+    let empty = store.history(conv, b.id, HistoryRange::Latest, 100).await.unwrap();
+    assert!(empty.messages.is_empty() && !empty.has_more);
+
+    assert_eq!(send_many(&store, conv, a, 250).await, (1..=250).collect::<Vec<_>>());
+
+    // Backwards from the newest.
+    let mut page = store.history(conv, b.id, HistoryRange::Latest, 100).await.unwrap();
+    let mut pages = vec![(seqs(&page.messages), page.has_more)];
+    let mut chunks = vec![page.messages.clone()];
+    while page.has_more {
+        let oldest = page.messages[0].seq;
+        page = store.history(conv, b.id, HistoryRange::Before(oldest), 100).await.unwrap();
+        pages.push((seqs(&page.messages), page.has_more));
+        chunks.push(page.messages.clone());
+    }
+    let backwards: Vec<Message> = chunks.into_iter().rev().flatten().collect();
+    assert_eq!(pages, vec![((151..=250).collect(), true), ((51..=150).collect(), true), ((1..=50).collect(), false),]);
+
+    // Forwards from the start.
+    let mut forwards = Vec::new();
+    let mut after = 0;
+    let mut forward_pages = Vec::new();
+    loop {
+        let page = store.history(conv, b.id, HistoryRange::After(after), 100).await.unwrap();
+        forward_pages.push((seqs(&page.messages), page.has_more));
+        after = page.messages.last().map_or(after, |m| m.seq);
+        forwards.extend(page.messages);
+        if !forward_pages.last().unwrap().1 {
+            break;
+        }
+    }
+    assert_eq!(
+        forward_pages,
+        vec![((1..=100).collect(), true), ((101..=200).collect(), true), ((201..=250).collect(), false),]
+    );
+    assert_eq!(forwards, backwards, "both walks see the same 250 messages");
+
+    let exact = store.history(conv, b.id, HistoryRange::After(150), 100).await.unwrap();
+    assert_eq!((exact.messages.len(), exact.has_more), (100, false), "a page that ends exactly at the newest");
+    let beyond = store.history(conv, b.id, HistoryRange::After(250), 100).await.unwrap();
+    assert!(beyond.messages.is_empty() && !beyond.has_more);
+    let before_first = store.history(conv, b.id, HistoryRange::Before(1), 100).await.unwrap();
+    assert!(before_first.messages.is_empty() && !before_first.has_more);
+}
+
+async fn sync_pages_through_three_conversations_exactly_once(db: &dyn Backend) {
+    let store = db.open().await;
+    let me = sender(&*store, "me").await;
+    let friend = sender(&*store, "friend").await;
+    let stranger = sender(&*store, "stranger").await;
+    let c1 = store.create_group(friend.user, "one", &[me.user], 1).await.unwrap();
+    let c2 = store.create_group(friend.user, "two", &[me.user], 1).await.unwrap();
+    let c3 = store.create_group(friend.user, "three", &[me.user], 1).await.unwrap();
+    let not_mine = store.create_group(stranger.user, "not mine", &[friend.user], 1).await.unwrap();
+    send_many(&store, c1, friend, 30).await;
+    send_many(&store, c2, friend, 5).await;
+    send_many(&store, c3, friend, 70).await;
+    send_many(&store, not_mine, stranger, 10).await;
+
+    // The device holds c1 up to 10 and c3 up to 50; c2 is new to it.
+    let mut cursors = vec![SyncCursor { conversation_id: c1, seq: 10 }, SyncCursor { conversation_id: c3, seq: 50 }];
+    let mut received: Vec<(ConversationId, Seq)> = Vec::new();
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds < 50, "sync does not terminate");
+        let page = store.sync(me.user, &cursors, 7).await.unwrap();
+        assert!(page.messages.len() <= 7);
+        for m in &page.messages {
+            received.push((m.conversation_id, m.seq));
+            match cursors.iter_mut().find(|c| c.conversation_id == m.conversation_id) {
+                Some(cursor) => cursor.seq = m.seq,
+                None => cursors.push(SyncCursor { conversation_id: m.conversation_id, seq: m.seq }),
+            }
+        }
+        if !page.has_more {
+            break;
+        }
+    }
+    let expected: Vec<(ConversationId, Seq)> =
+        (11..=30).map(|s| (c1, s)).chain((1..=5).map(|s| (c2, s))).chain((51..=70).map(|s| (c3, s))).collect();
+    assert_eq!(received, expected, "every missing message once, in (conversation, seq) order");
+    assert!(store.sync(me.user, &cursors, 7).await.unwrap().messages.is_empty());
+
+    // One big page gets everything and says so.
+    let all = store.sync(me.user, &[], 200).await.unwrap();
+    assert_eq!((all.messages.len(), all.has_more), (105, false));
+    let exact = store.sync(me.user, &[], 105).await.unwrap();
+    assert_eq!((exact.messages.len(), exact.has_more), (105, false));
+    let short = store.sync(me.user, &[], 104).await.unwrap();
+    assert_eq!((short.messages.len(), short.has_more), (104, true));
+}
+
+async fn read_marker_never_moves_back_and_is_clamped(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    assert_eq!(store.mark_read(conv, b.id, 5).await.unwrap(), 0, "nothing to read yet");
+    send_many(&store, conv, a, 5).await;
+
+    assert_eq!(store.mark_read(conv, b.id, 3).await.unwrap(), 3);
+    assert_eq!(store.mark_read(conv, b.id, 2).await.unwrap(), 3, "never backwards");
+    assert_eq!(store.mark_read(conv, b.id, -1).await.unwrap(), 3);
+    let view = store.conversation(conv, b.id).await.unwrap();
+    assert_eq!((view.read_seq, view.unread_count), (3, 2));
+    assert_eq!(store.mark_read(conv, b.id, 1_000).await.unwrap(), 5, "clamped to the last seq");
+    let view = store.conversation(conv, b.id).await.unwrap();
+    assert_eq!((view.read_seq, view.unread_count), (5, 0));
+}
+
+async fn unread_count_counts_only_other_peoples_messages(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    send(&*store, conv, a, "1").await;
+    send(&*store, conv, a, "2").await;
+    for text in ["3", "4", "5"] {
+        send(&*store, conv, b, text).await;
+    }
+    let for_a = store.conversation(conv, a.user).await.unwrap();
+    assert_eq!((for_a.read_seq, for_a.unread_count), (2, 3));
+    let for_b = store.conversation(conv, b.user).await.unwrap();
+    assert_eq!((for_b.read_seq, for_b.unread_count), (5, 0), "sending marks everything before it read");
+
+    send(&*store, conv, a, "6").await;
+    assert_eq!(store.conversation(conv, a.user).await.unwrap().unread_count, 0);
+    let listed = store.list_conversations(b.user).await.unwrap();
+    assert_eq!(listed[0].unread_count, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Durability and data fidelity
+// ---------------------------------------------------------------------------
+
+async fn everything_survives_close_and_reopen(db: &dyn Backend) {
+    let (a, b, conv, group);
+    {
+        let store = db.open().await;
+        a = sender(&*store, "alice").await;
+        b = sender(&*store, "bob").await;
+        store.update_display_name(a.user, "Alice Renamed").await.unwrap();
+        store.create_device(a.user, "desk", b"desk-hash", 5).await.unwrap();
+        conv = store.get_or_create_direct(a.user, b.user, 1).await.unwrap().0;
+        group = store.create_group(a.user, "club", &[b.user], 1).await.unwrap();
+        send_many(&store, conv, a, 20).await;
+        send(&*store, group, b, "in the group").await;
+        store.mark_read(conv, b.user, 7).await.unwrap();
+        store.close().await;
+    }
+    let store = db.open().await;
+    let (alice, _) = store.user_credentials("alice").await.unwrap().unwrap();
+    assert_eq!(alice.display_name, "Alice Renamed");
+    assert_eq!(store.device_by_token_hash(b"desk-hash").await.unwrap().unwrap().user.id, a.user);
+    assert_eq!(seqs(&read_all(&*store, conv, b.user).await), (1..=20).collect::<Vec<_>>());
+    let view = store.conversation(conv, b.user).await.unwrap();
+    assert_eq!((view.last_seq, view.read_seq, view.unread_count), (20, 7, 13));
+    assert_eq!(store.membership(group, a.user).await.unwrap(), Some(MemberRole::Admin));
+    assert_eq!(store.conversation(group, a.user).await.unwrap().last_message.unwrap().text, "in the group");
+    assert_eq!(store.get_or_create_direct(b.user, a.user, 9).await.unwrap(), (conv, false));
+    assert_eq!(send(&*store, conv, a, "after reopen").await.seq, 21, "seqs continue");
+}
+
+async fn writes_survive_dropping_the_store_without_close(db: &dyn Backend) {
+    let (a, b, conv);
+    {
+        let store = db.open().await;
+        a = sender(&*store, "alice").await;
+        b = user(&*store, "bob").await;
+        conv = store.get_or_create_direct(a.user, b.id, 1).await.unwrap().0;
+        send_many(&store, conv, a, 50).await;
+    }
+    let store = db.open().await;
+    assert_eq!(seqs(&read_all(&*store, conv, b.id).await), (1..=50).collect::<Vec<_>>());
+}
+
+async fn writes_after_close_are_refused(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    store.close().await;
+    let append = store.append_message(new_message(conv, a, "late", "too late")).await;
+    assert!(matches!(append, Err(StoreError::Unavailable(_))), "{append:?}");
+    let create = store.create_user("carol", "h", "Carol", 1).await;
+    assert!(matches!(create, Err(StoreError::Unavailable(_))), "{create:?}");
+    store.close().await; // closing twice is harmless
+}
+
+async fn a_100000_character_multibyte_text_round_trips_exactly(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    let pattern: Vec<char> = "é😀中\u{1F1EB}\u{1F1F7}a\n\t\u{200D}\u{FEFF}ß".chars().collect();
+    let text: String = (0..100_000).map(|i| pattern[i % pattern.len()]).collect();
+    assert_eq!(text.chars().count(), 100_000);
+
+    let stored = send(&*store, conv, a, &text).await;
+    assert_eq!(stored.text, text);
+    let page = store.history(conv, b.id, HistoryRange::Latest, 1).await.unwrap();
+    assert_eq!(page.messages[0].text, text);
+    let synced = store.sync(b.id, &[], 10).await.unwrap();
+    assert_eq!(synced.messages[0].text, text);
+    assert_eq!(store.conversation(conv, b.id).await.unwrap().last_message.unwrap().text, text);
+}
+
+async fn sql_metacharacters_are_stored_verbatim(db: &dyn Backend) {
+    let store = db.open().await;
+    let nasty = "Robert'); DROP TABLE messages;-- \"quoted\" 100% _under_ back\\slash ?1 :name $x";
+    let odd_user = store.create_user("o'brien%_", "pa'ss\"hash", nasty, 1).await.unwrap();
+    assert_eq!(store.user_by_username("o'brien%_").await.unwrap(), Some(odd_user.clone()));
+    assert_eq!(store.user_by_username("o'brien%").await.unwrap(), None, "no pattern matching");
+    assert_eq!(store.user_credentials("o'brien%_").await.unwrap().unwrap().1, "pa'ss\"hash");
+    assert_eq!(store.user_by_id(odd_user.id).await.unwrap().unwrap().display_name, nasty);
+
+    let dev = store.create_device(odd_user.id, nasty, b"'\0;--", 1).await.unwrap();
+    assert_eq!(store.device_by_token_hash(b"'\0;--").await.unwrap().unwrap().device_id, dev.id);
+    assert_eq!(store.list_devices(odd_user.id).await.unwrap()[0].name, nasty);
+
+    let from = Sender { user: odd_user.id, device: dev.id };
+    let group = store.create_group(odd_user.id, nasty, &[], 1).await.unwrap();
+    assert_eq!(store.conversation(group, odd_user.id).await.unwrap().name.as_deref(), Some(nasty));
+    let outcome = store.append_message(new_message(group, from, "id'--", nasty)).await.unwrap();
+    assert_eq!(outcome.message.text, nasty);
+    let page = store.history(group, odd_user.id, HistoryRange::Latest, 10).await.unwrap();
+    assert_eq!((page.messages[0].text.as_str(), page.messages[0].client_msg_id.as_str()), (nasty, "id'--"));
+    assert!(store.append_message(new_message(group, from, "id'--", "retry")).await.unwrap().duplicate);
+}
+
+// ---------------------------------------------------------------------------
+// Running the suite
+// ---------------------------------------------------------------------------
+
+/// Expands to one `#[tokio::test]` per check for one backend, inside a
+/// module named after the backend.
+macro_rules! conformance_suite {
+    ($backend:ident => $make:expr; $($check:ident),+ $(,)?) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let backend = $make;
+                    super::$check(&backend).await;
+                }
+            )+
+        }
+    };
+}
+
+/// The list of checks, in one place, handed to `conformance_suite!`.
+macro_rules! for_each_check {
+    ($backend:ident => $make:expr) => {
+        conformance_suite!($backend => $make;
+            usernames_are_unique,
+            display_names_can_be_changed,
+            device_tokens_authenticate_until_revoked,
+            direct_conversation_is_unique_per_pair,
+            direct_conversation_is_unique_when_both_sides_ask_at_once,
+            group_of_exactly_the_limit_is_allowed_and_one_more_is_refused,
+            group_members_are_deduplicated_and_the_creator_is_admin,
+            adding_beyond_the_limit_is_refused_and_changes_nothing,
+            add_members_is_all_or_nothing,
+            only_admins_add_or_remove_others,
+            members_may_leave,
+            last_admin_leaving_promotes_the_longest_standing_member,
+            conversations_are_listed_by_most_recent_activity,
+            append_assigns_seqs_1_2_3_in_order,
+            concurrent_appends_get_exactly_seqs_1_to_400,
+            retried_append_returns_the_original_and_stores_nothing,
+            concurrent_retries_store_one_message,
+            non_members_cannot_append_read_or_mark_read,
+            a_removed_member_cannot_replay_an_old_send,
+            history_pages_walk_250_messages_without_gap_or_overlap,
+            sync_pages_through_three_conversations_exactly_once,
+            read_marker_never_moves_back_and_is_clamped,
+            unread_count_counts_only_other_peoples_messages,
+            everything_survives_close_and_reopen,
+            writes_survive_dropping_the_store_without_close,
+            writes_after_close_are_refused,
+            a_100000_character_multibyte_text_round_trips_exactly,
+            sql_metacharacters_are_stored_verbatim,
+        );
+    };
+}
+
+for_each_check!(sqlite => SqliteBackend::new());
