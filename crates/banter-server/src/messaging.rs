@@ -77,22 +77,53 @@ pub async fn mark_read(state: &AppState, user_id: UserId, conversation_id: Conve
     Ok(read_seq)
 }
 
-/// Text bytes in one `sync_batch` frame beyond which the page is cut short
-/// (it always holds at least one message). Keeps every frame well inside the
-/// gateway's write buffer limit even when messages are 100,000 characters.
-pub const SYNC_PAGE_TEXT_BYTES: usize = 1024 * 1024;
+/// Text bytes in one page (sync batch or history page) beyond which the
+/// page is cut short; it always holds at least one message. Keeps frames
+/// inside the gateway's write buffer limit and responses bounded even when
+/// messages are 100,000 characters.
+pub const PAGE_TEXT_BYTES: usize = 1024 * 1024;
+
+/// Which end of an ascending page to keep when it is cut to size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepEnd {
+    /// Keep the oldest messages (reading forwards: sync, `after`).
+    Oldest,
+    /// Keep the newest messages (reading backwards: latest, `before`).
+    Newest,
+}
+
+/// Cuts an ascending page to [`PAGE_TEXT_BYTES`], keeping it contiguous with
+/// the cursor it was read from. Returns whether anything was cut.
+pub fn cut_to_byte_budget(messages: &mut Vec<banter_protocol::Message>, keep: KeepEnd) -> bool {
+    let mut bytes = 0;
+    let mut over = |m: &banter_protocol::Message| {
+        bytes += m.text.len();
+        bytes > PAGE_TEXT_BYTES
+    };
+    match keep {
+        KeepEnd::Oldest => match messages.iter().position(over) {
+            Some(cut) => {
+                messages.truncate(cut.max(1));
+                true
+            }
+            None => false,
+        },
+        KeepEnd::Newest => match messages.iter().rposition(over) {
+            Some(cut) => {
+                let first_kept = (cut + 1).min(messages.len() - 1);
+                messages.drain(..first_kept);
+                true
+            }
+            None => false,
+        },
+    }
+}
 
 /// One page of the messages a device is missing.
 pub async fn sync_page(state: &AppState, user_id: UserId, cursors: &[SyncCursor], limit: Option<u32>) -> ApiResult<MessagePage> {
     let limit = clamp_page_size(limit);
     let mut page = state.store.sync(user_id, cursors, limit).await?;
-    // Cutting a suffix keeps each conversation contiguous from its cursor.
-    let mut bytes = 0;
-    if let Some(cut) = page.messages.iter().position(|m| {
-        bytes += m.text.len();
-        bytes > SYNC_PAGE_TEXT_BYTES
-    }) {
-        page.messages.truncate(cut.max(1));
+    if cut_to_byte_budget(&mut page.messages, KeepEnd::Oldest) {
         page.has_more = true;
     }
     Ok(page)
@@ -110,4 +141,61 @@ pub fn notify_conversation_change(state: &AppState, user_ids: &[UserId], convers
 /// Page sizes are 1..=200, default 50.
 pub fn clamp_page_size(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(sizes: &[usize]) -> Vec<banter_protocol::Message> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| banter_protocol::Message {
+                conversation_id: 1,
+                seq: i as i64 + 1,
+                sender_id: 1,
+                sender_device_id: 1,
+                client_msg_id: format!("c{i}"),
+                text: "x".repeat(n),
+                server_ts: 0,
+            })
+            .collect()
+    }
+
+    fn seqs(messages: &[banter_protocol::Message]) -> Vec<i64> {
+        messages.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn pages_within_the_budget_are_untouched() {
+        let mut m = page(&[10, 10, 10]);
+        assert!(!cut_to_byte_budget(&mut m, KeepEnd::Oldest));
+        assert!(!cut_to_byte_budget(&mut m, KeepEnd::Newest));
+        assert_eq!(seqs(&m), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn reading_forwards_keeps_the_oldest_contiguous_prefix() {
+        let mut m = page(&[400_000, 400_000, 400_000, 10]);
+        assert!(cut_to_byte_budget(&mut m, KeepEnd::Oldest));
+        assert_eq!(seqs(&m), vec![1, 2]);
+    }
+
+    #[test]
+    fn reading_backwards_keeps_the_newest_contiguous_suffix() {
+        let mut m = page(&[10, 400_000, 400_000, 400_000]);
+        assert!(cut_to_byte_budget(&mut m, KeepEnd::Newest));
+        assert_eq!(seqs(&m), vec![3, 4]);
+    }
+
+    #[test]
+    fn a_page_always_keeps_at_least_one_message() {
+        let mut m = page(&[2_000_000, 2_000_000]);
+        assert!(cut_to_byte_budget(&mut m, KeepEnd::Oldest));
+        assert_eq!(seqs(&m), vec![1]);
+        let mut m = page(&[2_000_000, 2_000_000]);
+        assert!(cut_to_byte_budget(&mut m, KeepEnd::Newest));
+        assert_eq!(seqs(&m), vec![2]);
+    }
 }

@@ -21,7 +21,7 @@ use super::extract::{Json, Path, Query};
 use crate::{
     auth::Authenticated,
     error::{ApiError, ApiResult},
-    messaging::{self, clamp_page_size, notify_conversation_change},
+    messaging::{self, clamp_page_size, notify_conversation_change, KeepEnd},
     state::{now_ms, AppState},
 };
 
@@ -130,7 +130,11 @@ pub async fn history(State(state): AppStateRef, auth: Authenticated, Path(id): P
             return Err(ApiError::invalid_request(format!("limit must be 1 to {}", limits::MAX_PAGE_SIZE)));
         }
     }
-    let page = state.store.history(id, auth.user.id, range, clamp_page_size(query.limit)).await?;
+    let mut page = state.store.history(id, auth.user.id, range, clamp_page_size(query.limit)).await?;
+    let keep = if matches!(range, HistoryRange::After(_)) { KeepEnd::Oldest } else { KeepEnd::Newest };
+    if messaging::cut_to_byte_budget(&mut page.messages, keep) {
+        page.has_more = true;
+    }
     Ok(Json(HistoryPage { messages: page.messages, has_more: page.has_more }))
 }
 
