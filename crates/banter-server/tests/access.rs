@@ -88,12 +88,7 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::start_with(|c| c.idle_timeout = Duration::from_millis(300)).await;
     let alice = server.user("alice").await;
     let mut conn = alice.connect().await.unwrap();
-    let err = loop {
-        match conn.next_frame_timeout(common::WAIT).await {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
+    let err = common::closed(&mut conn).await;
     assert_eq!(err.close_code(), Some(close_code::IDLE_TIMEOUT));
 }
 

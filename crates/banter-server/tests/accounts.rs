@@ -109,11 +109,6 @@ async fn revoking_a_device_closes_its_open_websocket() {
     let tablet = server.second_device(&judy).await;
     let mut conn = tablet.connect().await.unwrap();
     judy.api().revoke_device(tablet.device_id).await.unwrap();
-    let closed = loop {
-        match conn.next_frame_timeout(common::WAIT).await {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
+    let closed = common::closed(&mut conn).await;
     assert_eq!(closed.close_code(), Some(banter_protocol::frames::close_code::SESSION_REVOKED));
 }

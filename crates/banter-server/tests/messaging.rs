@@ -222,12 +222,7 @@ async fn a_frame_over_the_size_limit_closes_the_connection_and_the_server_keeps_
     let mut conn = alice.connect().await.unwrap();
     let frame = ClientFrame::Send { client_msg_id: "big".into(), conversation_id: chat.id, text: "x".repeat(2 * 1024 * 1024) };
     let _ = conn.send_raw_text(serde_json::to_string(&frame).unwrap()).await;
-    let closed = loop {
-        match conn.next_frame_timeout(common::WAIT).await {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
+    let closed = common::closed(&mut conn).await;
     assert!(closed.is_closed(), "connection closed: {closed:?}");
     let mut fresh = alice.connect().await.unwrap();
     assert_eq!(fresh.send_message(chat.id, "after").await.unwrap().seq, 1, "nothing of the oversized frame was stored");

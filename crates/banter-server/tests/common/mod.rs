@@ -108,3 +108,12 @@ pub async fn next_error(conn: &mut Connection) -> (banter_protocol::ErrorCode, O
     })
     .await
 }
+
+/// Reads until the server ends the connection; the error carries the close code.
+pub async fn closed(conn: &mut Connection) -> banter_sdk::SdkError {
+    loop {
+        if let Err(e) = conn.next_frame_timeout(WAIT).await {
+            return e;
+        }
+    }
+}
