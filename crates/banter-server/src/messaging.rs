@@ -96,7 +96,7 @@ pub enum KeepEnd {
 /// the cursor it was read from. Returns whether anything was cut.
 pub fn cut_to_byte_budget(messages: &mut Vec<banter_protocol::Message>, keep: KeepEnd) -> bool {
     let mut bytes = 0;
-    let mut over = |m: &banter_protocol::Message| {
+    let over = |m: &banter_protocol::Message| {
         bytes += m.text.len();
         bytes > PAGE_TEXT_BYTES
     };
