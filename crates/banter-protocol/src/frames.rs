@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 
 use crate::{ConversationId, ErrorCode, Message, Seq, TimestampMs, User, UserId};
 
-/// The highest seq a device holds for one conversation.
+/// The highest *contiguous* seq a device holds for one conversation: every
+/// message up to it is present. A device that received seq 7 live while
+/// missing 5 keeps its cursor at 4, so sync fills the gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SyncCursor {
     pub conversation_id: ConversationId,
