@@ -40,8 +40,11 @@ use crate::{
     state::{now_ms, AppState},
 };
 
-/// How often a busy connection reports its heartbeat to presence.
-const HEARTBEAT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a busy connection reports its heartbeat to presence: at most
+/// once a second, and well inside the grace period.
+fn heartbeat_report_interval(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(1))
+}
 
 /// Runs a connection until it closes.
 pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
@@ -185,13 +188,14 @@ impl Reader<'_> {
         let idle = self.state.config.idle_timeout;
         let mut strikes = 0u32;
         let mut last_heartbeat = Instant::now();
+        let report_every = heartbeat_report_interval(self.state.config.presence_grace);
         loop {
             let next = match tokio::time::timeout(idle, stream.next()).await {
                 Ok(next) => next,
                 Err(_) => return self.close(close_code::IDLE_TIMEOUT, "idle timeout: no frame received").await,
             };
-            // Any frame is a sign of life; telling presence once a second is plenty.
-            if matches!(next, Some(Ok(_))) && last_heartbeat.elapsed() >= HEARTBEAT_REPORT_INTERVAL {
+            // Any frame is a sign of life; presence hears of it now and then.
+            if matches!(next, Some(Ok(_))) && last_heartbeat.elapsed() >= report_every {
                 last_heartbeat = Instant::now();
                 self.state.presence.heartbeat(self.auth.user.id);
             }

@@ -6,12 +6,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use banter_store::PushSubscriptionRecord;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use web_push_native::{jwt_simple::algorithms::ES256KeyPair, p256::PublicKey, Auth, WebPushBuilder};
+use web_push_native::{
+    jwt_simple::{
+        algorithms::{ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair},
+        claims::Claims,
+    },
+    p256::PublicKey,
+    Auth, WebPushBuilder,
+};
 
 use super::provider::{PushError, PushProvider};
 
 /// How long a push service should keep an undelivered notification.
 const MESSAGE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Lifetime of a VAPID token (RFC 8292 allows at most 24 hours).
+const VAPID_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// A push service that does not answer in this time is retried later.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,11 +46,28 @@ impl WebPush {
     fn request(&self, subscription: &PushSubscriptionRecord, payload: &[u8]) -> Result<axum::http::Request<Vec<u8>>, PushError> {
         let (endpoint, keys, auth) = decode_subscription(&subscription.endpoint, &subscription.p256dh, &subscription.auth)
             .map_err(PushError::Rejected)?;
-        WebPushBuilder::new(endpoint, keys, auth)
+        let mut request = WebPushBuilder::new(endpoint, keys, auth)
             .with_valid_duration(MESSAGE_TTL)
-            .with_vapid(&self.vapid, &self.contact)
             .build(payload.to_vec())
-            .map_err(|e| PushError::Rejected(format!("cannot build the push request: {e}")))
+            .map_err(|e| PushError::Rejected(format!("cannot encrypt the push payload: {e}")))?;
+        let authorization = self.vapid_authorization(&subscription.endpoint)?;
+        let value = axum::http::HeaderValue::try_from(authorization)
+            .map_err(|_| PushError::Rejected("VAPID header is not a valid header value".into()))?;
+        request.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
+        Ok(request)
+    }
+
+    /// `vapid t=<JWT>, k=<public key>` (RFC 8292). The audience is the push
+    /// resource's origin, port included when it is not the default (the
+    /// `web-push-native` signer leaves the port out, so we sign ourselves).
+    fn vapid_authorization(&self, endpoint: &str) -> Result<String, PushError> {
+        let url = url::Url::parse(endpoint).map_err(|_| PushError::Rejected("endpoint is not a valid URL".into()))?;
+        let claims = Claims::create(VAPID_TOKEN_LIFETIME.into())
+            .with_audience(url.origin().ascii_serialization())
+            .with_subject(&self.contact);
+        let token = self.vapid.sign(claims).map_err(|e| PushError::Rejected(format!("cannot sign VAPID token: {e}")))?;
+        let key = URL_SAFE_NO_PAD.encode(self.vapid.public_key().public_key().to_bytes_uncompressed());
+        Ok(format!("vapid t={token}, k={key}"))
     }
 }
 
