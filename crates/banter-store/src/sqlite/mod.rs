@@ -18,7 +18,7 @@ mod accounts;
 mod conversations;
 mod messages;
 mod readers;
-mod rows;
+pub(crate) mod rows;
 mod schema;
 mod writer;
 
