@@ -892,3 +892,61 @@ macro_rules! for_each_check {
 for_each_check!(sqlite => SqliteBackend::new());
 for_each_check!(postgres => PgBackend::new(1).await);
 for_each_check!(postgres_sharded => PgBackend::new(3).await);
+
+/// Cluster mode: several nodes (here two stores on the same databases) write
+/// to the same conversations at once.
+mod postgres_nodes {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_nodes_appending_and_retrying_at_once_keep_seqs_dense_and_keys_single() {
+        let db = PgBackend::new(2).await;
+        let (node_a, node_b) = (db.open().await, db.open().await);
+        let mut people = Vec::new();
+        for i in 0..4 {
+            people.push(sender(&*node_a, &format!("user{i}")).await);
+        }
+        let ids: Vec<UserId> = people.iter().map(|p| p.user).collect();
+        // Groups go round-robin, so with two shards these two are on different ones.
+        let g1 = node_a.create_group(ids[0], "one", &ids[1..], 1).await.unwrap();
+        let g2 = node_b.create_group(ids[0], "two", &ids[1..], 1).await.unwrap();
+
+        let mut tasks = JoinSet::new();
+        for (n, from) in people.iter().copied().enumerate() {
+            for (node, other) in [(node_a.clone(), node_b.clone()), (node_b.clone(), node_a.clone())] {
+                tasks.spawn(async move {
+                    let mut stored = Vec::new();
+                    for i in 0..40 {
+                        let conv = if i % 2 == 0 { g1 } else { g2 };
+                        // Each device's key is sent to both nodes at the same time,
+                        // as a client retrying on another node would.
+                        let key = format!("k{n}-{i}");
+                        let msg = new_message(conv, from, &key, "x");
+                        let (x, y) = tokio::join!(node.append_message(msg.clone()), other.append_message(msg));
+                        let (x, y) = (x.unwrap(), y.unwrap());
+                        assert_eq!(x.message, y.message, "both nodes answer with the one stored message");
+                        stored.push((x.duplicate, y.duplicate, x.message.conversation_id, x.message.seq));
+                    }
+                    stored
+                });
+            }
+        }
+        let mut per_conversation: HashMap<ConversationId, Vec<Seq>> = HashMap::new();
+        let mut fresh = 0;
+        for stored in tasks.join_all().await {
+            for (dup_x, dup_y, conv, seq) in stored {
+                fresh += usize::from(!dup_x) + usize::from(!dup_y);
+                per_conversation.entry(conv).or_default().push(seq);
+            }
+        }
+        // 4 senders × 2 tasks send the same 40 keys each: 160 distinct keys.
+        assert_eq!(fresh, 160, "each key stored exactly once");
+        for conv in [g1, g2] {
+            let mut seqs_seen = per_conversation.remove(&conv).unwrap();
+            seqs_seen.sort_unstable();
+            seqs_seen.dedup();
+            assert_eq!(seqs_seen, (1..=80).collect::<Vec<_>>());
+            assert_eq!(seqs(&read_all(&*node_b, conv, ids[2]).await), (1..=80).collect::<Vec<_>>());
+        }
+    }
+}
