@@ -32,6 +32,15 @@ pub struct ServerConfig {
     pub frames_burst: u32,
     /// Concurrent password hashes (argon2id is deliberately expensive).
     pub max_concurrent_password_hashes: usize,
+    /// Cluster mode storage: PostgreSQL URLs, one per shard, in a fixed
+    /// order (shard 0 also holds accounts). Empty: embedded SQLite in
+    /// `data_dir`.
+    pub database_urls: Vec<String>,
+    /// Pooled PostgreSQL connections per shard on this node.
+    pub database_pool_size: u32,
+    /// Cluster mode routing: the NATS server (`nats://host:4222`). None:
+    /// in-process routing (every device on this node).
+    pub nats_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +55,9 @@ impl Default for ServerConfig {
             frames_per_second: 200,
             frames_burst: 400,
             max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            database_urls: Vec::new(),
+            database_pool_size: 16,
+            nats_url: None,
         }
     }
 }

@@ -18,6 +18,11 @@
 //!
 //! Start one with [`Server::start`]; stop it with [`RunningServer::shutdown`]
 //! (graceful: stop accepting, close connections with a reason, flush storage).
+//!
+//! Cluster mode is the same server with two settings: `database_urls`
+//! (PostgreSQL instead of SQLite) and `nats_url` (routing to devices on other
+//! nodes over NATS instead of in-process). Nodes share nothing else, so any
+//! number of them run behind any load balancer.
 
 pub mod auth;
 pub mod config;
@@ -32,7 +37,11 @@ pub mod state;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use banter_protocol::frames::close_code;
-use banter_store::{sqlite::SqliteStore, Store, StoreError};
+use banter_store::{
+    postgres::{PgConfig, PgStore},
+    sqlite::SqliteStore,
+    Store, StoreError,
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +50,7 @@ pub use config::ServerConfig;
 use crate::{
     auth::PasswordHashing,
     registry::{CloseReason, ConnectionRegistry},
-    router::LocalRouter,
+    router::{LocalRouter, NatsRouter, NatsRouterError, Router},
     state::AppState,
 };
 
@@ -52,15 +61,24 @@ pub enum StartError {
     Storage(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Routing(#[from] NatsRouterError),
 }
 
 /// Entry point.
 pub struct Server;
 
 impl Server {
-    /// Opens storage, binds the listener and starts serving in the background.
+    /// Opens storage (SQLite in `data_dir`, or PostgreSQL when
+    /// `database_urls` is set), binds the listener and starts serving in the
+    /// background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
+        let store: Arc<dyn Store> = if config.database_urls.is_empty() {
+            Arc::new(SqliteStore::open(&config.database_path())?)
+        } else {
+            let pg = PgConfig { urls: config.database_urls.clone(), max_connections: config.database_pool_size };
+            Arc::new(PgStore::connect(&pg).await?)
+        };
         Self::start_with_store(config, store).await
     }
 
@@ -70,10 +88,14 @@ impl Server {
             TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
+        let router: Arc<dyn Router> = match &config.nats_url {
+            Some(url) => NatsRouter::connect(url, registry.clone()).await?,
+            None => Arc::new(LocalRouter::new(registry.clone())),
+        };
         let shutdown = CancellationToken::new();
         let state = Arc::new(AppState {
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
-            router: Arc::new(LocalRouter::new(registry.clone())),
+            router,
             registry,
             store,
             config,

@@ -23,6 +23,15 @@ pub struct ServeArgs {
     /// Close WebSockets silent for this many seconds.
     #[arg(long, env = "BANTER_IDLE_TIMEOUT_SECS")]
     idle_timeout_secs: Option<u64>,
+    /// Cluster mode: PostgreSQL instead of the embedded SQLite
+    /// (`postgres://user@host:5432/banter`). Several, comma-separated or
+    /// repeated, are shards in a fixed order.
+    #[arg(long = "database-url", env = "BANTER_DATABASE_URL", value_delimiter = ',')]
+    database_urls: Vec<String>,
+    /// Cluster mode: route to devices on other nodes through this NATS
+    /// server (`nats://host:4222`).
+    #[arg(long, env = "BANTER_NATS_URL")]
+    nats_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -45,6 +54,12 @@ impl ServeArgs {
         }
         if let Some(secs) = self.idle_timeout_secs {
             config.idle_timeout = std::time::Duration::from_secs(secs);
+        }
+        if !self.database_urls.is_empty() {
+            config.database_urls = self.database_urls;
+        }
+        if self.nats_url.is_some() {
+            config.nats_url = self.nats_url;
         }
         Ok(config)
     }
