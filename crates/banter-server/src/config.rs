@@ -41,6 +41,10 @@ pub struct ServerConfig {
     /// Cluster mode routing: the NATS server (`nats://host:4222`). None:
     /// in-process routing (every device on this node).
     pub nats_url: Option<String>,
+    /// First token of every NATS subject this cluster uses
+    /// (`<prefix>.user.<id>`), so several clusters (or test runs) can share
+    /// one NATS server.
+    pub nats_subject_prefix: String,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             database_urls: Vec::new(),
             database_pool_size: 16,
             nats_url: None,
+            nats_subject_prefix: "banter".to_owned(),
         }
     }
 }

@@ -89,7 +89,7 @@ impl Server {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
         let router: Arc<dyn Router> = match &config.nats_url {
-            Some(url) => NatsRouter::connect(url, registry.clone()).await?,
+            Some(url) => NatsRouter::connect(url, &config.nats_subject_prefix, registry.clone()).await?,
             None => Arc::new(LocalRouter::new(registry.clone())),
         };
         let shutdown = CancellationToken::new();

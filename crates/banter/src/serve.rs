@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// server (`nats://host:4222`).
     #[arg(long, env = "BANTER_NATS_URL")]
     nats_url: Option<String>,
+    /// First token of this cluster's NATS subjects [default: banter].
+    #[arg(long, env = "BANTER_NATS_SUBJECT_PREFIX")]
+    nats_subject_prefix: Option<String>,
+    /// PostgreSQL connections per shard on this node [default: 16].
+    #[arg(long, env = "BANTER_DATABASE_POOL_SIZE")]
+    database_pool_size: Option<u32>,
 }
 
 impl ServeArgs {
@@ -60,6 +66,12 @@ impl ServeArgs {
         }
         if self.nats_url.is_some() {
             config.nats_url = self.nats_url;
+        }
+        if let Some(prefix) = self.nats_subject_prefix {
+            config.nats_subject_prefix = prefix;
+        }
+        if let Some(size) = self.database_pool_size {
+            config.database_pool_size = size;
         }
         Ok(config)
     }

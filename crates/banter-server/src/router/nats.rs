@@ -1,6 +1,7 @@
 //! Cluster routing over core NATS (no JetStream: nothing here is stored).
 //!
-//! Each user has a subject, `banter.user.<id>`. A node subscribes to the
+//! Each user has a subject, `<prefix>.user.<id>` (prefix `banter` by
+//! default; distinct prefixes let several clusters share a NATS server). A node subscribes to the
 //! subjects of the users connected to it — when a user's first connection
 //! arrives, and unsubscribes when the last one leaves (the registry's
 //! [`UserWatcher`] events, applied in order by one task). Publishing an event
@@ -35,8 +36,6 @@ use tokio_util::sync::CancellationToken;
 use super::Router;
 use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry, UserWatcher};
 
-/// Prefix of the per-user subjects.
-pub const USER_SUBJECT_PREFIX: &str = "banter.user.";
 const HEADER_ORIGIN: &str = "Banter-Origin";
 const HEADER_KIND: &str = "Banter-Kind";
 const HEADER_SKIP: &str = "Banter-Skip";
@@ -61,6 +60,7 @@ pub enum NatsRouterError {
 /// Routes through NATS to the node holding each connection.
 pub struct NatsRouter {
     node_id: u64,
+    subjects: Subjects,
     registry: Arc<ConnectionRegistry>,
     outbox: mpsc::Sender<Outgoing>,
     client: async_nats::Client,
@@ -75,8 +75,13 @@ enum Outgoing {
 impl NatsRouter {
     /// Connects to NATS (failing fast if it is unreachable now; later
     /// outages are retried forever) and starts following `registry`.
-    pub async fn connect(url: &str, registry: Arc<ConnectionRegistry>) -> Result<Arc<NatsRouter>, NatsRouterError> {
+    pub async fn connect(
+        url: &str,
+        subject_prefix: &str,
+        registry: Arc<ConnectionRegistry>,
+    ) -> Result<Arc<NatsRouter>, NatsRouterError> {
         let node_id: u64 = rand::random();
+        let subjects = Subjects { prefix: subject_prefix.to_owned() };
         let client = async_nats::ConnectOptions::new()
             .name(format!("banter-node-{node_id:016x}"))
             .no_echo()
@@ -88,12 +93,12 @@ impl NatsRouter {
             .await
             .map_err(|source| NatsRouterError::Connect { url: url.to_owned(), source })?;
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
-        tokio::spawn(publish_loop(client.clone(), node_id, outbox_rx));
+        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, outbox_rx));
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        tokio::spawn(subscription_loop(client.clone(), node_id, registry.clone(), commands_rx));
+        tokio::spawn(subscription_loop(client.clone(), subjects.clone(), node_id, registry.clone(), commands_rx));
         registry.watch_users(Arc::new(SubscriptionWatcher { commands }));
         tracing::info!(node = %format!("{node_id:016x}"), %url, "routing over NATS");
-        Ok(Arc::new(NatsRouter { node_id, registry, outbox, client }))
+        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client }))
     }
 
     /// This node's id in envelopes (random per process).
@@ -104,6 +109,11 @@ impl NatsRouter {
     /// The NATS connection, for other cluster services (presence).
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The subject prefix this cluster uses.
+    pub fn subject_prefix(&self) -> &str {
+        &self.subjects.prefix
     }
 
     fn enqueue(&self, event: Outgoing) {
@@ -126,13 +136,26 @@ impl Router for NatsRouter {
     }
 }
 
-fn subject(user_id: UserId) -> String {
-    format!("{USER_SUBJECT_PREFIX}{user_id}")
+/// Names the subjects of one cluster.
+#[derive(Debug, Clone)]
+struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    fn user(&self, user_id: UserId) -> String {
+        format!("{}.user.{user_id}", self.prefix)
+    }
 }
 
 /// Drains the outbox into NATS. The client buffers while disconnected and
 /// flushes on reconnect.
-async fn publish_loop(client: async_nats::Client, node_id: u64, mut outbox: mpsc::Receiver<Outgoing>) {
+async fn publish_loop(
+    client: async_nats::Client,
+    subjects: Subjects,
+    node_id: u64,
+    mut outbox: mpsc::Receiver<Outgoing>,
+) {
     while let Some(event) = outbox.recv().await {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER_ORIGIN, node_id.to_string().as_str());
@@ -151,7 +174,7 @@ async fn publish_loop(client: async_nats::Client, node_id: u64, mut outbox: mpsc
             }
         };
         for user_id in user_ids {
-            if let Err(e) = client.publish_with_headers(subject(user_id), headers.clone(), payload.clone()).await {
+            if let Err(e) = client.publish_with_headers(subjects.user(user_id), headers.clone(), payload.clone()).await {
                 tracing::debug!(error = %e, user = user_id, "NATS publish failed");
             }
         }
@@ -185,6 +208,7 @@ impl UserWatcher for SubscriptionWatcher {
 /// subscribe of a reconnecting user end subscribed.
 async fn subscription_loop(
     client: async_nats::Client,
+    subjects: Subjects,
     node_id: u64,
     registry: Arc<ConnectionRegistry>,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -196,7 +220,7 @@ async fn subscription_loop(
                 if subscribed.contains_key(&user_id) {
                     continue;
                 }
-                match client.subscribe(subject(user_id)).await {
+                match client.subscribe(subjects.user(user_id)).await {
                     Ok(subscriber) => {
                         let stop = CancellationToken::new();
                         subscribed.insert(user_id, stop.clone());
