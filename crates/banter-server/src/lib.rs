@@ -30,6 +30,8 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod messaging;
+pub mod presence;
+pub mod push;
 pub mod registry;
 pub mod router;
 pub mod state;
@@ -49,6 +51,8 @@ pub use config::ServerConfig;
 
 use crate::{
     auth::PasswordHashing,
+    presence::{LocalPresence, TRANSITION_QUEUE},
+    push::{web_push::WebPush, PushDispatcher, RetryPolicy},
     registry::{CloseReason, ConnectionRegistry},
     router::{LocalRouter, NatsRouter, NatsRouterError, Router},
     state::AppState,
@@ -93,7 +97,19 @@ impl Server {
             None => Arc::new(LocalRouter::new(registry.clone())),
         };
         let shutdown = CancellationToken::new();
+        let vapid = push::vapid::load_or_create(&*store).await?;
+        let vapid_public_key = push::vapid::public_key_base64url(&vapid);
+        let push = PushDispatcher::start(
+            store.clone(),
+            Arc::new(WebPush::new(vapid, config.push_contact.clone())),
+            RetryPolicy { max_attempts: config.push_max_attempts, base_delay: config.push_retry_base },
+            shutdown.clone(),
+        );
+        let (presence_changes, presence_rx) = tokio::sync::mpsc::channel(TRANSITION_QUEUE);
         let state = Arc::new(AppState {
+            presence: LocalPresence::start(config.presence_grace, presence_changes),
+            push,
+            vapid_public_key,
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
             router,
             registry,
@@ -101,6 +117,7 @@ impl Server {
             config,
             shutdown: shutdown.clone(),
         });
+        tokio::spawn(presence::run_notifier(state.clone(), presence_rx));
         let app = http::routes(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
         let stop_accepting = shutdown.clone();
         let serve = tokio::spawn(async move {
@@ -152,6 +169,10 @@ impl RunningServer {
         }
         if tokio::time::timeout(Duration::from_secs(5), self.serve).await.is_err() {
             tracing::warn!("HTTP connections still open after 5 s; closing storage anyway");
+        }
+        // Whoever is online now was last seen now.
+        if let Err(e) = self.state.store.record_last_seen(&self.state.presence.online_users()).await {
+            tracing::warn!(error = %e, "could not record last-seen times at shutdown");
         }
         self.state.store.close().await;
         tracing::info!("shut down");

@@ -171,16 +171,18 @@ pub(super) async fn list_devices(pool: &PgPool, user_id: UserId) -> StoreResult<
 }
 
 pub(super) async fn revoke_device(pool: &PgPool, user_id: UserId, device_id: DeviceId) -> StoreResult<()> {
+    let mut tx = pool.begin().await.db()?;
     let deleted = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
         .bind(device_id)
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .db()?
         .rows_affected();
     if deleted == 0 {
-        Err(StoreError::DeviceNotFound)
-    } else {
-        Ok(())
+        return Err(StoreError::DeviceNotFound);
     }
+    // A revoked device must not keep receiving notifications.
+    sqlx::query("DELETE FROM push_subscriptions WHERE device_id = $1").bind(device_id).execute(&mut *tx).await.db()?;
+    tx.commit().await.db()
 }

@@ -340,7 +340,7 @@ async fn write(
     .execute(&mut *tx)
     .await?;
 
-    // Sending marks everything before it read: one row per (conversation,
+    // Sending marks everything before it read (and so delivered): one row per (conversation,
     // sender) with its highest seq (UPDATE … FROM applies one source row).
     let mut read: HashMap<(ConversationId, UserId), Seq> = HashMap::new();
     for (new, seq) in stored {
@@ -356,7 +356,7 @@ async fn write(
         seqs.push(s);
     }
     sqlx::query(
-        "UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq)
+        "UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq)
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(conversation_id, user_id, seq)
          WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
     )

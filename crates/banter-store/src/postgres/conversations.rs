@@ -204,8 +204,9 @@ pub(super) async fn members(
     if membership(pool, conversation_id, viewer).await?.is_none() {
         return Err(StoreError::NotAMember);
     }
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT user_id, role, joined_at FROM members WHERE conversation_id = $1 ORDER BY joined_at, user_id",
+    let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT user_id, role, joined_at, delivered_seq, read_seq FROM members WHERE conversation_id = $1
+         ORDER BY joined_at, user_id",
     )
     .bind(conversation_id)
     .fetch_all(pool)
@@ -214,28 +215,27 @@ pub(super) async fn members(
     let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
     let mut profiles = users_by_ids(shards.accounts(), &ids).await?;
     rows.into_iter()
-        .map(|(user_id, role, joined_at)| {
+        .map(|(user_id, role, joined_at, delivered_seq, read_seq)| {
             let user = profiles
                 .remove(&user_id)
                 .ok_or_else(|| StoreError::Unavailable(format!("member {user_id} has no user row")))?;
-            Ok(Member { user, role: parse_role(&role)?, joined_at })
+            Ok(Member { user, role: parse_role(&role)?, joined_at, delivered_seq, read_seq })
         })
         .collect()
 }
 
 /// The conversation columns [`ViewRow::decode`] reads: the conversation, the
-/// viewer's membership, the peer's id (direct only) and the last message.
+/// viewer's membership, the peer (direct only) and the last message.
 macro_rules! view_select {
     () => {
-        concat!(
-            "SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, c.member_count, c.last_activity_at,
-                    (SELECT o.user_id FROM members o
-                     WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> m.user_id LIMIT 1),
-                    lm.",
-            "conversation_id, lm.seq, lm.sender_id, lm.sender_device_id, lm.client_msg_id, lm.text, lm.server_ts
-             FROM members m JOIN conversations c ON c.id = m.conversation_id
-             LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq "
-        )
+        "SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, c.member_count, c.last_activity_at,
+                p.user_id, p.delivered_seq, p.read_seq, m.muted,
+                lm.conversation_id, lm.seq, lm.sender_id, lm.sender_device_id, lm.client_msg_id, lm.text, lm.server_ts
+         FROM members m JOIN conversations c ON c.id = m.conversation_id
+         LEFT JOIN LATERAL (
+             SELECT o.user_id, o.delivered_seq, o.read_seq FROM members o
+             WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> m.user_id LIMIT 1) p ON TRUE
+         LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq "
     };
 }
 
@@ -249,16 +249,16 @@ struct ViewRow {
 impl ViewRow {
     fn decode(row: &PgRow) -> StoreResult<ViewRow> {
         let get_last = || -> Result<Option<banter_protocol::Message>, sqlx::Error> {
-            let seq: Option<i64> = row.try_get(10)?;
+            let seq: Option<i64> = row.try_get(13)?;
             let Some(seq) = seq else { return Ok(None) };
             Ok(Some(banter_protocol::Message {
-                conversation_id: row.try_get(9)?,
+                conversation_id: row.try_get(12)?,
                 seq,
-                sender_id: row.try_get(11)?,
-                sender_device_id: row.try_get(12)?,
-                client_msg_id: row.try_get(13)?,
-                text: row.try_get(14)?,
-                server_ts: row.try_get(15)?,
+                sender_id: row.try_get(14)?,
+                sender_device_id: row.try_get(15)?,
+                client_msg_id: row.try_get(16)?,
+                text: row.try_get(17)?,
+                server_ts: row.try_get(18)?,
             }))
         };
         let kind: String = row.try_get(1).db()?;
@@ -277,6 +277,9 @@ impl ViewRow {
                 member_count: i64::from(member_count),
                 peer: None,
                 last_message: get_last().db()?,
+                muted: row.try_get(11).db()?,
+                peer_delivered_seq: row.try_get(9).db()?,
+                peer_read_seq: row.try_get(10).db()?,
             },
             last_activity_at: row.try_get(7).db()?,
             peer_id: row.try_get(8).db()?,

@@ -1,5 +1,5 @@
-//! Reading messages (history, sync) and moving read markers. Appending is
-//! the [`appender`](super::appender)'s job.
+//! Reading messages: history and sync. Appending is the
+//! [`appender`](super::appender)'s job, markers are in [`markers`](super::markers).
 
 use std::collections::HashMap;
 
@@ -107,27 +107,4 @@ pub(super) async fn sync(shards: &Shards, user_id: UserId, cursors: &[SyncCursor
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     Ok(MessagePage { messages, has_more })
-}
-
-/// One statement: raises the marker to `seq` clamped to the last seq, never
-/// lowers it, and returns it. It locks only the member's own row.
-pub(super) async fn mark_read(
-    shards: &Shards,
-    conversation_id: ConversationId,
-    user_id: UserId,
-    seq: Seq,
-) -> StoreResult<Seq> {
-    sqlx::query_scalar(
-        "UPDATE members m SET read_seq = GREATEST(m.read_seq, LEAST($3, c.last_seq))
-         FROM conversations c
-         WHERE c.id = m.conversation_id AND m.conversation_id = $1 AND m.user_id = $2
-         RETURNING m.read_seq",
-    )
-    .bind(conversation_id)
-    .bind(user_id)
-    .bind(seq)
-    .fetch_optional(shards.for_conversation(conversation_id))
-    .await
-    .db()?
-    .ok_or(StoreError::NotAMember)
 }

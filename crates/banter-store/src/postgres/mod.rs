@@ -11,8 +11,8 @@
 //!   holds a given conversation (sharding by conversation id);
 //! * [`appender`]: batched appends, group-committed like the SQLite writer
 //!   but correct with several nodes writing concurrently;
-//! * [`accounts`], [`conversations`], [`messages`]: the SQL, as async
-//!   functions over a pool.
+//! * [`accounts`], [`conversations`], [`messages`], [`markers`],
+//!   [`presence`], [`push`]: the SQL, as async functions over the shards.
 //!
 //! sqlx with runtime-bound queries (`sqlx::query` + binds): no database is
 //! needed at build time.
@@ -20,21 +20,26 @@
 mod accounts;
 mod appender;
 mod conversations;
+mod markers;
 mod messages;
+mod presence;
+mod push;
 mod rows;
 mod shards;
 
 use async_trait::async_trait;
 use banter_protocol::{
-    frames::SyncCursor, Conversation, ConversationId, DeviceId, Member, MemberRole, Seq, TimestampMs, User, UserId,
+    frames::SyncCursor, http::MessageReceipts, Conversation, ConversationId, DeviceId, Member, MemberRole, Seq,
+    TimestampMs, User, UserId,
 };
 
 use self::appender::Appender;
 use self::shards::Shards;
 use crate::{
-    AppendOutcome, AuthenticatedDevice, DeviceRecord, HistoryRange, MembershipChange, MessagePage, NewMessage, Store,
-    StoreResult,
+    AppendOutcome, AuthenticatedDevice, DeviceRecord, HistoryRange, MarkerUpdate, MembershipChange, MessagePage,
+    NewMessage, NewPushSubscription, PushSubscriptionRecord, Store, StoreResult,
 };
+use self::markers::Marker;
 
 /// How to reach the databases.
 #[derive(Debug, Clone)]
@@ -202,8 +207,71 @@ impl Store for PgStore {
         messages::sync(&self.shards, user_id, cursors, limit).await
     }
 
-    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<Seq> {
-        messages::mark_read(&self.shards, conversation_id, user_id, seq).await
+    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate> {
+        markers::advance(self.shards.for_conversation(conversation_id), conversation_id, user_id, seq, Marker::Read).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: Seq,
+    ) -> StoreResult<MarkerUpdate> {
+        let pool = self.shards.for_conversation(conversation_id);
+        markers::advance(pool, conversation_id, user_id, seq, Marker::Delivered).await
+    }
+
+    async fn message_receipts(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        seq: Seq,
+    ) -> StoreResult<MessageReceipts> {
+        markers::message_receipts(self.shards.for_conversation(conversation_id), conversation_id, viewer, seq).await
+    }
+
+    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
+        markers::set_muted(self.shards.for_conversation(conversation_id), conversation_id, user_id, muted).await
+    }
+
+    async fn record_last_seen(&self, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
+        presence::record_last_seen(&self.shards, seen).await
+    }
+
+    async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
+        presence::last_seen(&self.shards, user_ids).await
+    }
+
+    async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
+        presence::contacts(&self.shards, user_id).await
+    }
+
+    async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
+        presence::related_users(&self.shards, viewer, candidates).await
+    }
+
+    async fn add_push_subscription(&self, subscription: NewPushSubscription) -> StoreResult<i64> {
+        push::add_push_subscription(&self.shards, &subscription).await
+    }
+
+    async fn remove_device_push_subscriptions(&self, device_id: DeviceId) -> StoreResult<u64> {
+        push::remove_device_push_subscriptions(&self.shards, device_id).await
+    }
+
+    async fn remove_push_subscription(&self, subscription_id: i64) -> StoreResult<()> {
+        push::remove_push_subscription(&self.shards, subscription_id).await
+    }
+
+    async fn push_targets(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        push::push_targets(&self.shards, conversation_id, user_ids).await
+    }
+
+    async fn setting_or_init(&self, name: &str, initial: &str) -> StoreResult<String> {
+        push::setting_or_init(&self.shards, name, initial).await
     }
 
     async fn close(&self) {
