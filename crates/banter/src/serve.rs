@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// PostgreSQL connections per shard on this node [default: 16].
     #[arg(long, env = "BANTER_DATABASE_POOL_SIZE")]
     database_pool_size: Option<u32>,
+    /// Seconds without a frame from any device before a user shows offline.
+    #[arg(long, env = "BANTER_PRESENCE_GRACE_SECS")]
+    presence_grace_secs: Option<u64>,
+    /// VAPID contact for Web Push (`mailto:` or `https:` URL).
+    #[arg(long, env = "BANTER_PUSH_CONTACT")]
+    push_contact: Option<String>,
 }
 
 impl ServeArgs {
@@ -72,6 +78,12 @@ impl ServeArgs {
         }
         if let Some(size) = self.database_pool_size {
             config.database_pool_size = size;
+        }
+        if let Some(secs) = self.presence_grace_secs {
+            config.presence_grace = std::time::Duration::from_secs(secs);
+        }
+        if let Some(contact) = self.push_contact {
+            config.push_contact = contact;
         }
         Ok(config)
     }
