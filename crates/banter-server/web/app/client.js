@@ -69,6 +69,7 @@ export class Client {
 
   start() {
     document.addEventListener('visibilitychange', this.onVisibility);
+    this.restoreConversations();
     this.refreshConversations();
     this.socket.start();
   }
@@ -151,6 +152,9 @@ export class Client {
     await this.refreshConversations();
     this.syncing = false;
     this.sync();
+    // The open conversation could not load while we were offline.
+    const active = this.store.activeId;
+    if (active !== null && !this.store.timeline(active).loaded) this.open(active);
     this.scheduleRead();
     this.scheduleDelivered();
   }
@@ -359,8 +363,34 @@ export class Client {
     for (const id of [...s.conversations.keys()]) if (!seen.has(id)) s.conversations.delete(id);
     s.conversationsLoaded = true;
     s.changed();
+    this.saveConversations();
     this.refreshPresence(list.filter((c) => c.peer).map((c) => c.peer.id));
     this.scheduleDelivered();
+  }
+
+  /** The last conversation list, so a reload without network still shows it. */
+  get snapshotKey() {
+    return `banter.conversations.${this.session.device_id}`;
+  }
+
+  saveConversations() {
+    try {
+      localStorage.setItem(this.snapshotKey, JSON.stringify([...this.store.conversations.values()]));
+    } catch {
+      /* storage full: the snapshot is only a convenience */
+    }
+  }
+
+  restoreConversations() {
+    try {
+      const list = JSON.parse(localStorage.getItem(this.snapshotKey) || '[]');
+      for (const c of list) {
+        this.store.conversations.set(c.id, c);
+        this.store.rememberUser(c.peer);
+      }
+    } catch {
+      /* ignore a damaged snapshot */
+    }
   }
 
   scheduleRefresh() {
@@ -526,7 +556,7 @@ export class Client {
   }
 
   report(error) {
-    if (error instanceof ApiError && error.status === 401) return;
+    if (error instanceof ApiError && (error.status === 401 || error.code === 'network')) return; // the connection banner says it
     this.store.notice = { kind: 'error', text: error.message || String(error) };
     this.store.changed();
   }

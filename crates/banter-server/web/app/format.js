@@ -67,3 +67,6 @@ export function initials(name) {
   const letters = parts.length > 1 ? parts[0][0] + parts[1][0] : (parts[0] || '?').slice(0, 2);
   return letters.toUpperCase();
 }
+
+/** "1 member", "3 members". */
+export const plural = (n, word) => `${formatNumber(n)} ${word}${n === 1 ? '' : 's'}`;

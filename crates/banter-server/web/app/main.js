@@ -87,6 +87,7 @@ function endSession() {
   session = null;
   clearSession();
   localStorage.removeItem(`banter.outbox.${deviceId}`);
+  localStorage.removeItem(`banter.conversations.${deviceId}`);
   stopApp();
   navigate('/', { replace: true });
   showAuth();

@@ -2,7 +2,7 @@
 // the message log, and the composer.
 
 import { h, setText } from '../dom.js';
-import { formatLastSeen, initials } from '../format.js';
+import { formatLastSeen, initials, plural } from '../format.js';
 import { composerView } from './composer.js';
 import { messageLogView } from './message-log.js';
 
@@ -73,7 +73,7 @@ export function chatView({ store, client, onBack, onShowMembers }) {
       dot.hidden = true;
       const members = store.members.get(c.id) ?? [];
       const online = members.filter((m) => m.user.id !== store.me?.id && store.presence.get(m.user.id)?.online).length;
-      sub = `${c.member_count} members` + (online ? `, ${online} online` : '');
+      sub = plural(c.member_count, 'member') + (online ? `, ${online} online` : '');
     }
     setText(subtitle, sub);
     log.render(c, switched);

@@ -3,7 +3,7 @@
 // updated in place so keyboard focus survives updates.
 
 import { h, setText } from '../dom.js';
-import { formatListTime, initials, preview } from '../format.js';
+import { formatListTime, initials, plural, preview } from '../format.js';
 
 export function conversationListView({ store, onOpen }) {
   const list = h('ul', { class: 'conv-list', id: 'conversation-list' });
@@ -63,7 +63,7 @@ export function conversationListView({ store, onOpen }) {
       else if (c.last_message) {
         const who = c.last_message.sender_id === store.me?.id ? 'You: ' : c.kind === 'group' ? `${store.userName(c.last_message.sender_id)}: ` : '';
         lastText = who + preview(c.last_message.text);
-      } else lastText = c.kind === 'group' ? `${c.member_count} members` : 'No messages yet';
+      } else lastText = c.kind === 'group' ? plural(c.member_count, 'member') : 'No messages yet';
       setText(it.last, lastText);
       it.last.classList.toggle('typing', typers.length > 0);
       const ts = c.last_message?.server_ts ?? c.created_at;

@@ -2,7 +2,7 @@
 // 1:1 chat, create a group, and a group's members (add, remove, leave).
 
 import { h, replaceChildren } from '../dom.js';
-import { formatLastSeen, initials } from '../format.js';
+import { formatLastSeen, initials, plural } from '../format.js';
 
 function splitNames(text) {
   return text.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean);
@@ -126,7 +126,7 @@ export function membersDialog({ store, client, onLeft }) {
     if (!dialog.open || conversationId === null) return;
     const c = store.conversations.get(conversationId);
     const members = store.members.get(conversationId) ?? [];
-    title.textContent = c ? `${store.title(c)} · ${members.length} members` : 'Members';
+    title.textContent = c ? `${store.title(c)} · ${plural(members.length, 'member')}` : 'Members';
     const iAmAdmin = members.some((m) => m.user.id === store.me?.id && m.role === 'admin');
     addForm.hidden = !iAmAdmin;
     // Rebuild only when something shown changed, so focus stays put.
