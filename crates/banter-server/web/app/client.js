@@ -412,6 +412,9 @@ export class Client {
   /** Makes `id` the open conversation: loads its newest page and members. */
   async open(id) {
     const s = this.store;
+    // Whatever arrived in the conversation being left was seen.
+    clearTimeout(this.readTimer);
+    this.markActiveRead();
     s.activeId = id;
     clearInterval(this.groupPollTimer);
     this.groupPollTimer = null;

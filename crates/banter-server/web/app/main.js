@@ -60,7 +60,7 @@ function followRoute() {
   const id = routeConversationId();
   if (running.store.activeId === id) return;
   running.client.open(id);
-  if (id !== null) queueMicrotask(() => running?.shell.focusComposer());
+  if (id !== null) setTimeout(() => running?.shell.focusComposer(), 0);
 }
 
 function stopApp() {

@@ -8,7 +8,11 @@ function splitNames(text) {
   return text.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean);
 }
 
-/** A dialog with a form; `onSubmit(form)` may throw to show an error. */
+/**
+ * A dialog with a form. `onSubmit(form)` may throw to show an error; what it
+ * returns, if a function, runs after the dialog closed (so focus can move on
+ * instead of returning to the button that opened the dialog).
+ */
 function formDialog({ id, title, fields, submitLabel, onSubmit }) {
   const error = h('p', { class: 'form-error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'primary', text: submitLabel });
@@ -21,8 +25,9 @@ function formDialog({ id, title, fields, submitLabel, onSubmit }) {
         error.textContent = '';
         submit.disabled = true;
         try {
-          await onSubmit(form);
+          const then = await onSubmit(form);
           dialog.close();
+          if (typeof then === 'function') then();
         } catch (err) {
           error.textContent = err.message || String(err);
         } finally {
@@ -50,7 +55,10 @@ export function newChatDialog({ client, onOpen }) {
     title: 'New chat',
     submitLabel: 'Start chat',
     fields: h('div', { class: 'field' }, h('label', { for: 'new-chat-username', text: 'Username' }), username),
-    onSubmit: async () => onOpen(await client.startDirect(username.value.replace(/^@/, ''))),
+    onSubmit: async () => {
+      const id = await client.startDirect(username.value.replace(/^@/, ''));
+      return () => onOpen(id);
+    },
   });
 }
 
@@ -65,7 +73,10 @@ export function newGroupDialog({ client, onOpen }) {
       h('div', { class: 'field' }, h('label', { for: 'new-group-name', text: 'Group name' }), name),
       h('div', { class: 'field' }, h('label', { for: 'new-group-members', text: 'Members (usernames, separated by commas)' }), members),
     ],
-    onSubmit: async () => onOpen(await client.createGroup(name.value, splitNames(members.value))),
+    onSubmit: async () => {
+      const id = await client.createGroup(name.value, splitNames(members.value));
+      return () => onOpen(id);
+    },
   });
 }
 
