@@ -90,6 +90,17 @@ test('a message with HTML in it is shown as text and never run', async () => {
   assert.match(await bob.locator('.conv-item .conv-last').first().textContent(), /<script>/);
   await bob.waitForTimeout(300);
   assert.equal(dialogs, 0);
+  // Defence in depth: the page runs under Trusted Types, so even a stray
+  // innerHTML with a string would throw instead of parsing HTML.
+  const refused = await bob.evaluate(() => {
+    try {
+      document.createElement('div').innerHTML = '<img src=x onerror=alert(1)>';
+      return false;
+    } catch (e) {
+      return e instanceof TypeError;
+    }
+  });
+  assert.equal(refused, true);
 });
 
 test('Enter sends, Shift+Enter starts a new line, and the counter guards the length limit', async () => {

@@ -18,6 +18,12 @@ test('a message typed offline is sent once when the connection returns, and miss
   await openConversation(bob, alice.username);
   await messages(bob, 'before').waitFor();
 
+  // The service worker has the app shell, so the app opens without network.
+  await alice.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  for (let i = 0; i < 100; i++) {
+    if (await alice.evaluate(async () => (await (await caches.open('banter-shell-v1')).keys()).length > 20)) break;
+    await alice.waitForTimeout(100);
+  }
   await alice.context().setOffline(true);
   await alice.locator('#connection-status[data-state=offline]').waitFor();
   assert.match(await alice.locator('#connection-status').textContent(), /Offline/);

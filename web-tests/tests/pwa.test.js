@@ -71,11 +71,15 @@ test('the service worker shows a pushed message as a notification linking to the
   });
   const payload = { type: 'message', conversation_id: 42, seq: 7, sender_id: 2, sender_name: 'Bob', conversation_name: 'Trip planning', preview: 'See you <b>there</b>' };
   await cdp.send('ServiceWorker.deliverPushMessage', { origin: world.url + '/', registrationId, data: JSON.stringify(payload) });
-  const shown = await page.waitForFunction(async () => {
-    const list = await (await navigator.serviceWorker.ready).getNotifications();
-    return list.length ? { title: list[0].title, body: list[0].body, tag: list[0].tag, data: list[0].data } : null;
-  });
-  assert.deepEqual(await shown.jsonValue(), {
+  let shown = null;
+  for (let i = 0; i < 50 && !shown; i++) {
+    shown = await page.evaluate(async () => {
+      const list = await (await navigator.serviceWorker.ready).getNotifications();
+      return list.length ? { title: list[0].title, body: list[0].body, tag: list[0].tag, data: list[0].data } : null;
+    });
+    if (!shown) await page.waitForTimeout(100);
+  }
+  assert.deepEqual(shown, {
     title: 'Bob in Trip planning',
     body: 'See you <b>there</b>',
     tag: 'conversation-42',

@@ -15,8 +15,10 @@
 //! be cached without revalidation: everything is `no-cache` + `ETag`, which
 //! costs one conditional request per file and never serves a stale app.
 //! HTML carries a strict Content-Security-Policy: scripts, styles and
-//! connections from this origin only, and no inline script at all, so even a
-//! rendering bug cannot run text from a message.
+//! connections from this origin only, no inline script at all, and Trusted
+//! Types enforced (assigning a string to `innerHTML` and similar sinks throws;
+//! the app's one policy, `banter`, only lets `/sw.js` through as a script
+//! URL), so even a rendering bug cannot run text from a message.
 
 use axum::{
     body::Body,
@@ -33,7 +35,8 @@ struct WebFiles;
 
 /// Applied to every HTML answer.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-     style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+     style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+     require-trusted-types-for 'script'; trusted-types banter";
 
 /// Fallback handler: serves the embedded web client.
 pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {

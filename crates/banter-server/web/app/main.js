@@ -104,8 +104,18 @@ watchSession((next) => {
   else showAuth();
 });
 
+// The page runs under Trusted Types (see the server's CSP): no string
+// reaches an HTML or script sink, except this one script URL.
+const scriptUrls = window.trustedTypes?.createPolicy('banter', {
+  createScriptURL: (url) => {
+    if (url === '/sw.js') return url;
+    throw new TypeError(`script URL not allowed: ${url}`);
+  },
+});
+
 if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('/sw.js', { type: 'module', scope: '/' }).catch(() => {});
+  const swUrl = scriptUrls ? scriptUrls.createScriptURL('/sw.js') : '/sw.js';
+  navigator.serviceWorker.register(swUrl, { type: 'module', scope: '/' }).catch(() => {});
   // The service worker asks us to open a conversation (notification click).
   navigator.serviceWorker.addEventListener('message', (event) => {
     if (event.data?.type === 'open' && typeof event.data.url === 'string') navigate(event.data.url);
