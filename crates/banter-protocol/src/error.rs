@@ -53,12 +53,18 @@ pub enum ErrorCode {
     AlreadyMember,
 
     // --- messages ---
+    /// No message with that seq in the conversation.
+    MessageNotFound,
     MessageEmpty,
     /// More than 100,000 characters.
     MessageTooLong,
     /// The text holds a control character other than tab, LF or CR.
     InvalidText,
     InvalidClientMsgId,
+
+    // --- push ---
+    /// The push subscription's endpoint is not allowed, or its keys are malformed.
+    InvalidPushSubscription,
 
     // --- server side ---
     /// Storage could not commit (disk full, read-only, I/O error). Nothing was stored; retry later.
@@ -76,10 +82,10 @@ impl ErrorCode {
         match self {
             InvalidJson | UnknownFrameType | BinaryFrame | InvalidRequest | InvalidUsername | InvalidPassword
             | InvalidName | MessageEmpty | MessageTooLong | InvalidText | InvalidClientMsgId
-            | InvalidConversation => 400,
+            | InvalidConversation | InvalidPushSubscription => 400,
             Unauthorized | InvalidCredentials => 401,
             NotAMember | Forbidden | OriginNotAllowed => 403,
-            UserNotFound | DeviceNotFound | ConversationNotFound | NotFound => 404,
+            UserNotFound | DeviceNotFound | ConversationNotFound | MessageNotFound | NotFound => 404,
             UsernameTaken | AlreadyMember | GroupFull => 409,
             PayloadTooLarge => 413,
             RateLimited => 429,

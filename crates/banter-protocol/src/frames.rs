@@ -41,6 +41,16 @@ pub enum ClientFrame {
     /// Mark everything up to `seq` read in a conversation (for all of the
     /// user's devices). Markers only move forward.
     Read { conversation_id: ConversationId, seq: Seq },
+    /// This device has received every message of the conversation up to
+    /// `seq` (live or by sync). Moves the user's delivered marker forward;
+    /// in a direct conversation the peer is told with a `receipt`.
+    Delivered { conversation_id: ConversationId, seq: Seq },
+    /// The user is typing in a conversation. Send it at most every few
+    /// seconds while typing; other members see it for `expires_in_ms`. The
+    /// server drops typing frames that arrive faster than once per
+    /// [`TYPING_MIN_INTERVAL_MS`](crate::limits::TYPING_MIN_INTERVAL_MS) per
+    /// conversation on one connection. Never stored.
+    Typing { conversation_id: ConversationId },
     /// Heartbeat. The server answers with `pong`. Any frame counts as a sign
     /// of life; send `ping` when idle for `heartbeat_interval_ms`.
     Ping,
@@ -81,6 +91,9 @@ pub enum ServerFrame {
         heartbeat_interval_ms: u64,
         /// The server closes a connection silent for this long.
         idle_timeout_ms: u64,
+        /// A user goes offline once none of their devices has sent a frame
+        /// for this long.
+        presence_grace_ms: u64,
         limits: ConnectionLimits,
     },
     /// The message with this `client_msg_id` is durably stored as `seq`.
@@ -102,6 +115,14 @@ pub enum ServerFrame {
     ReadMarker { conversation_id: ConversationId, user_id: UserId, seq: Seq },
     /// Membership or metadata of a conversation changed; fetch it over HTTP.
     ConversationUpdated { conversation_id: ConversationId, change: ConversationChange },
+    /// Another member is typing. Hide it after `expires_in_ms` unless
+    /// refreshed, or as soon as a message from that user arrives.
+    Typing { conversation_id: ConversationId, user_id: UserId, expires_in_ms: u64 },
+    /// A contact (someone sharing a direct conversation with this user) went
+    /// online or offline.
+    Presence { user_id: UserId, online: bool, last_seen_at: Option<TimestampMs> },
+    /// In a direct conversation, the peer's delivery or read marker moved.
+    Receipt { conversation_id: ConversationId, user_id: UserId, delivered_seq: Seq, read_seq: Seq },
     /// Answer to `ping`.
     Pong,
     /// A frame could not be processed. `client_msg_id` is set when the error

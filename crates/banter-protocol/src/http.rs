@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{ConversationId, Device, DeviceId, Message, Seq, User, UserId};
+use crate::{ConversationId, Device, DeviceId, Message, Presence, Seq, TimestampMs, User, UserId};
 
 /// `POST /api/v1/auth/signup`. Creates the account and logs this device in.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -115,6 +115,98 @@ pub struct MarkReadRequest {
 pub struct ReadMarkerResponse {
     pub conversation_id: ConversationId,
     pub read_seq: Seq,
+}
+
+/// `GET /api/v1/presence?user_ids=1,2,3`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PresenceQuery {
+    /// Comma-separated user ids, at most 200.
+    pub user_ids: String,
+}
+
+/// Presence of the asked-for users that share a conversation with the caller
+/// (others are left out, so presence does not leak to strangers).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PresenceList {
+    pub presence: Vec<Presence>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages/{seq}/receipts`: who has the
+/// message and who read it. The sender is not counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageReceipts {
+    pub conversation_id: ConversationId,
+    pub seq: Seq,
+    /// Current members, sender excluded.
+    pub member_count: i64,
+    pub delivered_count: i64,
+    pub read_count: i64,
+    /// Members (sender excluded) whose delivered marker reached `seq`.
+    pub delivered_to: Vec<UserId>,
+    /// Members (sender excluded) whose read marker reached `seq`.
+    pub read_by: Vec<UserId>,
+}
+
+/// `PUT /api/v1/conversations/{id}/mute`, and its answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MuteRequest {
+    pub muted: bool,
+}
+
+/// The mute state after a change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MuteState {
+    pub conversation_id: ConversationId,
+    pub muted: bool,
+}
+
+/// `GET /api/v1/push/vapid-public-key`: the server's VAPID key (RFC 8292).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VapidPublicKey {
+    /// Uncompressed P-256 point, base64url without padding: pass it as
+    /// `applicationServerKey` to `pushManager.subscribe`.
+    pub public_key: String,
+}
+
+/// The keys of a Web Push subscription, base64url (as in `PushSubscription.toJSON()`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PushKeys {
+    /// The subscription's P-256 public key (65 bytes uncompressed).
+    pub p256dh: String,
+    /// The 16-byte authentication secret.
+    pub auth: String,
+}
+
+/// `POST /api/v1/push/subscriptions`: the browser's `PushSubscription.toJSON()`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PushSubscriptionRequest {
+    /// The push service URL (https, or http on loopback for tests).
+    pub endpoint: String,
+    pub keys: PushKeys,
+}
+
+/// Answer to registering a push subscription.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PushSubscriptionCreated {
+    pub id: i64,
+}
+
+/// The JSON a push notification carries (encrypted end to end to the device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PushPayload {
+    /// Always `"message"` for now.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub conversation_id: ConversationId,
+    pub seq: Seq,
+    pub sender_id: UserId,
+    pub sender_name: String,
+    /// The group's name; `None` for direct conversations.
+    pub conversation_name: Option<String>,
+    /// The start of the message, at most 200 characters.
+    pub preview: String,
+    pub server_ts: TimestampMs,
 }
 
 /// `GET /api/v1/health`.

@@ -9,6 +9,17 @@ use crate::ErrorCode;
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
 /// A group has at most this many members, its creator included.
 pub const MAX_GROUP_MEMBERS: usize = 100;
+/// Typing frames for one conversation on one connection closer together than
+/// this are dropped.
+pub const TYPING_MIN_INTERVAL_MS: u64 = 2_000;
+/// How long a `typing` indication lasts on the receiving side unless refreshed.
+pub const TYPING_EXPIRES_MS: u64 = 5_000;
+/// Most user ids in one presence query.
+pub const MAX_PRESENCE_QUERY_USERS: usize = 200;
+/// Longest text preview (in characters) carried by a push notification.
+pub const PUSH_PREVIEW_MAX_CHARS: usize = 200;
+/// Longest accepted push subscription endpoint URL, in bytes.
+pub const PUSH_ENDPOINT_MAX_BYTES: usize = 2_048;
 /// Largest WebSocket message (frame payload) the server reads, in bytes.
 /// A 100,000-character message needs at most 400 KB of UTF-8 plus JSON
 /// escaping, so 1 MiB leaves room for any valid `send` frame.

@@ -105,6 +105,16 @@ pub struct Conversation {
     /// For a direct conversation, the other participant.
     pub peer: Option<User>,
     pub last_message: Option<Message>,
+    /// True when this user muted the conversation: no push notifications.
+    #[serde(default)]
+    pub muted: bool,
+    /// For a direct conversation, the highest seq delivered to any of the
+    /// peer's devices (`None` for groups).
+    #[serde(default)]
+    pub peer_delivered_seq: Option<Seq>,
+    /// For a direct conversation, the peer's read marker (`None` for groups).
+    #[serde(default)]
+    pub peer_read_seq: Option<Seq>,
 }
 
 /// One member of a conversation.
@@ -113,6 +123,33 @@ pub struct Member {
     pub user: User,
     pub role: MemberRole,
     pub joined_at: TimestampMs,
+    /// Highest seq delivered to any of this member's devices.
+    #[serde(default)]
+    pub delivered_seq: Seq,
+    /// This member's read marker.
+    #[serde(default)]
+    pub read_seq: Seq,
+}
+
+/// Whether a user is online, and when they were last seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Presence {
+    pub user_id: UserId,
+    /// True while at least one of the user's devices is connected and
+    /// heartbeating (with a grace period, so a brief drop does not flap).
+    pub online: bool,
+    /// The last time any of the user's devices showed a sign of life; `None`
+    /// if the user has never connected.
+    pub last_seen_at: Option<TimestampMs>,
+}
+
+/// A user's delivery and read markers in one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Markers {
+    /// Highest seq delivered to any of the user's devices (never below `read_seq`).
+    pub delivered_seq: Seq,
+    /// Highest seq the user has read.
+    pub read_seq: Seq,
 }
 
 /// A conversation with its full member list.

@@ -134,6 +134,8 @@ pub struct Hello {
     pub heartbeat_interval_ms: u64,
     /// The server closes a connection silent for this long.
     pub idle_timeout_ms: u64,
+    /// A user goes offline after this long without a frame from any device.
+    pub presence_grace_ms: u64,
     /// Limits that apply to this connection.
     pub limits: ConnectionLimits,
 }
@@ -246,6 +248,7 @@ impl Connection {
                 device_id: 0,
                 heartbeat_interval_ms: 0,
                 idle_timeout_ms: 0,
+                presence_grace_ms: 0,
                 limits: ConnectionLimits {
                     max_message_chars: 0,
                     max_frame_bytes: 0,
@@ -268,6 +271,7 @@ impl Connection {
                 device_id,
                 heartbeat_interval_ms,
                 idle_timeout_ms,
+                presence_grace_ms,
                 limits,
             } => {
                 conn.hello = Hello {
@@ -275,6 +279,7 @@ impl Connection {
                     device_id,
                     heartbeat_interval_ms,
                     idle_timeout_ms,
+                    presence_grace_ms,
                     limits,
                 };
                 Ok(conn)
@@ -389,6 +394,27 @@ impl Connection {
             seq,
         })
         .await
+    }
+
+    /// Sends a `delivered` frame: this device has every message of the
+    /// conversation up to `seq` (no answer is awaited).
+    pub async fn send_delivered(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<(), SdkError> {
+        self.send_frame(ClientFrame::Delivered {
+            conversation_id,
+            seq,
+        })
+        .await
+    }
+
+    /// Sends a `typing` frame for a conversation (no answer is awaited;
+    /// the server drops it if sent more often than every 2 s).
+    pub async fn send_typing(&mut self, conversation_id: ConversationId) -> Result<(), SdkError> {
+        self.send_frame(ClientFrame::Typing { conversation_id })
+            .await
     }
 
     /// Sends `ping` and waits for `pong`; returns the round-trip time.

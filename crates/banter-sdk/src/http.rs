@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use banter_protocol::http::{
     AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, DeviceList,
-    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, ReadMarkerResponse,
-    SessionResponse, SignupRequest, UpdateProfileRequest,
+    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, MessageReceipts,
+    MuteRequest, MuteState, PresenceList, PushKeys, PushSubscriptionCreated,
+    PushSubscriptionRequest, ReadMarkerResponse, SessionResponse, SignupRequest,
+    UpdateProfileRequest, VapidPublicKey,
 };
 use banter_protocol::{
-    Conversation, ConversationDetail, ConversationId, Device, DeviceId, Seq, User, UserId,
+    Conversation, ConversationDetail, ConversationId, Device, DeviceId, Presence, Seq, User,
+    UserId,
 };
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -348,6 +351,86 @@ impl ApiClient {
             &["conversations", &conversation_id.to_string(), "read"],
         );
         self.json(rb.json(&MarkReadRequest { seq })).await
+    }
+
+    /// `GET /conversations/{id}/messages/{seq}/receipts`: who has the
+    /// message and who read it.
+    pub async fn receipts(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<MessageReceipts, SdkError> {
+        let rb = self.request(
+            Method::GET,
+            &[
+                "conversations",
+                &conversation_id.to_string(),
+                "messages",
+                &seq.to_string(),
+                "receipts",
+            ],
+        );
+        self.json(rb).await
+    }
+
+    /// `PUT /conversations/{id}/mute`: no push notifications for it while muted.
+    pub async fn set_muted(
+        &self,
+        conversation_id: ConversationId,
+        muted: bool,
+    ) -> Result<MuteState, SdkError> {
+        let rb = self.request(
+            Method::PUT,
+            &["conversations", &conversation_id.to_string(), "mute"],
+        );
+        self.json(rb.json(&MuteRequest { muted })).await
+    }
+
+    /// `GET /presence?user_ids=…`: presence of up to 200 users (those sharing
+    /// no conversation with the caller are left out).
+    pub async fn presence(&self, user_ids: &[UserId]) -> Result<Vec<Presence>, SdkError> {
+        let ids = user_ids
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let rb = self.request(Method::GET, &["presence"]);
+        let list: PresenceList = self.json(rb.query(&[("user_ids", ids)])).await?;
+        Ok(list.presence)
+    }
+
+    /// `GET /push/vapid-public-key`: the server's VAPID key (base64url).
+    pub async fn vapid_public_key(&self) -> Result<String, SdkError> {
+        let key: VapidPublicKey = self
+            .json(self.request(Method::GET, &["push", "vapid-public-key"]))
+            .await?;
+        Ok(key.public_key)
+    }
+
+    /// `POST /push/subscriptions`: registers a Web Push subscription for this
+    /// device (`p256dh` and `auth` base64url, as browsers give them).
+    pub async fn subscribe_push(
+        &self,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<i64, SdkError> {
+        let request = PushSubscriptionRequest {
+            endpoint: endpoint.to_owned(),
+            keys: PushKeys {
+                p256dh: p256dh.to_owned(),
+                auth: auth.to_owned(),
+            },
+        };
+        let rb = self.request(Method::POST, &["push", "subscriptions"]);
+        let created: PushSubscriptionCreated = self.json(rb.json(&request)).await?;
+        Ok(created.id)
+    }
+
+    /// `DELETE /push/subscriptions`: removes this device's subscriptions.
+    pub async fn unsubscribe_push(&self) -> Result<(), SdkError> {
+        self.empty(self.request(Method::DELETE, &["push", "subscriptions"]))
+            .await
     }
 
     /// `GET /health` (no token needed).

@@ -29,6 +29,7 @@ fn hello() -> ServerFrame {
         device_id: 9,
         heartbeat_interval_ms: 20_000,
         idle_timeout_ms: 60_000,
+        presence_grace_ms: 30_000,
         limits: ConnectionLimits {
             max_message_chars: 100_000,
             max_frame_bytes: 1 << 20,

@@ -32,6 +32,22 @@ pub struct ServerConfig {
     pub frames_burst: u32,
     /// Concurrent password hashes (argon2id is deliberately expensive).
     pub max_concurrent_password_hashes: usize,
+    /// A user goes offline once none of their devices has sent anything for
+    /// this long (a brief network drop does not flap their presence).
+    #[serde(with = "millis")]
+    pub presence_grace: Duration,
+    /// Push: hosts a push subscription's endpoint may point at. `*.example.com`
+    /// matches subdomains. Endpoints must be https, except on a loopback
+    /// address listed here (tests). This keeps the server from being used to
+    /// send requests to arbitrary internal hosts (SSRF).
+    pub push_endpoint_hosts: Vec<String>,
+    /// Push: the VAPID `sub` contact (a `mailto:` or `https:` URL).
+    pub push_contact: String,
+    /// Push: attempts per notification (first try included) and the delay
+    /// before the first retry (doubling each time).
+    pub push_max_attempts: u32,
+    #[serde(with = "millis")]
+    pub push_retry_base: Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,9 +62,23 @@ impl Default for ServerConfig {
             frames_per_second: 200,
             frames_burst: 400,
             max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            presence_grace: Duration::from_secs(30),
+            push_endpoint_hosts: DEFAULT_PUSH_ENDPOINT_HOSTS.iter().map(|h| h.to_string()).collect(),
+            push_contact: "mailto:admin@localhost".to_owned(),
+            push_max_attempts: 4,
+            push_retry_base: Duration::from_secs(2),
         }
     }
 }
+
+/// The push services of the major browsers (Chrome/Edge via FCM, Firefox,
+/// Safari, legacy Edge/Windows).
+pub const DEFAULT_PUSH_ENDPOINT_HOSTS: &[&str] = &[
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+];
 
 impl ServerConfig {
     /// The SQLite database file inside `data_dir`.

@@ -49,6 +49,7 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound => ErrorCode::UserNotFound,
             StoreError::DeviceNotFound => ErrorCode::DeviceNotFound,
             StoreError::ConversationNotFound => ErrorCode::ConversationNotFound,
+            StoreError::MessageNotFound => ErrorCode::MessageNotFound,
             StoreError::NotAMember => ErrorCode::NotAMember,
             StoreError::NotAdmin => ErrorCode::Forbidden,
             StoreError::GroupFull { .. } => ErrorCode::GroupFull,

@@ -25,6 +25,8 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod messaging;
+pub mod presence;
+pub mod push;
 pub mod registry;
 pub mod router;
 pub mod state;
@@ -40,6 +42,8 @@ pub use config::ServerConfig;
 
 use crate::{
     auth::PasswordHashing,
+    presence::{LocalPresence, TRANSITION_QUEUE},
+    push::{web_push::WebPush, PushDispatcher, RetryPolicy},
     registry::{CloseReason, ConnectionRegistry},
     router::LocalRouter,
     state::AppState,
@@ -71,7 +75,19 @@ impl Server {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
         let shutdown = CancellationToken::new();
+        let vapid = push::vapid::load_or_create(&*store).await?;
+        let vapid_public_key = push::vapid::public_key_base64url(&vapid);
+        let push = PushDispatcher::start(
+            store.clone(),
+            Arc::new(WebPush::new(vapid, config.push_contact.clone())),
+            RetryPolicy { max_attempts: config.push_max_attempts, base_delay: config.push_retry_base },
+            shutdown.clone(),
+        );
+        let (presence_changes, presence_rx) = tokio::sync::mpsc::channel(TRANSITION_QUEUE);
         let state = Arc::new(AppState {
+            presence: LocalPresence::start(config.presence_grace, presence_changes),
+            push,
+            vapid_public_key,
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
             router: Arc::new(LocalRouter::new(registry.clone())),
             registry,
@@ -79,6 +95,7 @@ impl Server {
             config,
             shutdown: shutdown.clone(),
         });
+        tokio::spawn(presence::run_notifier(state.clone(), presence_rx));
         let app = http::routes(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
         let stop_accepting = shutdown.clone();
         let serve = tokio::spawn(async move {
@@ -130,6 +147,10 @@ impl RunningServer {
         }
         if tokio::time::timeout(Duration::from_secs(5), self.serve).await.is_err() {
             tracing::warn!("HTTP connections still open after 5 s; closing storage anyway");
+        }
+        // Whoever is online now was last seen now.
+        if let Err(e) = self.state.store.record_last_seen(&self.state.presence.online_users()).await {
+            tracing::warn!(error = %e, "could not record last-seen times at shutdown");
         }
         self.state.store.close().await;
         tracing::info!("shut down");

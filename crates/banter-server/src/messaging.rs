@@ -9,13 +9,15 @@
 use banter_protocol::{
     frames::{ConversationChange, SyncCursor},
     limits::{self, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    ConversationId, Seq, ServerFrame, UserId,
+    ConversationId, Markers, Seq, ServerFrame, UserId,
 };
-use banter_store::{MessagePage, NewMessage};
+use banter_store::{MarkerUpdate, MessagePage, NewMessage};
 
 use crate::{
     auth::Authenticated,
-    error::ApiResult,
+    error::{ApiError, ApiResult},
+    presence::has_connected_device,
+    push::PushJob,
     registry::ConnectionId,
     router::encode,
     state::{now_ms, AppState},
@@ -60,21 +62,69 @@ pub async fn send_message(
         server_ts: message.server_ts,
         duplicate: outcome.duplicate,
     };
-    // A duplicate was fanned out when first stored; devices that missed it
-    // then will get it by sync.
+    // A duplicate was fanned out (and pushed) when first stored; devices
+    // that missed it then will get it by sync.
     if !outcome.duplicate {
+        let unreachable = members_without_connected_device(state, &outcome.member_ids, sender.user.id);
+        if !unreachable.is_empty() {
+            state.push.enqueue(PushJob { message: message.clone(), recipients: unreachable });
+        }
         let frame = encode(&ServerFrame::Message { message });
         state.router.publish(&outcome.member_ids, frame, origin);
     }
     Ok(ack)
 }
 
-/// Moves the user's read marker and tells all of the user's devices.
+/// Members other than the sender with no device connected right now: they
+/// get a push notification instead of a live frame.
+fn members_without_connected_device(state: &AppState, member_ids: &[UserId], sender: UserId) -> Vec<UserId> {
+    let recipients: Vec<UserId> = member_ids.iter().copied().filter(|id| *id != sender).collect();
+    let live = state.presence.live(&recipients);
+    recipients.into_iter().zip(live).filter(|(_, live)| !has_connected_device(*live)).map(|(id, _)| id).collect()
+}
+
+/// Moves the user's read marker (and with it the delivered marker), tells
+/// all of the user's devices, and in a direct conversation the peer too.
 pub async fn mark_read(state: &AppState, user_id: UserId, conversation_id: ConversationId, seq: Seq) -> ApiResult<Seq> {
-    let read_seq = state.store.mark_read(conversation_id, user_id, seq).await?;
-    let frame = encode(&ServerFrame::ReadMarker { conversation_id, user_id, seq: read_seq });
+    let update = state.store.mark_read(conversation_id, user_id, seq).await?;
+    let frame = encode(&ServerFrame::ReadMarker { conversation_id, user_id, seq: update.markers.read_seq });
     state.router.publish(&[user_id], frame, None);
-    Ok(read_seq)
+    send_receipt(state, user_id, conversation_id, &update);
+    Ok(update.markers.read_seq)
+}
+
+/// Moves the user's delivered marker; in a direct conversation the peer is
+/// told with a `receipt`.
+pub async fn mark_delivered(state: &AppState, user_id: UserId, conversation_id: ConversationId, seq: Seq) -> ApiResult<Markers> {
+    let update = state.store.mark_delivered(conversation_id, user_id, seq).await?;
+    send_receipt(state, user_id, conversation_id, &update);
+    Ok(update.markers)
+}
+
+fn send_receipt(state: &AppState, user_id: UserId, conversation_id: ConversationId, update: &MarkerUpdate) {
+    if let (true, Some(peer)) = (update.changed, update.direct_peer) {
+        let frame = encode(&ServerFrame::Receipt {
+            conversation_id,
+            user_id,
+            delivered_seq: update.markers.delivered_seq,
+            read_seq: update.markers.read_seq,
+        });
+        state.router.publish(&[peer], frame, None);
+    }
+}
+
+/// Tells the other members that `typer` is typing. Ephemeral: nothing is
+/// stored. Errors: `not_a_member`.
+pub async fn typing(state: &AppState, typer: UserId, conversation_id: ConversationId) -> ApiResult<()> {
+    let mut member_ids = state.store.member_ids(conversation_id).await?;
+    if !member_ids.contains(&typer) {
+        return Err(ApiError::from(banter_store::StoreError::NotAMember));
+    }
+    member_ids.retain(|id| *id != typer);
+    let frame =
+        encode(&ServerFrame::Typing { conversation_id, user_id: typer, expires_in_ms: limits::TYPING_EXPIRES_MS });
+    state.router.publish(&member_ids, frame, None);
+    Ok(())
 }
 
 /// Text bytes in one page (sync batch or history page) beyond which the

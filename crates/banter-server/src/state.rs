@@ -5,7 +5,10 @@ use std::sync::Arc;
 use banter_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::PasswordHashing, config::ServerConfig, registry::ConnectionRegistry, router::Router};
+use crate::{
+    auth::PasswordHashing, config::ServerConfig, presence::PresenceTracker, push::PushDispatcher,
+    registry::ConnectionRegistry, router::Router,
+};
 
 /// Shared server state, behind an `Arc`.
 pub struct AppState {
@@ -13,6 +16,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<ConnectionRegistry>,
     pub router: Arc<dyn Router>,
+    pub presence: Arc<dyn PresenceTracker>,
+    pub push: PushDispatcher,
+    /// The VAPID public key clients subscribe with (base64url).
+    pub vapid_public_key: String,
     pub passwords: PasswordHashing,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,

@@ -20,8 +20,8 @@
 
 use async_trait::async_trait;
 use banter_protocol::{
-    frames::SyncCursor, Conversation, ConversationId, DeviceId, Member, MemberRole, Message, Seq, TimestampMs, User,
-    UserId,
+    frames::SyncCursor, http::MessageReceipts, Conversation, ConversationId, DeviceId, Markers, Member, MemberRole,
+    Message, Seq, TimestampMs, User, UserId,
 };
 
 pub mod sqlite;
@@ -37,6 +37,8 @@ pub enum StoreError {
     DeviceNotFound,
     #[error("conversation not found")]
     ConversationNotFound,
+    #[error("message not found")]
+    MessageNotFound,
     /// The acting user is not a member of the conversation. Also returned for
     /// conversations that do not exist, so non-members learn nothing.
     #[error("not a member of this conversation")]
@@ -129,6 +131,40 @@ pub struct MembershipChange {
     pub member_ids: Vec<UserId>,
     /// Users added (for add) or removed (for remove) by this change.
     pub changed_user_ids: Vec<UserId>,
+}
+
+/// The result of moving a user's delivery or read marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerUpdate {
+    /// The markers after the update (they never move back).
+    pub markers: Markers,
+    /// True when either marker moved.
+    pub changed: bool,
+    /// In a direct conversation, the other member: the one who sees
+    /// delivered/read receipts. `None` for groups.
+    pub direct_peer: Option<UserId>,
+}
+
+/// A Web Push subscription to store. Keys are base64url as the browser gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPushSubscription {
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub created_at: TimestampMs,
+}
+
+/// A stored Web Push subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub id: i64,
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
 }
 
 /// Durable storage for accounts, devices, conversations and messages.
@@ -270,9 +306,74 @@ pub trait Store: Send + Sync + 'static {
     async fn sync(&self, user_id: UserId, cursors: &[SyncCursor], limit: u32) -> StoreResult<MessagePage>;
 
     /// Moves the user's read marker forward to `seq` (clamped to the
-    /// conversation's last seq; never backwards). Returns the marker after
-    /// the update. Errors: NotAMember.
-    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<Seq>;
+    /// conversation's last seq; never backwards). Reading implies delivery,
+    /// so the delivered marker moves at least as far. Errors: NotAMember.
+    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate>;
+
+    /// Moves the user's delivered marker forward to `seq` (clamped to the
+    /// conversation's last seq; never backwards). Errors: NotAMember.
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: Seq,
+    ) -> StoreResult<MarkerUpdate>;
+
+    /// Which current members (the sender excluded) have message `seq`
+    /// delivered and read. Errors: NotAMember (viewer), MessageNotFound.
+    async fn message_receipts(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        seq: Seq,
+    ) -> StoreResult<MessageReceipts>;
+
+    /// Mutes or unmutes push notifications of a conversation for one member.
+    /// Errors: NotAMember.
+    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()>;
+
+    // ---------- presence ----------
+
+    /// Records when users were last seen (a marker only moves forward).
+    /// Unknown users are ignored.
+    async fn record_last_seen(&self, seen: &[(UserId, TimestampMs)]) -> StoreResult<()>;
+
+    /// The stored last-seen time of each listed user that exists, in the
+    /// order given.
+    async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>>;
+
+    /// The user's contacts: everyone they share a direct conversation with.
+    async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>>;
+
+    /// The subset of `candidates` that share at least one conversation with
+    /// `viewer` (the viewer counts as related to itself).
+    async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>>;
+
+    // ---------- push ----------
+
+    /// Stores a push subscription for a device; registering an endpoint
+    /// again replaces its owner and keys. Returns its id.
+    async fn add_push_subscription(&self, subscription: NewPushSubscription) -> StoreResult<i64>;
+
+    /// Removes every push subscription of a device; returns how many.
+    async fn remove_device_push_subscriptions(&self, device_id: DeviceId) -> StoreResult<u64>;
+
+    /// Removes one subscription (e.g. the push service answered 404/410).
+    async fn remove_push_subscription(&self, subscription_id: i64) -> StoreResult<()>;
+
+    /// The subscriptions of those `user_ids` that are members of the
+    /// conversation and have not muted it.
+    async fn push_targets(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<PushSubscriptionRecord>>;
+
+    // ---------- server settings ----------
+
+    /// The value of a server-wide setting, storing `initial` first if the
+    /// setting does not exist yet. Every node sees the same value.
+    async fn setting_or_init(&self, name: &str, initial: &str) -> StoreResult<String>;
 
     /// Flushes pending writes and stops the writer. Later writes fail with
     /// [`StoreError::Unavailable`].

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use banter_protocol::frames::SyncCursor;
 use banter_protocol::limits::MAX_GROUP_MEMBERS;
-use banter_protocol::{ConversationId, ConversationKind, DeviceId, MemberRole, Message, Seq, User, UserId};
+use banter_protocol::{ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, Seq, User, UserId};
 use banter_store::sqlite::SqliteStore;
-use banter_store::{HistoryRange, NewMessage, Store, StoreError};
+use banter_store::{HistoryRange, NewMessage, NewPushSubscription, Store, StoreError};
 use tokio::task::JoinSet;
 
 // ---------------------------------------------------------------------------
@@ -496,7 +496,7 @@ async fn concurrent_retries_store_one_message(db: &dyn Backend) {
     assert_eq!(store.conversation(conv, a.user).await.unwrap().last_seq, 1);
 }
 
-async fn non_members_cannot_append_read_or_mark_read(db: &dyn Backend) {
+async fn non_members_cannot_append_read_mark_or_mute(db: &dyn Backend) {
     let store = db.open().await;
     let a = sender(&*store, "alice").await;
     let b = sender(&*store, "bob").await;
@@ -512,6 +512,10 @@ async fn non_members_cannot_append_read_or_mark_read(db: &dyn Backend) {
         assert!(matches!(store.history(conv, outsider.user, range, 10).await, Err(StoreError::NotAMember)));
     }
     assert!(matches!(store.mark_read(conv, outsider.user, 1).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.mark_delivered(conv, outsider.user, 1).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.message_receipts(conv, outsider.user, 1).await, Err(StoreError::NotAMember)));
+    assert!(matches!(store.set_muted(conv, outsider.user, true).await, Err(StoreError::NotAMember)));
+    assert!(store.push_targets(conv, &[outsider.user]).await.unwrap().is_empty());
     assert!(matches!(store.conversation(conv, outsider.user).await, Err(StoreError::NotAMember)));
     assert!(matches!(store.members(conv, outsider.user).await, Err(StoreError::NotAMember)));
     assert!(store.sync(outsider.user, &[], 100).await.unwrap().messages.is_empty());
@@ -634,15 +638,19 @@ async fn read_marker_never_moves_back_and_is_clamped(db: &dyn Backend) {
     let a = sender(&*store, "alice").await;
     let b = user(&*store, "bob").await;
     let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
-    assert_eq!(store.mark_read(conv, b.id, 5).await.unwrap(), 0, "nothing to read yet");
+    let read = |seq| {
+        let store = store.clone();
+        async move { store.mark_read(conv, b.id, seq).await.unwrap().markers.read_seq }
+    };
+    assert_eq!(read(5).await, 0, "nothing to read yet");
     send_many(&store, conv, a, 5).await;
 
-    assert_eq!(store.mark_read(conv, b.id, 3).await.unwrap(), 3);
-    assert_eq!(store.mark_read(conv, b.id, 2).await.unwrap(), 3, "never backwards");
-    assert_eq!(store.mark_read(conv, b.id, -1).await.unwrap(), 3);
+    assert_eq!(read(3).await, 3);
+    assert_eq!(read(2).await, 3, "never backwards");
+    assert_eq!(read(-1).await, 3);
     let view = store.conversation(conv, b.id).await.unwrap();
     assert_eq!((view.read_seq, view.unread_count), (3, 2));
-    assert_eq!(store.mark_read(conv, b.id, 1_000).await.unwrap(), 5, "clamped to the last seq");
+    assert_eq!(read(1_000).await, 5, "clamped to the last seq");
     let view = store.conversation(conv, b.id).await.unwrap();
     assert_eq!((view.read_seq, view.unread_count), (5, 0));
 }
@@ -768,6 +776,131 @@ async fn sql_metacharacters_are_stored_verbatim(db: &dyn Backend) {
 }
 
 // ---------------------------------------------------------------------------
+// Receipts, mute, presence and push
+// ---------------------------------------------------------------------------
+
+async fn delivered_marker_moves_forward_and_reading_implies_delivery(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    send_many(&store, conv, a, 6).await;
+
+    let update = store.mark_delivered(conv, b.id, 4).await.unwrap();
+    assert_eq!(update.markers, Markers { delivered_seq: 4, read_seq: 0 });
+    assert!(update.changed);
+    assert_eq!(update.direct_peer, Some(a.user), "the sender is told in a direct conversation");
+    let again = store.mark_delivered(conv, b.id, 2).await.unwrap();
+    assert_eq!((again.markers.delivered_seq, again.changed), (4, false), "never backwards");
+    let read = store.mark_read(conv, b.id, 5).await.unwrap();
+    assert_eq!(read.markers, Markers { delivered_seq: 5, read_seq: 5 }, "read implies delivered");
+    let clamped = store.mark_delivered(conv, b.id, 99).await.unwrap();
+    assert_eq!(clamped.markers, Markers { delivered_seq: 6, read_seq: 5 }, "clamped to the last seq");
+
+    let for_a = store.conversation(conv, a.user).await.unwrap();
+    assert_eq!((for_a.peer_delivered_seq, for_a.peer_read_seq), (Some(6), Some(5)));
+    let members = store.members(conv, a.user).await.unwrap();
+    let bob = members.iter().find(|m| m.user.id == b.id).unwrap();
+    assert_eq!((bob.delivered_seq, bob.read_seq), (6, 5));
+    let alice = members.iter().find(|m| m.user.id == a.user).unwrap();
+    assert_eq!((alice.delivered_seq, alice.read_seq), (6, 6), "sending moves the sender's own markers");
+}
+
+async fn group_receipts_count_members_except_the_sender(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let others = users(&store, "member", 4).await;
+    let ids: Vec<UserId> = others.iter().map(|u| u.id).collect();
+    let group = store.create_group(a.user, "club", &ids, 1).await.unwrap();
+    let update = store.mark_delivered(group, ids[0], 0).await.unwrap();
+    assert_eq!(update.direct_peer, None, "no per-read receipts pushed in groups");
+    send_many(&store, group, a, 3).await;
+
+    store.mark_delivered(group, ids[0], 3).await.unwrap();
+    store.mark_delivered(group, ids[1], 2).await.unwrap();
+    store.mark_read(group, ids[1], 2).await.unwrap();
+    store.mark_read(group, ids[2], 3).await.unwrap();
+
+    let receipts = store.message_receipts(group, ids[3], 2).await.unwrap();
+    assert_eq!((receipts.member_count, receipts.delivered_count, receipts.read_count), (4, 3, 2));
+    assert_eq!(receipts.delivered_to, vec![ids[0], ids[1], ids[2]]);
+    assert_eq!(receipts.read_by, vec![ids[1], ids[2]]);
+    let newest = store.message_receipts(group, a.user, 3).await.unwrap();
+    assert_eq!((newest.delivered_count, newest.read_count), (2, 1));
+    assert!(matches!(store.message_receipts(group, a.user, 4).await, Err(StoreError::MessageNotFound)));
+    assert!(matches!(store.message_receipts(group, a.user, 0).await, Err(StoreError::MessageNotFound)));
+}
+
+async fn last_seen_only_moves_forward_and_contacts_are_direct_peers(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = user(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let c = user(&*store, "carol").await;
+    let stranger = user(&*store, "stranger").await;
+    store.get_or_create_direct(a.id, b.id, 1).await.unwrap();
+    store.create_group(a.id, "club", &[c.id], 1).await.unwrap();
+
+    assert_eq!(store.last_seen(&[a.id, 999_999]).await.unwrap(), vec![(a.id, None)], "unknown users left out");
+    store.record_last_seen(&[(a.id, 500), (b.id, 700)]).await.unwrap();
+    store.record_last_seen(&[(a.id, 300)]).await.unwrap();
+    assert_eq!(store.last_seen(&[b.id, a.id]).await.unwrap(), vec![(b.id, Some(700)), (a.id, Some(500))]);
+
+    assert_eq!(store.contacts(a.id).await.unwrap(), vec![b.id], "a group does not make a contact");
+    assert_eq!(store.contacts(c.id).await.unwrap(), Vec::<UserId>::new());
+    let related = store.related_users(a.id, &[a.id, b.id, c.id, stranger.id]).await.unwrap();
+    assert_eq!(related, vec![a.id, b.id, c.id], "groups count for presence queries; strangers do not");
+}
+
+async fn push_subscriptions_follow_devices_membership_and_mute(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let b_laptop = device(&*store, b.user).await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let group = store.create_group(a.user, "club", &[b.user], 1).await.unwrap();
+    let subscribe = |device_id: DeviceId, endpoint: &str| NewPushSubscription {
+        user_id: b.user,
+        device_id,
+        endpoint: endpoint.to_owned(),
+        p256dh: "key".to_owned(),
+        auth: "auth".to_owned(),
+        created_at: 1,
+    };
+    let phone = store.add_push_subscription(subscribe(b.device, "https://push.example/phone")).await.unwrap();
+    let laptop = store.add_push_subscription(subscribe(b_laptop, "https://push.example/laptop")).await.unwrap();
+    let again = store.add_push_subscription(subscribe(b.device, "https://push.example/phone")).await.unwrap();
+    assert_eq!(again, phone, "registering the same endpoint again replaces it");
+
+    let targets = store.push_targets(conv, &[b.user]).await.unwrap();
+    assert_eq!(targets.iter().map(|t| t.id).collect::<Vec<_>>(), vec![phone, laptop]);
+    assert_eq!(targets[0].endpoint, "https://push.example/phone");
+
+    store.set_muted(conv, b.user, true).await.unwrap();
+    assert!(store.push_targets(conv, &[b.user]).await.unwrap().is_empty(), "muted");
+    assert!(store.conversation(conv, b.user).await.unwrap().muted);
+    assert_eq!(store.push_targets(group, &[b.user]).await.unwrap().len(), 2, "mute is per conversation");
+    store.set_muted(conv, b.user, false).await.unwrap();
+
+    store.remove_push_subscription(laptop).await.unwrap();
+    assert_eq!(store.push_targets(conv, &[b.user]).await.unwrap().len(), 1);
+    store.revoke_device(b.user, b.device).await.unwrap();
+    assert!(store.push_targets(conv, &[b.user]).await.unwrap().is_empty(), "revoking a device drops its push");
+    store.add_push_subscription(subscribe(b_laptop, "https://push.example/x")).await.unwrap();
+    assert_eq!(store.remove_device_push_subscriptions(b_laptop).await.unwrap(), 1);
+}
+
+async fn settings_are_created_once(db: &dyn Backend) {
+    {
+        let store = db.open().await;
+        assert_eq!(store.setting_or_init("vapid", "first").await.unwrap(), "first");
+        assert_eq!(store.setting_or_init("vapid", "second").await.unwrap(), "first");
+        store.close().await;
+    }
+    let store = db.open().await;
+    assert_eq!(store.setting_or_init("vapid", "third").await.unwrap(), "first", "survives a restart");
+}
+
+// ---------------------------------------------------------------------------
 // Running the suite
 // ---------------------------------------------------------------------------
 
@@ -809,7 +942,7 @@ macro_rules! for_each_check {
             concurrent_appends_get_exactly_seqs_1_to_400,
             retried_append_returns_the_original_and_stores_nothing,
             concurrent_retries_store_one_message,
-            non_members_cannot_append_read_or_mark_read,
+            non_members_cannot_append_read_mark_or_mute,
             a_removed_member_cannot_replay_an_old_send,
             history_pages_walk_250_messages_without_gap_or_overlap,
             sync_pages_through_three_conversations_exactly_once,
@@ -820,6 +953,11 @@ macro_rules! for_each_check {
             writes_after_close_are_refused,
             a_100000_character_multibyte_text_round_trips_exactly,
             sql_metacharacters_are_stored_verbatim,
+            delivered_marker_moves_forward_and_reading_implies_delivery,
+            group_receipts_count_members_except_the_sender,
+            last_seen_only_moves_forward_and_contacts_are_direct_peers,
+            push_subscriptions_follow_devices_membership_and_mute,
+            settings_are_created_once,
         );
     };
 }

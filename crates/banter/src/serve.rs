@@ -23,6 +23,12 @@ pub struct ServeArgs {
     /// Close WebSockets silent for this many seconds.
     #[arg(long, env = "BANTER_IDLE_TIMEOUT_SECS")]
     idle_timeout_secs: Option<u64>,
+    /// Seconds without a frame from any device before a user shows offline.
+    #[arg(long, env = "BANTER_PRESENCE_GRACE_SECS")]
+    presence_grace_secs: Option<u64>,
+    /// VAPID contact for Web Push (`mailto:` or `https:` URL).
+    #[arg(long, env = "BANTER_PUSH_CONTACT")]
+    push_contact: Option<String>,
 }
 
 impl ServeArgs {
@@ -45,6 +51,12 @@ impl ServeArgs {
         }
         if let Some(secs) = self.idle_timeout_secs {
             config.idle_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.presence_grace_secs {
+            config.presence_grace = std::time::Duration::from_secs(secs);
+        }
+        if let Some(contact) = self.push_contact {
+            config.push_contact = contact;
         }
         Ok(config)
     }

@@ -13,13 +13,18 @@
 //! Whichever half ends first ends the connection; the registry entry is
 //! removed on the way out.
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use banter_protocol::{
     frames::{close_code, ConnectionLimits},
-    limits::{MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES},
-    ClientFrame, ErrorCode, ServerFrame,
+    limits::{MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES, TYPING_MIN_INTERVAL_MS},
+    ClientFrame, ConversationId, ErrorCode, ServerFrame,
 };
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -35,6 +40,12 @@ use crate::{
     state::{now_ms, AppState},
 };
 
+/// How often a busy connection reports its heartbeat to presence: at most
+/// once a second, and well inside the grace period.
+fn heartbeat_report_interval(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(1))
+}
+
 /// Runs a connection until it closes.
 pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     let (sink, stream) = socket.split();
@@ -48,6 +59,7 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
         device_id: auth.device_id,
         heartbeat_interval_ms: state.config.heartbeat_interval.as_millis() as u64,
         idle_timeout_ms: state.config.idle_timeout.as_millis() as u64,
+        presence_grace_ms: state.config.presence_grace.as_millis() as u64,
         limits: ConnectionLimits {
             max_message_chars: MAX_MESSAGE_CHARS,
             max_frame_bytes: MAX_WS_FRAME_BYTES,
@@ -59,6 +71,7 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     // The queue is empty, so this cannot fail for lack of room.
     let _ = outbound.try_send(encode(&hello));
     state.registry.register(auth.user.id, handle);
+    state.presence.connected(auth.user.id);
     if state.shutdown.is_cancelled() {
         kick.kick(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down" });
     }
@@ -67,13 +80,22 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     }
     tracing::debug!(connection = id, user = auth.user.id, device = auth.device_id, "connected");
 
-    let reader = Reader { state: &state, auth: &auth, connection: id, outbound, kick: &kick, limiter: limiter(&state) };
+    let reader = Reader {
+        state: &state,
+        auth: &auth,
+        connection: id,
+        outbound,
+        kick: &kick,
+        limiter: limiter(&state),
+        typing: Mutex::new(TypingThrottle::default()),
+    };
     tokio::select! {
         () = reader.run(stream) => {}
         () = write_frames(sink, outbound_rx, &kick) => {}
     }
 
     state.registry.unregister(auth.user.id, id);
+    state.presence.disconnected(auth.user.id);
     tracing::debug!(connection = id, user = auth.user.id, "disconnected");
 }
 
@@ -127,17 +149,56 @@ struct Reader<'a> {
     outbound: mpsc::Sender<Utf8Bytes>,
     kick: &'a Kick,
     limiter: DefaultDirectRateLimiter,
+    typing: Mutex<TypingThrottle>,
+}
+
+/// Drops typing frames for a conversation that come faster than
+/// [`TYPING_MIN_INTERVAL_MS`]. Bounded: it remembers at most
+/// [`TypingThrottle::MAX_CONVERSATIONS`] conversations.
+#[derive(Debug, Default)]
+struct TypingThrottle {
+    last_sent: HashMap<ConversationId, Instant>,
+}
+
+impl TypingThrottle {
+    const MAX_CONVERSATIONS: usize = 64;
+
+    /// Whether a typing frame for `conversation_id` may go out now.
+    fn allow(&mut self, conversation_id: ConversationId) -> bool {
+        let now = Instant::now();
+        let interval = Duration::from_millis(TYPING_MIN_INTERVAL_MS);
+        if let Some(last) = self.last_sent.get(&conversation_id) {
+            if now.duration_since(*last) < interval {
+                return false;
+            }
+        }
+        if self.last_sent.len() >= Self::MAX_CONVERSATIONS {
+            self.last_sent.retain(|_, last| now.duration_since(*last) < interval);
+        }
+        if self.last_sent.len() >= Self::MAX_CONVERSATIONS {
+            return false;
+        }
+        self.last_sent.insert(conversation_id, now);
+        true
+    }
 }
 
 impl Reader<'_> {
     async fn run(self, mut stream: futures_util::stream::SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout;
         let mut strikes = 0u32;
+        let mut last_heartbeat = Instant::now();
+        let report_every = heartbeat_report_interval(self.state.config.presence_grace);
         loop {
             let next = match tokio::time::timeout(idle, stream.next()).await {
                 Ok(next) => next,
                 Err(_) => return self.close(close_code::IDLE_TIMEOUT, "idle timeout: no frame received").await,
             };
+            // Any frame is a sign of life; presence hears of it now and then.
+            if matches!(next, Some(Ok(_))) && last_heartbeat.elapsed() >= report_every {
+                last_heartbeat = Instant::now();
+                self.state.presence.heartbeat(self.auth.user.id);
+            }
             let text = match next {
                 None => return,
                 Some(Err(e)) => {
@@ -209,6 +270,19 @@ impl Reader<'_> {
             ClientFrame::Read { conversation_id, seq } => {
                 if let Err(error) = messaging::mark_read(self.state, self.auth.user.id, conversation_id, seq).await {
                     self.reply_error(error, None).await;
+                }
+            }
+            ClientFrame::Delivered { conversation_id, seq } => {
+                if let Err(error) = messaging::mark_delivered(self.state, self.auth.user.id, conversation_id, seq).await {
+                    self.reply_error(error, None).await;
+                }
+            }
+            ClientFrame::Typing { conversation_id } => {
+                let allowed = self.typing.lock().map(|mut t| t.allow(conversation_id)).unwrap_or(false);
+                if allowed {
+                    if let Err(error) = messaging::typing(self.state, self.auth.user.id, conversation_id).await {
+                        self.reply_error(error, None).await;
+                    }
                 }
             }
             ClientFrame::Ping => self.reply(&ServerFrame::Pong).await,

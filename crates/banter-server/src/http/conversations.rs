@@ -10,10 +10,10 @@ use banter_protocol::{
     frames::ConversationChange,
     http::{
         AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, HistoryPage, HistoryQuery,
-        MarkReadRequest, ReadMarkerResponse,
+        MarkReadRequest, MessageReceipts, MuteRequest, MuteState, ReadMarkerResponse,
     },
     limits::{self, GROUP_NAME_MAX_CHARS, MAX_GROUP_MEMBERS},
-    ConversationDetail, ConversationId, ErrorBody, ErrorCode, UserId,
+    ConversationDetail, ConversationId, ErrorBody, ErrorCode, Seq, UserId,
 };
 use banter_store::{HistoryRange, MembershipChange};
 
@@ -145,6 +145,24 @@ pub async fn history(State(state): AppStateRef, auth: Authenticated, Path(id): P
 pub async fn mark_read(State(state): AppStateRef, auth: Authenticated, Path(id): Path<ConversationId>, Json(req): Json<MarkReadRequest>) -> ApiResult<Json<ReadMarkerResponse>> {
     let read_seq = messaging::mark_read(&state, auth.user.id, id, req.seq).await?;
     Ok(Json(ReadMarkerResponse { conversation_id: id, read_seq }))
+}
+
+/// Who has a message delivered and who has read it (the sender excluded).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages/{seq}/receipts", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path), ("seq" = i64, Path)),
+    responses((status = 200, body = MessageReceipts), (status = 403, description = "not_a_member", body = ErrorBody),
+              (status = 404, description = "message_not_found", body = ErrorBody)))]
+pub async fn receipts(State(state): AppStateRef, auth: Authenticated, Path((id, seq)): Path<(ConversationId, Seq)>) -> ApiResult<Json<MessageReceipts>> {
+    Ok(Json(state.store.message_receipts(id, auth.user.id, seq).await?))
+}
+
+/// Mutes or unmutes push notifications of a conversation for the caller.
+#[utoipa::path(put, path = "/api/v1/conversations/{id}/mute", tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = MuteRequest,
+    responses((status = 200, body = MuteState), (status = 403, description = "not_a_member", body = ErrorBody)))]
+pub async fn mute(State(state): AppStateRef, auth: Authenticated, Path(id): Path<ConversationId>, Json(req): Json<MuteRequest>) -> ApiResult<Json<MuteState>> {
+    state.store.set_muted(id, auth.user.id, req.muted).await?;
+    Ok(Json(MuteState { conversation_id: id, muted: req.muted }))
 }
 
 async fn detail(state: &AppState, id: ConversationId, viewer: UserId) -> ApiResult<ConversationDetail> {

@@ -5,13 +5,15 @@ mod accounts;
 mod conversations;
 mod extract;
 mod openapi;
+mod presence;
+mod push;
 mod static_files;
 
 use std::sync::Arc;
 
 use axum::{
     extract::{DefaultBodyLimit, State},
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
     Router,
 };
 use banter_protocol::{http::Health, limits::MAX_HTTP_BODY_BYTES, ErrorBody, ErrorCode};
@@ -38,7 +40,12 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/conversations/{id}/members", post(conversations::add_members))
         .route("/conversations/{id}/members/{user_id}", delete(conversations::remove_member))
         .route("/conversations/{id}/messages", get(conversations::history))
+        .route("/conversations/{id}/messages/{seq}/receipts", get(conversations::receipts))
         .route("/conversations/{id}/read", post(conversations::mark_read))
+        .route("/conversations/{id}/mute", put(conversations::mute))
+        .route("/presence", get(presence::query))
+        .route("/push/vapid-public-key", get(push::vapid_public_key))
+        .route("/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::serve))
         .route("/ws", get(gateway::upgrade))

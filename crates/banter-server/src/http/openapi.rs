@@ -5,6 +5,7 @@
 use axum::response::IntoResponse;
 use banter_protocol::{
     frames::{ClientFrame, ConnectionLimits, ConversationChange, ServerFrame, SyncCursor},
+    http::PushPayload,
     ErrorBody, ErrorCode,
 };
 use utoipa::{
@@ -12,7 +13,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{accounts, conversations};
+use super::{accounts, conversations, presence, push};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -23,11 +24,12 @@ use super::{accounts, conversations};
         accounts::user_by_username, accounts::list_devices, accounts::revoke_device,
         conversations::create_direct, conversations::create_group, conversations::list, conversations::get,
         conversations::add_members, conversations::remove_member, conversations::history, conversations::mark_read,
-        super::health,
+        conversations::receipts, conversations::mute, presence::query, push::vapid_public_key, push::subscribe,
+        push::unsubscribe, super::health,
     ),
-    components(schemas(ClientFrame, ServerFrame, SyncCursor, ConnectionLimits, ConversationChange, ErrorBody, ErrorCode)),
+    components(schemas(ClientFrame, ServerFrame, SyncCursor, ConnectionLimits, ConversationChange, ErrorBody, ErrorCode, PushPayload)),
     modifiers(&BearerAuth),
-    tags((name = "accounts"), (name = "conversations"), (name = "messages"), (name = "meta"))
+    tags((name = "accounts"), (name = "conversations"), (name = "messages"), (name = "presence"), (name = "push"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

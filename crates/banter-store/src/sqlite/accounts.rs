@@ -150,8 +150,9 @@ pub(super) fn revoke_device(conn: &Connection, user_id: UserId, device_id: Devic
         .execute((device_id, user_id))
         .db()?;
     if deleted == 0 {
-        Err(StoreError::DeviceNotFound)
-    } else {
-        Ok(())
+        return Err(StoreError::DeviceNotFound);
     }
+    // A revoked device must not keep receiving notifications.
+    conn.prepare_cached("DELETE FROM push_subscriptions WHERE device_id = ?1").db()?.execute([device_id]).db()?;
+    Ok(())
 }

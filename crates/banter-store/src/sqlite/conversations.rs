@@ -173,18 +173,21 @@ pub(super) fn members(conn: &Connection, conversation_id: ConversationId, viewer
     require_member(conn, conversation_id, viewer)?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at
+            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at, m.delivered_seq, m.read_seq
              FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.conversation_id = ?1
              ORDER BY m.joined_at, m.user_id",
         )
         .db()?;
-    let rows =
-        stmt.query_map([conversation_id], |row| Ok((user_at(row, 0)?, row.get::<_, String>(3)?, row.get(4)?))).db()?;
+    let rows = stmt
+        .query_map([conversation_id], |row| {
+            Ok((user_at(row, 0)?, row.get::<_, String>(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+        })
+        .db()?;
     let mut members = Vec::new();
     for row in rows {
-        let (user, role, joined_at) = row.db()?;
-        members.push(Member { user, role: parse_role(&role)?, joined_at });
+        let (user, role, joined_at, delivered_seq, read_seq) = row.db()?;
+        members.push(Member { user, role: parse_role(&role)?, joined_at, delivered_seq, read_seq });
     }
     Ok(members)
 }
@@ -193,7 +196,7 @@ pub(super) fn members(conn: &Connection, conversation_id: ConversationId, viewer
 /// viewer's own membership row.
 macro_rules! view_select {
     () => {
-        "SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, c.member_count
+        "SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, c.member_count, m.muted
          FROM members m JOIN conversations c ON c.id = m.conversation_id "
     };
 }
@@ -207,6 +210,7 @@ struct ViewRow {
     last_seq: Seq,
     read_seq: Seq,
     member_count: i64,
+    muted: bool,
 }
 
 impl ViewRow {
@@ -219,6 +223,7 @@ impl ViewRow {
             last_seq: row.get(4)?,
             read_seq: row.get(5)?,
             member_count: row.get(6)?,
+            muted: row.get(7)?,
         })
     }
 }
@@ -257,14 +262,19 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
     let peer = match kind {
         ConversationKind::Direct => conn
             .prepare_cached(
-                "SELECT u.id, u.username, u.display_name FROM members m JOIN users u ON u.id = m.user_id
+                "SELECT u.id, u.username, u.display_name, m.delivered_seq, m.read_seq
+                 FROM members m JOIN users u ON u.id = m.user_id
                  WHERE m.conversation_id = ?1 AND m.user_id <> ?2 LIMIT 1",
             )
             .db()?
-            .query_row((row.id, viewer), |r| user_at(r, 0))
+            .query_row((row.id, viewer), |r| Ok((user_at(r, 0)?, r.get::<_, Seq>(3)?, r.get::<_, Seq>(4)?)))
             .optional()
             .db()?,
         ConversationKind::Group => None,
+    };
+    let (peer, peer_delivered_seq, peer_read_seq) = match peer {
+        Some((user, delivered, read)) => (Some(user), Some(delivered), Some(read)),
+        None => (None, None, None),
     };
     let last_message = if row.last_seq > 0 {
         conn.prepare_cached(concat!(
@@ -290,6 +300,9 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
         member_count: row.member_count,
         peer,
         last_message,
+        muted: row.muted,
+        peer_delivered_seq,
+        peer_read_seq,
     })
 }
 

@@ -1,6 +1,6 @@
-//! Queries on messages: append (the hot path), history, sync and read markers.
+//! Queries on messages: append (the hot path), history and sync.
 //!
-//! `append_message` and `mark_read` run on the writer thread; seqs are dense
+//! `append_message` runs on the writer thread; seqs are dense
 //! because that thread is the only writer and a failed job rolls back its
 //! savepoint, taking its `last_seq` increment with it.
 
@@ -52,7 +52,10 @@ pub(super) fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<
         .db()?;
     // 5. Sending implies having read everything before it, so unread counts
     //    only other people's messages.
-    conn.prepare_cached("UPDATE members SET read_seq = max(read_seq, ?3) WHERE conversation_id = ?1 AND user_id = ?2")
+    conn.prepare_cached(
+        "UPDATE members SET read_seq = max(read_seq, ?3), delivered_seq = max(delivered_seq, ?3)
+         WHERE conversation_id = ?1 AND user_id = ?2",
+    )
         .db()?
         .execute((new.conversation_id, new.sender_id, seq))
         .db()?;
@@ -180,32 +183,6 @@ pub(super) fn sync(conn: &Connection, user_id: UserId, cursors: &[SyncCursor], l
         messages.extend(page);
     }
     Ok(MessagePage { messages, has_more })
-}
-
-pub(super) fn mark_read(
-    conn: &Connection,
-    conversation_id: ConversationId,
-    user_id: UserId,
-    seq: Seq,
-) -> StoreResult<Seq> {
-    let (read_seq, last_seq): (Seq, Seq) = conn
-        .prepare_cached(
-            "SELECT m.read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.conversation_id = ?1 AND m.user_id = ?2",
-        )
-        .db()?
-        .query_row((conversation_id, user_id), |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()
-        .db()?
-        .ok_or(StoreError::NotAMember)?;
-    let marker = read_seq.max(seq.min(last_seq));
-    if marker != read_seq {
-        conn.prepare_cached("UPDATE members SET read_seq = ?3 WHERE conversation_id = ?1 AND user_id = ?2")
-            .db()?
-            .execute((conversation_id, user_id, marker))
-            .db()?;
-    }
-    Ok(marker)
 }
 
 fn query_messages(conn: &Connection, sql: &'static str, params: impl Params) -> StoreResult<Vec<Message>> {

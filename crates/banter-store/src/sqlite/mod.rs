@@ -16,7 +16,10 @@
 
 mod accounts;
 mod conversations;
+mod markers;
 mod messages;
+mod presence;
+mod push;
 mod readers;
 mod rows;
 mod schema;
@@ -26,7 +29,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use banter_protocol::{
-    frames::SyncCursor, Conversation, ConversationId, DeviceId, Member, MemberRole, Seq, TimestampMs, User, UserId,
+    frames::SyncCursor, http::MessageReceipts, Conversation, ConversationId, DeviceId, Member, MemberRole, Seq,
+    TimestampMs, User, UserId,
 };
 use rusqlite::Connection;
 
@@ -34,9 +38,10 @@ use self::readers::ReaderPool;
 use self::schema::Access;
 use self::writer::Writer;
 use crate::{
-    AppendOutcome, AuthenticatedDevice, DeviceRecord, HistoryRange, MembershipChange, MessagePage, NewMessage, Store,
-    StoreError, StoreResult,
+    AppendOutcome, AuthenticatedDevice, DeviceRecord, HistoryRange, MarkerUpdate, MembershipChange, MessagePage,
+    NewMessage, NewPushSubscription, PushSubscriptionRecord, Store, StoreError, StoreResult,
 };
+use self::markers::Marker;
 
 /// Reader threads (and connections). Reads are short indexed lookups, so a
 /// few threads keep up with many connections; more would mostly contend.
@@ -232,8 +237,75 @@ impl Store for SqliteStore {
         self.read(move |c| messages::sync(c, user_id, &cursors, limit)).await
     }
 
-    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<Seq> {
-        self.write(move |c| messages::mark_read(c, conversation_id, user_id, seq)).await
+    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate> {
+        self.write(move |c| markers::advance(c, conversation_id, user_id, seq, Marker::Read)).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: Seq,
+    ) -> StoreResult<MarkerUpdate> {
+        self.write(move |c| markers::advance(c, conversation_id, user_id, seq, Marker::Delivered)).await
+    }
+
+    async fn message_receipts(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        seq: Seq,
+    ) -> StoreResult<MessageReceipts> {
+        self.read(move |c| markers::message_receipts(c, conversation_id, viewer, seq)).await
+    }
+
+    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
+        self.write(move |c| markers::set_muted(c, conversation_id, user_id, muted)).await
+    }
+
+    async fn record_last_seen(&self, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
+        let seen = seen.to_vec();
+        self.write(move |c| presence::record_last_seen(c, &seen)).await
+    }
+
+    async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| presence::last_seen(c, &user_ids)).await
+    }
+
+    async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
+        self.read(move |c| presence::contacts(c, user_id)).await
+    }
+
+    async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let candidates = candidates.to_vec();
+        self.read(move |c| presence::related_users(c, viewer, &candidates)).await
+    }
+
+    async fn add_push_subscription(&self, subscription: NewPushSubscription) -> StoreResult<i64> {
+        self.write(move |c| push::add_push_subscription(c, &subscription)).await
+    }
+
+    async fn remove_device_push_subscriptions(&self, device_id: DeviceId) -> StoreResult<u64> {
+        self.write(move |c| push::remove_device_push_subscriptions(c, device_id)).await
+    }
+
+    async fn remove_push_subscription(&self, subscription_id: i64) -> StoreResult<()> {
+        self.write(move |c| push::remove_push_subscription(c, subscription_id)).await
+    }
+
+    async fn push_targets(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| push::push_targets(c, conversation_id, &user_ids)).await
+    }
+
+    async fn setting_or_init(&self, name: &str, initial: &str) -> StoreResult<String> {
+        let (name, initial) = (name.to_owned(), initial.to_owned());
+        self.write(move |c| push::setting_or_init(c, &name, &initial)).await
     }
 
     async fn close(&self) {

@@ -14,7 +14,10 @@ use crate::{StoreError, StoreResult};
 
 /// The ordered migrations. Index `i` brings the schema from version `i` to
 /// `i + 1`. Append only: a released entry must never change.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
+    ("0002_presence_receipts_push", include_str!("../../migrations/sqlite/0002_presence_receipts_push.sql")),
+];
 
 /// Enough for every distinct statement the store prepares, so the hot path
 /// never re-parses SQL.

@@ -1,0 +1,137 @@
+//! Presence: who is online, and telling their contacts when that changes.
+//!
+//! A user is **online** while at least one of their devices is connected and
+//! has sent something (any frame counts as a heartbeat) within the grace
+//! period (`presence_grace`, default 30 s). A user goes offline only when
+//! the grace runs out with no sign of life from any device, so a phone
+//! switching networks does not flap; a device that vanished without closing
+//! (killed app, dead TCP) is caught the same way, by its silence.
+//!
+//! The [`PresenceTracker`] keeps the live state and reports transitions; the
+//! [`run_notifier`] task turns each transition into a `presence` frame for
+//! the user's contacts (people sharing a direct conversation with them) and
+//! records last-seen times in the store. [`LocalPresence`] is the embedded
+//! tracker; a cluster tracker shares the same state between nodes.
+
+mod local;
+
+use std::sync::Arc;
+
+use banter_protocol::{limits::MAX_PRESENCE_QUERY_USERS, Presence, ServerFrame, TimestampMs, UserId};
+use tokio::sync::mpsc;
+
+pub use local::LocalPresence;
+
+use crate::{error::ApiResult, router::encode, state::AppState};
+
+/// Capacity of the transition queue between tracker and notifier. Presence
+/// notifications are best-effort: when the queue is full a change is
+/// dropped (logged), and clients still see the truth on their next query.
+pub const TRANSITION_QUEUE: usize = 4096;
+
+/// A user went online or offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub user_id: UserId,
+    pub online: bool,
+    /// The user's latest sign of life.
+    pub last_seen_at: TimestampMs,
+}
+
+/// What the tracker knows about a user right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveState {
+    pub online: bool,
+    /// Open connections on the whole system (a device may have several).
+    pub connections: u32,
+    pub last_seen_at: TimestampMs,
+}
+
+/// Live presence state. Calls never block; transitions are reported on the
+/// channel given at construction.
+pub trait PresenceTracker: Send + Sync + 'static {
+    /// A connection of `user_id` opened.
+    fn connected(&self, user_id: UserId);
+    /// A sign of life from one of the user's connections.
+    fn heartbeat(&self, user_id: UserId);
+    /// A connection of `user_id` closed. The user stays online until the
+    /// grace period passes without a heartbeat from another device.
+    fn disconnected(&self, user_id: UserId);
+    /// The live state of each user the tracker knows; `None` for users with
+    /// no recent activity (their last seen is in the store).
+    fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>>;
+    /// Every user currently online with their last sign of life, to record
+    /// last-seen times at shutdown.
+    fn online_users(&self) -> Vec<(UserId, TimestampMs)>;
+}
+
+/// Whether a device of this user is connected right now, i.e. a message
+/// reaches them in real time and needs no push notification.
+pub fn has_connected_device(state: Option<LiveState>) -> bool {
+    matches!(state, Some(LiveState { online: true, connections, .. }) if connections > 0)
+}
+
+/// Presence of `user_ids` for `viewer`: only users sharing a conversation
+/// with the viewer are reported (presence is not public).
+pub async fn query(state: &AppState, viewer: UserId, user_ids: &[UserId]) -> ApiResult<Vec<Presence>> {
+    let mut ids = user_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(MAX_PRESENCE_QUERY_USERS);
+    let related = state.store.related_users(viewer, &ids).await?;
+    let live = state.presence.live(&related);
+    let stored = state.store.last_seen(&related).await?;
+    let mut answer = Vec::with_capacity(related.len());
+    for (user_id, live) in related.iter().zip(live) {
+        let stored_seen = stored.iter().find(|(id, _)| id == user_id).and_then(|(_, at)| *at);
+        answer.push(match live {
+            Some(live) => Presence {
+                user_id: *user_id,
+                online: live.online,
+                last_seen_at: Some(live.last_seen_at.max(stored_seen.unwrap_or(0))),
+            },
+            None => Presence { user_id: *user_id, online: false, last_seen_at: stored_seen },
+        });
+    }
+    Ok(answer)
+}
+
+/// Consumes presence transitions until the channel closes: records last
+/// seen for users going offline and tells each user's online contacts.
+pub async fn run_notifier(state: Arc<AppState>, mut changes: mpsc::Receiver<PresenceChange>) {
+    let mut batch = Vec::new();
+    loop {
+        let received = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            received = changes.recv_many(&mut batch, 256) => received,
+        };
+        if received == 0 {
+            return;
+        }
+        let offline: Vec<(UserId, TimestampMs)> =
+            batch.iter().filter(|c| !c.online).map(|c| (c.user_id, c.last_seen_at)).collect();
+        if !offline.is_empty() {
+            if let Err(e) = state.store.record_last_seen(&offline).await {
+                tracing::warn!(error = %e, "could not record last-seen times");
+            }
+        }
+        for change in batch.drain(..) {
+            let contacts = match state.store.contacts(change.user_id).await {
+                Ok(contacts) => contacts,
+                Err(e) => {
+                    tracing::warn!(error = %e, user = change.user_id, "could not load contacts for presence");
+                    continue;
+                }
+            };
+            if contacts.is_empty() {
+                continue;
+            }
+            let frame = encode(&ServerFrame::Presence {
+                user_id: change.user_id,
+                online: change.online,
+                last_seen_at: Some(change.last_seen_at),
+            });
+            state.router.publish(&contacts, frame, None);
+        }
+    }
+}
