@@ -2,7 +2,7 @@
 // port with its own temporary data directory, and stops it.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,11 @@ export const BANTER_BIN = process.env.BANTER_BIN || resolve(here, '../../target/
 /** @returns {Promise<{url: string, stop: () => Promise<void>, logs: () => string}>} */
 export async function startServer({ args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'banter-web-test-'));
-  const child = spawn(BANTER_BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
+  // Quick heartbeats and a short presence grace, so "went offline" shows in
+  // seconds rather than the default 30 s.
+  const config = join(dataDir, 'test.toml');
+  writeFileSync(config, 'heartbeat_interval = 1000\npresence_grace = 3000\n');
+  const child = spawn(BANTER_BIN, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
     env: { ...process.env, BANTER_LOG: process.env.BANTER_LOG || 'info,tower_http=warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

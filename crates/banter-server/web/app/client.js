@@ -17,6 +17,7 @@ const DELIVERED_DEBOUNCE_MS = 500;
 const READ_DEBOUNCE_MS = 250;
 const RETRY_SEND_MS = 2000;
 const GROUP_RECEIPTS_POLL_MS = 10_000;
+const GAP_WAIT_MS = 300;
 
 export class Client {
   /**
@@ -78,7 +79,7 @@ export class Client {
     document.removeEventListener('visibilitychange', this.onVisibility);
     this.socket.stop();
     this.outbox.dispose();
-    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer]) clearTimeout(t);
+    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer]) clearTimeout(t);
     clearInterval(this.groupPollTimer);
   }
 
@@ -238,10 +239,23 @@ export class Client {
       s.typing.get(m.conversation_id)?.delete(m.sender_id);
     }
     if (unknown) this.scheduleRefresh();
-    if (gap && !fromSync) this.sync();
+    if (gap && !fromSync) this.syncSoonIfGap();
     s.changed();
     this.scheduleRead();
     this.scheduleDelivered();
+  }
+
+  /**
+   * Live frames can arrive a few places out of seq order when several
+   * members send at once; give the missing ones a moment before syncing.
+   */
+  syncSoonIfGap() {
+    clearTimeout(this.gapTimer);
+    this.gapTimer = setTimeout(() => {
+      for (const t of this.store.timelines.values()) {
+        if (t.hasGap) return this.sync();
+      }
+    }, GAP_WAIT_MS);
   }
 
   /** Asks for everything after our cursors; repeats until complete. */
@@ -325,7 +339,7 @@ export class Client {
       const s = this.store;
       for (const c of s.conversations.values()) {
         const seq = s.timelines.get(c.id)?.cursor ?? 0;
-        if (seq <= 0 || seq <= (this.deliveredSent.get(c.id) ?? 0) || seq <= (c.read_seq ?? 0) && c.last_message?.sender_id === s.me?.id) continue;
+        if (seq <= (this.deliveredSent.get(c.id) ?? 0)) continue;
         if (this.socket.send({ type: 'delivered', conversation_id: c.id, seq })) this.deliveredSent.set(c.id, seq);
       }
     }, DELIVERED_DEBOUNCE_MS);
