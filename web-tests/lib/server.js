@@ -14,9 +14,10 @@ export const BANTER_BIN = process.env.BANTER_BIN || resolve(here, '../../target/
 export async function startServer({ args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'banter-web-test-'));
   // Quick heartbeats and a short presence grace, so "went offline" shows in
-  // seconds rather than the default 30 s.
+  // seconds rather than the default 30 s; the only push service allowed is
+  // one that cannot exist, so no test ever sends a push off this machine.
   const config = join(dataDir, 'test.toml');
-  writeFileSync(config, 'heartbeat_interval = 1000\npresence_grace = 3000\n');
+  writeFileSync(config, 'heartbeat_interval = 1000\npresence_grace = 3000\npush_endpoint_hosts = ["push.invalid"]\n');
   const child = spawn(BANTER_BIN, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
     env: { ...process.env, BANTER_LOG: process.env.BANTER_LOG || 'info,tower_http=warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -49,6 +49,8 @@ test('presence dots, typing indicator and read receipts between two people', asy
   }
   await startChat(alice, bob.username);
   await send(alice, 'ping');
+  // Bob's device got it (he has not opened the chat): delivered, not read.
+  await messages(alice, 'ping').and(alice.locator('[data-status=delivered]')).waitFor();
   await openConversation(bob, alice.username);
 
   // Both are online: green dots in the list and in the chat header.

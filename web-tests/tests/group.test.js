@@ -31,6 +31,15 @@ test('a group of three: everyone sees every message in order with its sender', a
   assert.equal(await messages(alice, 'The mountains').locator('.sender').textContent(), bob.username);
   assert.equal(await messages(alice, 'The sea!').locator('.sender').textContent(), carol.username);
   assert.equal(await messages(bob, 'Where shall we go?').locator('.sender').textContent(), alice.username);
+
+  // Everyone has read Alice's message: it shows as read (group receipts come over HTTP).
+  await messages(alice, 'Where shall we go?').and(alice.locator('[data-status=read]')).waitFor({ timeout: 15_000 });
+
+  // The member list shows who is online.
+  await alice.click('#members-button');
+  await alice.locator('#member-list li.member .presence-dot.online').nth(1).waitFor();
+  assert.equal(await alice.locator('#member-list li.member').count(), 3);
+  assert.match(await alice.locator('#chat-subtitle').textContent(), /3 members, 2 online/);
 });
 
 test('the admin removes a member, and a member leaves', async () => {

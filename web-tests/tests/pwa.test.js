@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setup } from '../lib/app.js';
+import { setup, signup, username } from '../lib/app.js';
 
 let world;
 before(async () => (world = await setup()));
@@ -97,4 +97,46 @@ test('a push for a direct message is titled with the sender', async () => {
   assert.equal(n.title, 'Alice');
   assert.equal(n.options.body, 'hi');
   assert.equal(n.options.data.url, '/c/5');
+});
+
+test('with notifications allowed, the device registers its push subscription, and logout removes it', async () => {
+  // Headless Chromium has no push service; stand in for the browser's
+  // PushManager with a subscription holding a real P-256 key.
+  const { generateKeyPairSync, randomBytes } = await import('node:crypto');
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
+  const fake = { endpoint: 'https://push.invalid/banter-web-test', expirationTime: null, keys: { p256dh: raw.toString('base64url'), auth: randomBytes(16).toString('base64url') } };
+  const context = await world.context();
+  await context.grantPermissions(['notifications'], { origin: world.url });
+  await context.addInitScript((sub) => {
+    PushManager.prototype.getSubscription = async () => null;
+    PushManager.prototype.subscribe = async function (options) {
+      window.subscribedWithKeyBytes = new Uint8Array(options.applicationServerKey).length;
+      return { toJSON: () => sub, unsubscribe: async () => true };
+    };
+  }, fake);
+  const page = await context.newPage();
+  await page.goto(world.url);
+  const registered = page.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
+  await signup(page, username('pushy'));
+  assert.equal((await registered).status(), 201);
+  assert.equal(await page.evaluate(() => window.subscribedWithKeyBytes), 65);
+  // Permission already granted: no prompt banner.
+  assert.equal(await page.locator('#push-banner').isVisible(), false);
+
+  const removed = page.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'DELETE');
+  await page.click('#logout-button');
+  assert.equal((await removed).status(), 204);
+});
+
+test('the notification prompt can be dismissed for good', async () => {
+  const page = await (await world.context()).newPage();
+  await page.goto(world.url);
+  await signup(page, username('quiet'));
+  await page.locator('#push-banner').waitFor();
+  await page.getByRole('button', { name: 'Not now' }).click();
+  await page.locator('#push-banner').waitFor({ state: 'hidden' });
+  await page.reload();
+  await page.locator('#me-name').waitFor();
+  assert.equal(await page.locator('#push-banner').isVisible(), false);
 });
