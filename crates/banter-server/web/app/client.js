@@ -48,6 +48,7 @@ export class Client {
     this.refreshTimer = null;
     this.groupPollTimer = null;
     this.inFlight = new Set(); // client_msg_ids sent on the current connection
+    this.detailInFlight = new Map(); // conversation id → pending detail request
     this.socket = new Socket({
       getToken: () => this.session.token,
       onFrame: (frame) => this.handleFrame(frame),
@@ -234,6 +235,7 @@ export class Client {
       if (!added.length || !c) continue;
       if (m.seq > (c.last_seq ?? 0)) c.last_seq = m.seq;
       if (!c.last_message || m.seq >= c.last_message.seq) c.last_message = m;
+      if (!s.users.has(m.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
       if (m.sender_id === s.me?.id && m.seq > (c.read_seq ?? 0)) c.read_seq = m.seq;
       // A message from someone ends their typing indicator.
       s.typing.get(m.conversation_id)?.delete(m.sender_id);
@@ -279,7 +281,6 @@ export class Client {
   send(conversationId, text) {
     const entry = this.outbox.add(conversationId, text);
     this.sendEntry(entry);
-    this.lastTypingSent.delete(conversationId);
     return entry;
   }
 
@@ -379,6 +380,10 @@ export class Client {
     s.changed();
     this.saveConversations();
     this.refreshPresence(list.filter((c) => c.peer).map((c) => c.peer.id));
+    // Name the senders of group previews (members come with the detail).
+    for (const c of list) {
+      if (c.kind === 'group' && c.last_message && !s.users.has(c.last_message.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
+    }
     this.scheduleDelivered();
   }
 
@@ -475,7 +480,17 @@ export class Client {
     }
   }
 
-  async loadDetail(id) {
+  /** Fetches a conversation's members (one request at a time per conversation). */
+  loadDetail(id) {
+    let pending = this.detailInFlight.get(id);
+    if (!pending) {
+      pending = this.fetchDetail(id).finally(() => this.detailInFlight.delete(id));
+      this.detailInFlight.set(id, pending);
+    }
+    return pending;
+  }
+
+  async fetchDetail(id) {
     const s = this.store;
     try {
       const detail = await this.api.conversation(id);
