@@ -52,7 +52,7 @@ test('the manifest and its icons make the app installable', async () => {
   }
 });
 
-test('the service worker shows a pushed message as a notification linking to the conversation', async () => {
+test('the service worker shows a pushed message as a notification, and a click opens the conversation', async () => {
   const context = await world.context();
   await context.grantPermissions(['notifications'], { origin: world.url });
   const page = await context.newPage();
@@ -85,6 +85,14 @@ test('the service worker shows a pushed message as a notification linking to the
     tag: 'conversation-42',
     data: { url: '/c/42', conversation_id: 42 },
   });
+
+  // Clicking it brings the app to that conversation.
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(async () => {
+    const [notification] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
+  });
+  await page.waitForURL(world.url + '/c/42');
 });
 
 test('a push for a direct message is titled with the sender', async () => {

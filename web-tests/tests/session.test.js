@@ -80,3 +80,27 @@ test('a wrong password is refused with a message', async () => {
   await alice.locator('#auth-error', { hasText: /./ }).waitFor();
   assert.equal(await alice.locator('#me-name').count(), 0);
 });
+
+test('two devices of the same account stay in sync', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  const laptop = await (await world.context()).newPage();
+  await laptop.goto(world.url);
+  await login(laptop, alice.username);
+  await startChat(alice, bob.username);
+  await send(alice, 'from the phone');
+  // The other device learns of the new conversation and its message live.
+  await laptop.locator('.conv-item', { hasText: bob.username }).waitFor();
+  await openConversation(laptop, bob.username);
+  await messages(laptop, 'from the phone').waitFor();
+  await send(laptop, 'from the laptop');
+  await messages(alice, 'from the laptop').waitFor();
+  await openConversation(bob, alice.username);
+  await messages(bob, 'from the laptop').waitFor();
+  assert.deepEqual(await messageTexts(bob), ['from the phone', 'from the laptop']);
+  assert.deepEqual(await messageTexts(laptop), ['from the phone', 'from the laptop']);
+  // Bob's reply reaches both devices.
+  await send(bob, 'got both');
+  await messages(alice, 'got both').waitFor();
+  await messages(laptop, 'got both').waitFor();
+});

@@ -93,8 +93,8 @@ self.addEventListener('notificationclick', (event) => {
     self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(async (windows) => {
       const existing = windows.find((w) => new URL(w.url).origin === self.location.origin);
       if (existing) {
-        await existing.focus();
         existing.postMessage({ type: 'open', url });
+        await existing.focus().catch(() => {});
         return;
       }
       await self.clients.openWindow(url);

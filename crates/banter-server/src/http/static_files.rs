@@ -63,7 +63,7 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     } else if method == Method::HEAD {
         Response::new(Body::empty())
     } else {
-        Response::new(Body::from(file.data.into_owned()))
+        Response::new(Body::from(file.data))
     };
     let content_type = content_type(&name);
     let h = response.headers_mut();

@@ -18,6 +18,7 @@ const READ_DEBOUNCE_MS = 250;
 const RETRY_SEND_MS = 2000;
 const GROUP_RECEIPTS_POLL_MS = 5_000;
 const GAP_WAIT_MS = 300;
+const ADOPT_AFTER_MS = 5000;
 
 export class Client {
   /**
@@ -33,10 +34,15 @@ export class Client {
     store.deviceId = session.device_id;
     store.rememberUser(session.user);
     this.outbox = new Outbox(`banter.outbox.${session.device_id}`);
-    this.outbox.onChange(() => {
+    this.outbox.onChange(({ fromOtherTab }) => {
       store.changed();
-      // Another tab of this device queued something while we are online.
-      if (this.socket.isReady) this.flushOutbox();
+      // Another tab queued something. That tab sends it itself; only if it is
+      // still unacknowledged a while later (the tab is offline or was
+      // closed) does this one send it, with the same client_msg_id.
+      if (fromOtherTab) {
+        clearTimeout(this.adoptTimer);
+        this.adoptTimer = setTimeout(() => this.flushOutbox({ olderThanMs: ADOPT_AFTER_MS }), ADOPT_AFTER_MS + 100);
+      }
     });
     this.syncing = false;
     this.syncAgain = false;
@@ -80,7 +86,7 @@ export class Client {
     document.removeEventListener('visibilitychange', this.onVisibility);
     this.socket.stop();
     this.outbox.dispose();
-    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer]) clearTimeout(t);
+    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer, this.adoptTimer]) clearTimeout(t);
     clearInterval(this.groupPollTimer);
   }
 
@@ -291,8 +297,9 @@ export class Client {
   }
 
   /** Sends every queued message not already sent on this connection, oldest first. */
-  flushOutbox() {
-    for (const entry of this.outbox.sendable()) this.sendEntry(entry);
+  flushOutbox({ olderThanMs = 0 } = {}) {
+    const before = Date.now() - olderThanMs;
+    for (const entry of this.outbox.sendable()) if (entry.created_at <= before) this.sendEntry(entry);
   }
 
   retry(clientMsgId) {

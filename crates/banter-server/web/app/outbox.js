@@ -22,7 +22,7 @@ export class Outbox {
     this.onStorage = (event) => {
       if (event.key !== this.key) return;
       this.entries = this.read();
-      this.emit();
+      this.emit({ fromOtherTab: true });
     };
     window.addEventListener('storage', this.onStorage);
   }
@@ -42,7 +42,7 @@ export class Outbox {
 
   write() {
     localStorage.setItem(this.key, JSON.stringify(this.entries));
-    this.emit();
+    this.emit({ fromOtherTab: false });
   }
 
   onChange(listener) {
@@ -50,8 +50,9 @@ export class Outbox {
     return () => this.listeners.delete(listener);
   }
 
-  emit() {
-    for (const l of this.listeners) l();
+  /** `change.fromOtherTab`: another tab of this browser changed the outbox. */
+  emit(change) {
+    for (const l of this.listeners) l(change);
   }
 
   /** Entries in the order they were typed, optionally for one conversation. */

@@ -135,8 +135,12 @@ export function messageLogView({ store, client }) {
       wanted.push(el);
       prev = m;
     }
+    const shown = new Set(wanted);
     for (const e of client.outbox.list(c.id)) {
-      const el = messageElement(`m:${store.deviceId}:${e.client_msg_id}`);
+      const key = `m:${store.deviceId}:${e.client_msg_id}`;
+      // Stored already (another tab's send came back as a message): show it once.
+      if (shown.has(elements.get(key))) continue;
+      const el = messageElement(key);
       fill(el, {
         mine: true,
         senderName: 'You',
