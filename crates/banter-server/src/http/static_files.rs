@@ -175,6 +175,17 @@ mod tests {
         assert!(header(&r, "content-type").starts_with("application/json"));
     }
 
+    #[test]
+    fn every_app_module_is_in_the_service_worker_shell() {
+        // The service worker caches a fixed list for offline start; a module
+        // missing from it would break the app offline.
+        let sw = WebFiles::get("sw.js").expect("sw.js is embedded");
+        let sw = std::str::from_utf8(&sw.data).expect("utf-8");
+        for name in WebFiles::iter().filter(|n| n.starts_with("app/") && n.ends_with(".js")) {
+            assert!(sw.contains(&format!("'/{name}'")), "sw.js SHELL lacks /{name}");
+        }
+    }
+
     #[tokio::test]
     async fn a_matching_etag_is_not_modified() {
         let etag = header(&get("/style.css").await, "etag").to_owned();
