@@ -7,6 +7,7 @@ mod extract;
 mod openapi;
 mod presence;
 mod push;
+mod static_files;
 
 use std::sync::Arc;
 
@@ -50,7 +51,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/ws", get(gateway::upgrade))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES));
-    Router::new().nest("/api/v1", api).fallback(not_found).with_state(state)
+    Router::new().nest("/api/v1", api).fallback(static_files::serve).with_state(state)
 }
 
 /// Liveness and version.

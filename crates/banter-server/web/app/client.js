@@ -1,0 +1,602 @@
+// The sync engine: keeps the Store current from the HTTP API and the
+// WebSocket, and carries out what the user does (send, read, type, open a
+// conversation, scroll back).
+//
+// On every (re)connect: refresh the conversation list over HTTP, then `sync`
+// from the cursors (see timeline.js) until `complete`, and resend the
+// outbox. Live messages and sync batches go through one path,
+// `applyMessages`, which deduplicates by (conversation_id, seq) and starts
+// a sync when it sees a gap.
+
+import { ApiError } from './api.js';
+import { Outbox } from './outbox.js';
+import { Socket } from './socket.js';
+
+const TYPING_SEND_EVERY_MS = 3000;
+const DELIVERED_DEBOUNCE_MS = 500;
+const READ_DEBOUNCE_MS = 250;
+const RETRY_SEND_MS = 2000;
+const GROUP_RECEIPTS_POLL_MS = 5_000;
+const GAP_WAIT_MS = 300;
+const ADOPT_AFTER_MS = 5000;
+
+export class Client {
+  /**
+   * @param {object} o
+   * @param {import('./store.js').Store} o.store
+   * @param {ReturnType<import('./api.js').createApi>} o.api
+   * @param {{token: string, user: object, device_id: number}} o.session
+   * @param {() => void} o.onSessionEnded the token is no longer valid
+   */
+  constructor({ store, api, session, onSessionEnded }) {
+    Object.assign(this, { store, api, session, onSessionEnded });
+    store.me = session.user;
+    store.deviceId = session.device_id;
+    store.rememberUser(session.user);
+    this.outbox = new Outbox(`banter.outbox.${session.device_id}`);
+    this.outbox.onChange(({ fromOtherTab }) => {
+      store.changed();
+      // Another tab queued something. That tab sends it itself; only if it is
+      // still unacknowledged a while later (the tab is offline or was
+      // closed) does this one send it, with the same client_msg_id.
+      if (fromOtherTab) {
+        clearTimeout(this.adoptTimer);
+        this.adoptTimer = setTimeout(() => this.flushOutbox({ olderThanMs: ADOPT_AFTER_MS }), ADOPT_AFTER_MS + 100);
+      }
+    });
+    this.syncing = false;
+    this.syncAgain = false;
+    this.lastTypingSent = new Map();
+    this.deliveredSent = new Map();
+    this.deliveredTimer = null;
+    this.readTimer = null;
+    this.retryTimer = null;
+    this.refreshTimer = null;
+    this.groupPollTimer = null;
+    this.inFlight = new Set(); // client_msg_ids sent on the current connection
+    this.detailInFlight = new Map(); // conversation id → pending detail request
+    this.socket = new Socket({
+      getToken: () => this.session.token,
+      onFrame: (frame) => this.handleFrame(frame),
+      onState: (state) => {
+        store.connection = state;
+        if (state.status !== 'online') this.inFlight.clear();
+        store.changed();
+      },
+      onRevoked: () => this.onSessionEnded(),
+      onConnectFailed: (attempt) => {
+        // A refused handshake looks like any failure to the browser; ask
+        // over HTTP whether the token is still good (a 401 ends the session).
+        if (attempt % 3 === 0) this.api.me().catch(() => {});
+      },
+    });
+    this.onVisibility = () => {
+      if (document.visibilityState === 'visible') this.scheduleRead();
+    };
+  }
+
+  start() {
+    document.addEventListener('visibilitychange', this.onVisibility);
+    this.restoreConversations();
+    this.refreshConversations();
+    this.socket.start();
+  }
+
+  stop() {
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    this.socket.stop();
+    this.outbox.dispose();
+    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer, this.adoptTimer]) clearTimeout(t);
+    clearInterval(this.groupPollTimer);
+  }
+
+  // ---- frames -------------------------------------------------------------
+
+  handleFrame(f) {
+    const s = this.store;
+    switch (f.type) {
+      case 'hello':
+        s.me = f.user;
+        s.rememberUser(f.user);
+        s.deviceId = f.device_id;
+        if (f.limits) s.limits = f.limits;
+        s.features = { presence: typeof f.presence_grace_ms === 'number' };
+        this.onConnected();
+        break;
+      case 'ack':
+        this.onAck(f);
+        break;
+      case 'message':
+        this.applyMessages([f.message]);
+        break;
+      case 'sync_batch':
+        this.applyMessages(f.messages, { fromSync: true });
+        if (f.complete) {
+          this.syncing = false;
+          if (this.syncAgain) this.sync();
+        } else {
+          this.syncing = false;
+          this.sync();
+        }
+        break;
+      case 'read_marker': {
+        const c = s.conversations.get(f.conversation_id);
+        if (c && f.user_id === s.me?.id && f.seq > (c.read_seq ?? 0)) {
+          c.read_seq = f.seq;
+          s.changed();
+        }
+        break;
+      }
+      case 'conversation_updated':
+        this.onConversationUpdated(f);
+        break;
+      case 'typing':
+        this.onTyping(f);
+        break;
+      case 'presence':
+        s.presence.set(f.user_id, { online: f.online, last_seen_at: f.last_seen_at ?? null });
+        s.changed();
+        break;
+      case 'receipt': {
+        const c = s.conversations.get(f.conversation_id);
+        if (c) {
+          c.peer_delivered_seq = Math.max(c.peer_delivered_seq ?? 0, f.delivered_seq ?? 0);
+          c.peer_read_seq = Math.max(c.peer_read_seq ?? 0, f.read_seq ?? 0);
+          s.changed();
+        }
+        break;
+      }
+      case 'error':
+        this.onError(f);
+        break;
+      default:
+        break; // pong, and frames this client does not know yet
+    }
+  }
+
+  async onConnected() {
+    this.inFlight.clear();
+    this.flushOutbox();
+    await this.refreshConversations();
+    this.syncing = false;
+    this.sync();
+    // The open conversation could not load while we were offline.
+    const active = this.store.activeId;
+    if (active !== null && !this.store.timeline(active).loaded) this.open(active);
+    this.scheduleRead();
+    this.scheduleDelivered();
+  }
+
+  onAck(f) {
+    this.inFlight.delete(f.client_msg_id);
+    const entry = this.outbox.get(f.client_msg_id);
+    if (entry) {
+      this.outbox.remove(f.client_msg_id);
+      this.applyMessages([
+        {
+          conversation_id: f.conversation_id,
+          seq: f.seq,
+          sender_id: this.store.me.id,
+          sender_device_id: this.store.deviceId,
+          client_msg_id: f.client_msg_id,
+          text: entry.text,
+          server_ts: f.server_ts,
+        },
+      ]);
+    } else {
+      // Another tab of this device sent it; its `message` frame brings the text.
+      const t = this.store.timeline(f.conversation_id);
+      if (t.loaded && f.seq > t.cursor + 1) this.sync();
+    }
+    this.scheduleGroupReceipts(f.conversation_id);
+  }
+
+  onError(f) {
+    if (!f.client_msg_id) return; // e.g. a typing frame an older server does not know
+    this.inFlight.delete(f.client_msg_id);
+    if (!this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
+      // rate_limited, storage_unavailable, …: try again shortly.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.flushOutbox(), RETRY_SEND_MS);
+    }
+  }
+
+  onTyping(f) {
+    const s = this.store;
+    if (f.user_id === s.me?.id) return;
+    let map = s.typing.get(f.conversation_id);
+    if (!map) s.typing.set(f.conversation_id, (map = new Map()));
+    const ttl = f.expires_in_ms || 5000;
+    map.set(f.user_id, Date.now() + ttl);
+    setTimeout(() => s.changed(), ttl + 50);
+    s.changed();
+  }
+
+  async onConversationUpdated(f) {
+    const s = this.store;
+    if (f.change === 'left') {
+      s.conversations.delete(f.conversation_id);
+      s.members.delete(f.conversation_id);
+      s.timelines.delete(f.conversation_id);
+      s.changed();
+      return;
+    }
+    await this.refreshConversations();
+    if (s.members.has(f.conversation_id) || s.activeId === f.conversation_id) this.loadDetail(f.conversation_id);
+  }
+
+  // ---- messages -----------------------------------------------------------
+
+  /** The one path for every message that arrives (live, sync, ack). */
+  applyMessages(messages, { fromSync = false } = {}) {
+    const s = this.store;
+    let gap = false;
+    let unknown = false;
+    for (const m of messages) {
+      const c = s.conversations.get(m.conversation_id);
+      if (!c) unknown = true;
+      const t = s.timeline(m.conversation_id);
+      const added = t.add([m]);
+      if (t.hasGap) gap = true;
+      if (!added.length || !c) continue;
+      if (m.seq > (c.last_seq ?? 0)) c.last_seq = m.seq;
+      if (!c.last_message || m.seq >= c.last_message.seq) c.last_message = m;
+      if (!s.users.has(m.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
+      if (m.sender_id === s.me?.id && m.seq > (c.read_seq ?? 0)) c.read_seq = m.seq;
+      // A message from someone ends their typing indicator.
+      s.typing.get(m.conversation_id)?.delete(m.sender_id);
+    }
+    if (unknown) this.scheduleRefresh();
+    if (gap && !fromSync) this.syncSoonIfGap();
+    s.changed();
+    this.scheduleRead();
+    this.scheduleDelivered();
+  }
+
+  /**
+   * Live frames can arrive a few places out of seq order when several
+   * members send at once; give the missing ones a moment before syncing.
+   */
+  syncSoonIfGap() {
+    clearTimeout(this.gapTimer);
+    this.gapTimer = setTimeout(() => {
+      for (const t of this.store.timelines.values()) {
+        if (t.hasGap) return this.sync();
+      }
+    }, GAP_WAIT_MS);
+  }
+
+  /** Asks for everything after our cursors; repeats until complete. */
+  sync() {
+    if (!this.socket.isReady) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncAgain = false;
+    const s = this.store;
+    const cursors = [];
+    for (const c of s.conversations.values()) {
+      const t = s.timeline(c.id);
+      if (t.cursor === null) t.knowUpTo(c.last_seq ?? 0);
+      cursors.push({ conversation_id: c.id, seq: t.cursor });
+    }
+    this.syncing = this.socket.send({ type: 'sync', cursors, limit: 200 });
+  }
+
+  send(conversationId, text) {
+    const entry = this.outbox.add(conversationId, text);
+    this.sendEntry(entry);
+    return entry;
+  }
+
+  sendEntry(entry) {
+    if (this.inFlight.has(entry.client_msg_id)) return;
+    const ok = this.socket.send({ type: 'send', client_msg_id: entry.client_msg_id, conversation_id: entry.conversation_id, text: entry.text });
+    if (ok) this.inFlight.add(entry.client_msg_id);
+  }
+
+  /** Sends every queued message not already sent on this connection, oldest first. */
+  flushOutbox({ olderThanMs = 0 } = {}) {
+    const before = Date.now() - olderThanMs;
+    for (const entry of this.outbox.sendable()) if (entry.created_at <= before) this.sendEntry(entry);
+  }
+
+  retry(clientMsgId) {
+    this.outbox.retry(clientMsgId);
+    const entry = this.outbox.get(clientMsgId);
+    if (entry) this.sendEntry(entry);
+  }
+
+  discard(clientMsgId) {
+    this.outbox.remove(clientMsgId);
+  }
+
+  /** Tells the other members I am typing (at most every 3 s). */
+  typing(conversationId) {
+    if (!this.store.features.presence) return;
+    const now = Date.now();
+    if (now - (this.lastTypingSent.get(conversationId) ?? 0) < TYPING_SEND_EVERY_MS) return;
+    if (this.socket.send({ type: 'typing', conversation_id: conversationId })) this.lastTypingSent.set(conversationId, now);
+  }
+
+  // ---- read and delivered markers ------------------------------------------
+
+  scheduleRead() {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => this.markActiveRead(), READ_DEBOUNCE_MS);
+  }
+
+  markActiveRead() {
+    const s = this.store;
+    if (s.activeId === null || document.visibilityState !== 'visible') return;
+    const c = s.conversations.get(s.activeId);
+    const t = s.timelines.get(s.activeId);
+    if (!c || !t?.loaded) return;
+    const seq = Math.max(t.cursor ?? 0, 0);
+    if (seq <= (c.read_seq ?? 0)) return;
+    c.read_seq = seq;
+    s.changed();
+    if (!this.socket.send({ type: 'read', conversation_id: c.id, seq })) this.api.markRead(c.id, seq).catch(() => {});
+  }
+
+  scheduleDelivered() {
+    if (!this.store.features.presence || this.deliveredTimer) return;
+    this.deliveredTimer = setTimeout(() => {
+      this.deliveredTimer = null;
+      const s = this.store;
+      for (const c of s.conversations.values()) {
+        const seq = s.timelines.get(c.id)?.cursor ?? 0;
+        if (seq <= (this.deliveredSent.get(c.id) ?? 0)) continue;
+        if (this.socket.send({ type: 'delivered', conversation_id: c.id, seq })) this.deliveredSent.set(c.id, seq);
+      }
+    }, DELIVERED_DEBOUNCE_MS);
+  }
+
+  // ---- HTTP-backed data -----------------------------------------------------
+
+  async refreshConversations() {
+    const s = this.store;
+    let list;
+    try {
+      list = await this.api.conversations();
+    } catch (e) {
+      this.report(e);
+      return;
+    }
+    const seen = new Set();
+    for (const c of list) {
+      seen.add(c.id);
+      const old = s.conversations.get(c.id);
+      // Keep what frames taught us if it is newer than this answer.
+      if (old) {
+        c.read_seq = Math.max(c.read_seq ?? 0, old.read_seq ?? 0);
+        c.peer_delivered_seq = Math.max(c.peer_delivered_seq ?? 0, old.peer_delivered_seq ?? 0) || c.peer_delivered_seq;
+        c.peer_read_seq = Math.max(c.peer_read_seq ?? 0, old.peer_read_seq ?? 0) || c.peer_read_seq;
+        if (old.last_message && (!c.last_message || old.last_message.seq > c.last_message.seq)) {
+          c.last_message = old.last_message;
+          c.last_seq = Math.max(c.last_seq, old.last_seq);
+        }
+      }
+      s.conversations.set(c.id, c);
+      s.rememberUser(c.peer);
+      s.timeline(c.id).knowUpTo(c.last_seq ?? 0);
+    }
+    for (const id of [...s.conversations.keys()]) if (!seen.has(id)) s.conversations.delete(id);
+    s.conversationsLoaded = true;
+    s.changed();
+    this.saveConversations();
+    this.refreshPresence(list.filter((c) => c.peer).map((c) => c.peer.id));
+    // Name the senders of group previews (members come with the detail).
+    for (const c of list) {
+      if (c.kind === 'group' && c.last_message && !s.users.has(c.last_message.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
+    }
+    this.scheduleDelivered();
+  }
+
+  /** The last conversation list, so a reload without network still shows it. */
+  get snapshotKey() {
+    return `banter.conversations.${this.session.device_id}`;
+  }
+
+  saveConversations() {
+    try {
+      localStorage.setItem(this.snapshotKey, JSON.stringify([...this.store.conversations.values()]));
+    } catch {
+      /* storage full: the snapshot is only a convenience */
+    }
+  }
+
+  restoreConversations() {
+    try {
+      const list = JSON.parse(localStorage.getItem(this.snapshotKey) || '[]');
+      for (const c of list) {
+        this.store.conversations.set(c.id, c);
+        this.store.rememberUser(c.peer);
+      }
+    } catch {
+      /* ignore a damaged snapshot */
+    }
+  }
+
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refreshConversations(), 200);
+  }
+
+  async refreshPresence(userIds) {
+    if (!this.store.features.presence || !userIds.length) return;
+    try {
+      const list = await this.api.presence([...new Set(userIds)].slice(0, 200));
+      for (const p of list) this.store.presence.set(p.user_id, { online: p.online, last_seen_at: p.last_seen_at ?? null });
+      this.store.changed();
+    } catch {
+      /* presence is a nicety */
+    }
+  }
+
+  /** Makes `id` the open conversation: loads its newest page and members. */
+  async open(id) {
+    const s = this.store;
+    // Whatever arrived in the conversation being left was seen.
+    clearTimeout(this.readTimer);
+    this.markActiveRead();
+    s.activeId = id;
+    clearInterval(this.groupPollTimer);
+    this.groupPollTimer = null;
+    s.changed();
+    if (id === null) return;
+    const t = s.timeline(id);
+    const detail = this.loadDetail(id);
+    if (!t.loaded) {
+      try {
+        const page = await this.api.history(id, { limit: 50 });
+        if (t.loaded) return; // another call got there first
+        const behind = t.loadNewest(page);
+        s.changed();
+        if (behind || t.hasGap) this.sync();
+      } catch (e) {
+        this.report(e);
+      }
+    }
+    await detail;
+    this.scheduleRead();
+    const c = s.conversations.get(id);
+    if (c?.kind === 'group') {
+      this.groupPollTimer = setInterval(() => {
+        if (document.visibilityState === 'visible' && s.activeId === id) this.loadDetail(id);
+      }, GROUP_RECEIPTS_POLL_MS);
+    }
+  }
+
+  /** Loads the page before the oldest held message. */
+  async loadOlder(id) {
+    const t = this.store.timeline(id);
+    if (!t.loaded || !t.hasOlder || t.loadingOlder) return false;
+    t.loadingOlder = true;
+    try {
+      const page = await this.api.history(id, { before: t.oldest, limit: 50 });
+      t.loadOlder(page);
+      this.store.changed();
+      return true;
+    } catch (e) {
+      this.report(e);
+      return false;
+    } finally {
+      t.loadingOlder = false;
+    }
+  }
+
+  /** Fetches a conversation's members (one request at a time per conversation). */
+  loadDetail(id) {
+    let pending = this.detailInFlight.get(id);
+    if (!pending) {
+      pending = this.fetchDetail(id).finally(() => this.detailInFlight.delete(id));
+      this.detailInFlight.set(id, pending);
+    }
+    return pending;
+  }
+
+  async fetchDetail(id) {
+    const s = this.store;
+    try {
+      const detail = await this.api.conversation(id);
+      s.members.set(id, detail.members);
+      for (const m of detail.members) s.rememberUser(m.user);
+      const c = s.conversations.get(id);
+      if (c) Object.assign(c, { name: detail.conversation.name, member_count: detail.conversation.member_count });
+      s.changed();
+      this.refreshPresence(detail.members.map((m) => m.user.id).filter((uid) => uid !== s.me?.id));
+      return detail;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'not_a_member') {
+        s.conversations.delete(id);
+        s.changed();
+      }
+      return null;
+    }
+  }
+
+  scheduleGroupReceipts(id) {
+    const c = this.store.conversations.get(id);
+    if (c?.kind !== 'group' || this.store.activeId !== id) return;
+    clearTimeout(this.groupReceiptTimer);
+    this.groupReceiptTimer = setTimeout(() => this.loadDetail(id), 1500);
+  }
+
+  // ---- conversations and members ------------------------------------------
+
+  async startDirect(username) {
+    const detail = await this.api.createDirect(username.trim().toLowerCase());
+    this.adopt(detail);
+    return detail.conversation.id;
+  }
+
+  async createGroup(name, usernames) {
+    const ids = await this.resolveUsernames(usernames);
+    const detail = await this.api.createGroup(name.trim(), ids);
+    this.adopt(detail);
+    return detail.conversation.id;
+  }
+
+  async addMembers(id, usernames) {
+    const ids = await this.resolveUsernames(usernames);
+    const detail = await this.api.addMembers(id, ids);
+    this.adopt(detail);
+  }
+
+  async removeMember(id, userId) {
+    await this.api.removeMember(id, userId);
+    if (userId === this.store.me.id) {
+      this.store.conversations.delete(id);
+      this.store.timelines.delete(id);
+      this.store.changed();
+    } else {
+      await this.loadDetail(id);
+    }
+  }
+
+  async resolveUsernames(usernames) {
+    const names = [...new Set(usernames.map((u) => u.trim().toLowerCase()).filter(Boolean))];
+    const users = await Promise.all(names.map((n) => this.api.user(n)));
+    for (const u of users) this.store.rememberUser(u);
+    return users.map((u) => u.id);
+  }
+
+  adopt(detail) {
+    const s = this.store;
+    const c = detail.conversation;
+    const old = s.conversations.get(c.id);
+    s.conversations.set(c.id, old ? { ...old, ...c, last_message: old.last_message ?? c.last_message } : c);
+    s.members.set(c.id, detail.members);
+    for (const m of detail.members) s.rememberUser(m.user);
+    s.rememberUser(c.peer);
+    s.timeline(c.id).knowUpTo(c.last_seq ?? 0);
+    s.changed();
+  }
+
+  // ---- receipts of my messages --------------------------------------------
+
+  /** `pending`, `failed`, `sent`, `delivered` or `read` for one of my messages. */
+  statusOf(message) {
+    const s = this.store;
+    const c = s.conversations.get(message.conversation_id);
+    if (!c || message.seq === undefined) return 'sent';
+    if (c.kind === 'direct') {
+      if ((c.peer_read_seq ?? 0) >= message.seq) return 'read';
+      if ((c.peer_delivered_seq ?? 0) >= message.seq) return 'delivered';
+      return 'sent';
+    }
+    const others = (s.members.get(c.id) ?? []).filter((m) => m.user.id !== s.me.id);
+    if (!others.length || others.some((m) => m.delivered_seq === undefined)) return 'sent';
+    if (others.every((m) => (m.read_seq ?? 0) >= message.seq)) return 'read';
+    if (others.every((m) => Math.max(m.delivered_seq ?? 0, m.read_seq ?? 0) >= message.seq)) return 'delivered';
+    return 'sent';
+  }
+
+  report(error) {
+    if (error instanceof ApiError && (error.status === 401 || error.code === 'network')) return; // the connection banner says it
+    this.store.notice = { kind: 'error', text: error.message || String(error) };
+    this.store.changed();
+  }
+}

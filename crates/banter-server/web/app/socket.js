@@ -1,0 +1,188 @@
+// The WebSocket to `/api/v1/ws`: connects with the token as a subprotocol,
+// keeps the connection alive with pings, notices a dead connection, and
+// reconnects with exponential backoff and jitter. It knows nothing about
+// messages: frames go to `onFrame`, state changes to `onState`.
+
+export const SUBPROTOCOL = 'banter.v1';
+const CLOSE_SESSION_REVOKED = 4001;
+
+/** Reconnect delays: 0.5 s doubling up to 30 s, each randomised to 50–100 %. */
+export function backoffDelay(attempt, { baseMs = 500, maxMs = 30_000, random = Math.random } = {}) {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** attempt);
+  return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+export class Socket {
+  /**
+   * @param {object} o
+   * @param {() => string|null} o.getToken
+   * @param {(frame: object) => void} o.onFrame every frame after `hello` (hello included)
+   * @param {(state: {status: string, retryInMs?: number, attempt?: number}) => void} o.onState
+   *   status: `connecting`, `online` (hello received), `waiting` (retry
+   *   scheduled), `offline` (the browser says there is no network), `stopped`.
+   * @param {() => void} o.onRevoked the server ended this session (4001)
+   * @param {(attempt: number) => void} o.onConnectFailed a connection failed before `hello`
+   */
+  constructor({ getToken, onFrame, onState, onRevoked = () => {}, onConnectFailed = () => {} }) {
+    Object.assign(this, { getToken, onFrame, onState, onRevoked, onConnectFailed });
+    this.ws = null;
+    this.attempt = 0;
+    this.running = false;
+    this.ready = false;
+    this.retryTimer = null;
+    this.heartbeatTimer = null;
+    this.lastSentAt = 0;
+    this.lastReceivedAt = 0;
+    this.heartbeatMs = 10_000;
+    this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.drop('offline');
+  }
+
+  start() {
+    if (this.running) return;
+    this.running = true;
+    window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
+    this.connect();
+  }
+
+  stop() {
+    this.running = false;
+    window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
+    clearTimeout(this.retryTimer);
+    this.closeSocket(1000, 'bye');
+    this.onState({ status: 'stopped' });
+  }
+
+  /** Sends a frame if the connection is ready; false if it is not. */
+  send(frame) {
+    if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    this.lastSentAt = Date.now();
+    return true;
+  }
+
+  get isReady() {
+    return this.ready;
+  }
+
+  /** Skips the backoff wait (the network came back, or the user asked). */
+  reconnectNow() {
+    if (!this.running || this.ready || this.ws) return;
+    clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  /** Closes the current connection and schedules a reconnect. */
+  drop(reason) {
+    if (!this.running) return;
+    this.closeSocket(4000, reason);
+    this.scheduleRetry(reason === 'offline');
+  }
+
+  connect() {
+    if (!this.running) return;
+    const token = this.getToken();
+    if (!token) return;
+    if (navigator.onLine === false) {
+      this.onState({ status: 'offline' });
+      return;
+    }
+    this.onState({ status: 'connecting', attempt: this.attempt });
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`;
+    let ws;
+    try {
+      ws = new WebSocket(url, [SUBPROTOCOL, `banter.token.${token}`]);
+    } catch {
+      this.scheduleRetry(false);
+      return;
+    }
+    this.ws = ws;
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      this.lastReceivedAt = Date.now();
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame.type === 'hello') {
+        this.ready = true;
+        this.attempt = 0;
+        this.heartbeatMs = frame.heartbeat_interval_ms || 10_000;
+        this.startHeartbeat();
+        this.onState({ status: 'online' });
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws !== this.ws) return;
+      const wasReady = this.ready;
+      this.ws = null;
+      this.ready = false;
+      this.stopHeartbeat();
+      if (event.code === CLOSE_SESSION_REVOKED) {
+        this.running = false;
+        this.onRevoked();
+        return;
+      }
+      if (!wasReady) this.onConnectFailed(this.attempt);
+      this.scheduleRetry(false);
+    };
+  }
+
+  scheduleRetry(offline) {
+    if (!this.running) return;
+    clearTimeout(this.retryTimer);
+    if (offline || navigator.onLine === false) {
+      // Wait for the browser's `online` event; still retry now and then in
+      // case it never comes (navigator.onLine is only a hint).
+      this.onState({ status: 'offline' });
+      this.retryTimer = setTimeout(() => this.connect(), 30_000);
+      return;
+    }
+    const delay = backoffDelay(this.attempt);
+    this.attempt += 1;
+    this.onState({ status: 'waiting', retryInMs: delay, attempt: this.attempt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  closeSocket(code, reason) {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    this.stopHeartbeat();
+    if (ws) {
+      ws.onmessage = ws.onclose = null;
+      try {
+        ws.close(code, reason);
+      } catch {
+        /* already closing */
+      }
+    }
+  }
+
+  startHeartbeat() {
+    this.stopHeartbeat();
+    const tick = Math.max(1000, Math.floor(this.heartbeatMs / 2));
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      // The server answers every ping, so silence this long means the
+      // connection is dead even if the browser has not noticed.
+      if (now - this.lastReceivedAt > this.heartbeatMs * 2 + 5000) {
+        this.drop('heartbeat timeout');
+        return;
+      }
+      if (now - this.lastSentAt >= this.heartbeatMs - tick) this.send({ type: 'ping' });
+    }, tick);
+    this.lastReceivedAt = Date.now();
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+}

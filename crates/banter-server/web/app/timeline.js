@@ -1,0 +1,112 @@
+// The messages of one conversation held by this page, and its sync cursor.
+//
+// Until the conversation is opened nothing is kept: the cursor just follows
+// the newest seq heard of, so a reconnect does not download history nobody
+// looks at. Once opened ("loaded"), the timeline holds a contiguous run of
+// seqs [oldest, cursor] — the newest page, older pages as the user scrolls
+// up, newer messages live or from sync — plus any message that arrived past
+// a gap, which stays until sync fills the gap. Messages are identified by
+// (conversation_id, seq), so a message heard twice is kept once.
+
+export class Timeline {
+  constructor(conversationId) {
+    this.conversationId = conversationId;
+    this.bySeq = new Map();
+    this.cursor = null; // highest contiguous seq held (loaded) or heard of (not loaded)
+    this.loaded = false;
+    this.oldest = null; // lowest seq held once loaded
+    this.hasOlder = false;
+    this.loadingOlder = false;
+    this.version = 0; // bumped on every change, for cheap re-render checks
+    this.sortedCache = null;
+  }
+
+  /** Starts the cursor at `seq` if it has none or is behind (not while loaded). */
+  knowUpTo(seq) {
+    if (this.loaded) return;
+    if (this.cursor === null || seq > this.cursor) this.cursor = seq;
+  }
+
+  /**
+   * Adds messages from any source. Returns the ones that were new.
+   * Not loaded: only moves the cursor. Loaded: stores and advances the cursor
+   * over every contiguous seq.
+   */
+  add(messages) {
+    const added = [];
+    for (const m of messages) {
+      if (this.bySeq.has(m.seq)) continue;
+      if (!this.loaded) {
+        if (this.cursor === null || m.seq > this.cursor) {
+          this.cursor = m.seq;
+          added.push(m);
+        }
+        continue;
+      }
+      if (m.seq < this.oldest) continue; // older than what we hold: history pages bring those
+      this.bySeq.set(m.seq, m);
+      added.push(m);
+    }
+    if (added.length) this.changed();
+    this.advance();
+    return added;
+  }
+
+  advance() {
+    if (!this.loaded) return;
+    while (this.bySeq.has(this.cursor + 1)) this.cursor += 1;
+  }
+
+  /** True when a message past the cursor is held: something is missing in between. */
+  get hasGap() {
+    if (!this.loaded) return false;
+    for (const seq of this.bySeq.keys()) if (seq > this.cursor) return true;
+    return false;
+  }
+
+  /** Installs the newest page (`GET messages` without cursor). */
+  loadNewest(page) {
+    const { messages, has_more: hasMore } = page;
+    const heard = this.cursor ?? 0;
+    this.loaded = true;
+    for (const m of messages) this.bySeq.set(m.seq, m);
+    if (messages.length) {
+      this.oldest = messages[0].seq;
+      this.cursor = messages[messages.length - 1].seq;
+    } else {
+      this.oldest = 1;
+      this.cursor = 0;
+    }
+    this.hasOlder = hasMore && this.oldest > 1;
+    // Drop anything older than the page that was kept while not loaded.
+    for (const seq of this.bySeq.keys()) if (seq < this.oldest) this.bySeq.delete(seq);
+    this.advance();
+    this.changed();
+    return heard > this.cursor; // the page is behind what we heard of: sync
+  }
+
+  /** Adds an older page (`before=oldest`). */
+  loadOlder(page) {
+    const { messages, has_more: hasMore } = page;
+    for (const m of messages) if (!this.bySeq.has(m.seq)) this.bySeq.set(m.seq, m);
+    if (messages.length) this.oldest = Math.min(this.oldest, messages[0].seq);
+    this.hasOlder = hasMore && messages.length > 0 && this.oldest > 1;
+    this.changed();
+  }
+
+  /** Held messages in seq order. */
+  messages() {
+    if (!this.sortedCache) this.sortedCache = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    return this.sortedCache;
+  }
+
+  get newest() {
+    const list = this.messages();
+    return list.length ? list[list.length - 1] : null;
+  }
+
+  changed() {
+    this.sortedCache = null;
+    this.version += 1;
+  }
+}

@@ -1,0 +1,84 @@
+// The open conversation: header (title, presence or typing, members),
+// the message log, and the composer.
+
+import { h, setText } from '../dom.js';
+import { formatLastSeen, initials, plural } from '../format.js';
+import { composerView } from './composer.js';
+import { messageLogView } from './message-log.js';
+
+/**
+ * @param {object} o
+ * @param {import('../store.js').Store} o.store
+ * @param {import('../client.js').Client} o.client
+ * @param {() => void} o.onBack
+ * @param {(id: number) => void} o.onShowMembers
+ */
+export function chatView({ store, client, onBack, onShowMembers }) {
+  const title = h('h2', { class: 'chat-title', id: 'chat-title' });
+  const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+  const dot = h('span', { class: 'presence-dot', hidden: true, role: 'img' });
+  const subtitle = h('p', { class: 'chat-subtitle', id: 'chat-subtitle', 'aria-live': 'polite' });
+  const membersButton = h('button', { type: 'button', class: 'icon-button', id: 'members-button', 'aria-label': 'Members', title: 'Members', text: 'Members', onclick: () => onShowMembers(store.activeId) });
+  const back = h('button', { type: 'button', class: 'icon-button back', 'aria-label': 'Back to conversations', title: 'Back', text: '‹', onclick: onBack });
+  const header = h(
+    'header',
+    { class: 'chat-head' },
+    back,
+    h('span', { class: 'avatar-wrap' }, avatar, dot),
+    h('div', { class: 'chat-head-text' }, title, subtitle),
+    membersButton,
+  );
+  const log = messageLogView({ store, client });
+  const typingLine = h('p', { class: 'typing-line', id: 'typing-indicator', 'aria-live': 'polite' });
+  const composer = composerView({ store, client, onSent: () => log.stickToBottom() });
+  const emptyState = h(
+    'div',
+    { class: 'chat-empty' },
+    h('img', { src: '/icons/icon-192.png', alt: '', width: 96, height: 96 }),
+    h('p', { text: 'Pick a conversation, or start a new one.' }),
+  );
+  const pane = h('section', { class: 'chat-pane', 'aria-labelledby': 'chat-title', hidden: true }, header, log.root, typingLine, composer.root);
+  const root = h('main', { class: 'chat', id: 'chat' }, emptyState, pane);
+
+  let shownId = null;
+
+  function render() {
+    const c = store.activeId !== null ? store.conversations.get(store.activeId) : null;
+    pane.hidden = !c;
+    emptyState.hidden = !!c;
+    if (!c) {
+      shownId = null;
+      return;
+    }
+    const switched = shownId !== c.id;
+    shownId = c.id;
+    const name = store.title(c);
+    setText(title, name);
+    setText(avatar, initials(name));
+    avatar.classList.toggle('group', c.kind === 'group');
+    membersButton.hidden = c.kind !== 'group';
+
+    const typers = store.isTyping(c.id);
+    const typingText = typers.length === 0 ? '' : typers.length === 1 ? `${store.userName(typers[0])} is typing…` : `${typers.length} people are typing…`;
+    setText(typingLine, typingText);
+
+    let sub = '';
+    if (c.kind === 'direct' && c.peer) {
+      const p = store.presence.get(c.peer.id);
+      dot.hidden = !p;
+      dot.classList.toggle('online', !!p?.online);
+      dot.setAttribute('aria-label', p?.online ? 'online' : 'offline');
+      sub = typers.length ? 'typing…' : p ? (p.online ? 'online' : formatLastSeen(p.last_seen_at)) : `@${c.peer.username}`;
+    } else {
+      dot.hidden = true;
+      const members = store.members.get(c.id) ?? [];
+      const online = members.filter((m) => m.user.id !== store.me?.id && store.presence.get(m.user.id)?.online).length;
+      sub = plural(c.member_count, 'member') + (online ? `, ${online} online` : '');
+    }
+    setText(subtitle, sub);
+    log.render(c, switched);
+    composer.render(c, switched);
+  }
+
+  return { root, render, focusComposer: () => composer.focus() };
+}

@@ -1,0 +1,88 @@
+// The message composer: Enter sends, Shift+Enter starts a new line, a
+// counter appears near the length limit and explains what to do past it.
+// Typing notifies the other members (throttled by the client).
+
+import { h, setText } from '../dom.js';
+import { charCount, formatNumber } from '../format.js';
+
+const SHOW_COUNTER_FROM = 0.9; // of the limit
+const MAX_ROWS_PX = 200;
+
+export function composerView({ store, client, onSent = () => {} }) {
+  const input = h('textarea', {
+    id: 'composer-input',
+    class: 'composer-input',
+    rows: 1,
+    placeholder: 'Message',
+    'aria-label': 'Message',
+    'aria-describedby': 'composer-counter composer-hint',
+    enterkeyhint: 'send',
+  });
+  const counter = h('p', { class: 'counter', id: 'composer-counter', 'aria-live': 'polite', hidden: true });
+  const hint = h('p', { class: 'sr-only', id: 'composer-hint', text: 'Enter sends. Shift+Enter starts a new line.' });
+  const send = h('button', { type: 'submit', class: 'send', id: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)', text: 'Send' });
+  const form = h('form', { class: 'composer', onsubmit: (e) => (e.preventDefault(), submit()) }, h('div', { class: 'composer-row' }, input, send), counter, hint);
+  const drafts = new Map();
+  let conversationId = null;
+
+  function limit() {
+    return store.limits?.max_message_chars || 100_000;
+  }
+
+  function submit() {
+    const text = input.value;
+    if (!text.trim() || conversationId === null || charCount(text) > limit()) {
+      input.focus();
+      return;
+    }
+    client.send(conversationId, text);
+    input.value = '';
+    drafts.delete(conversationId);
+    update();
+    onSent();
+    input.focus();
+  }
+
+  function update() {
+    const max = limit();
+    // Code units ≥ scalar values, so short texts skip the exact count.
+    const n = input.value.length < max * SHOW_COUNTER_FROM ? input.value.length : charCount(input.value);
+    const over = n > max;
+    counter.hidden = n < max * SHOW_COUNTER_FROM;
+    counter.classList.toggle('over', over);
+    setText(
+      counter,
+      over
+        ? `Too long: ${formatNumber(n)} / ${formatNumber(max)} characters. Remove ${formatNumber(n - max)} to send.`
+        : `${formatNumber(n)} / ${formatNumber(max)} characters`,
+    );
+    input.setAttribute('aria-invalid', over ? 'true' : 'false');
+    send.disabled = over || !input.value.trim();
+    // Grow with the text up to a few lines.
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight, MAX_ROWS_PX) + 'px';
+  }
+
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener('input', () => {
+    if (conversationId !== null) {
+      drafts.set(conversationId, input.value);
+      if (input.value.trim()) client.typing(conversationId);
+    }
+    update();
+  });
+
+  function render(c, switched) {
+    if (!switched) return;
+    conversationId = c.id;
+    input.value = drafts.get(c.id) ?? '';
+    update();
+  }
+
+  return { root: form, render, focus: () => input.focus() };
+}

@@ -1,0 +1,93 @@
+// The conversation list: title, last message, time, unread badge and, for
+// 1:1 conversations, the peer's presence dot. Items are kept by id and
+// updated in place so keyboard focus survives updates.
+
+import { h, setText } from '../dom.js';
+import { formatListTime, initials, plural, preview } from '../format.js';
+
+export function conversationListView({ store, onOpen }) {
+  const list = h('ul', { class: 'conv-list', id: 'conversation-list' });
+  const empty = h('p', { class: 'empty-list', text: 'No conversations yet. Start one with “New chat”.' });
+  const root = h('nav', { class: 'conv-nav', 'aria-label': 'Conversations' }, list, empty);
+  const items = new Map();
+
+  function item(id) {
+    let it = items.get(id);
+    if (it) return it;
+    const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+    const dot = h('span', { class: 'presence-dot', hidden: true });
+    const title = h('span', { class: 'conv-title' });
+    const time = h('time', { class: 'conv-time' });
+    const last = h('span', { class: 'conv-last' });
+    const badge = h('span', { class: 'badge', hidden: true });
+    const link = h(
+      'a',
+      {
+        href: `/c/${id}`,
+        class: 'conv-link',
+        onclick: (event) => {
+          if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+          event.preventDefault();
+          onOpen(id);
+        },
+      },
+      h('span', { class: 'avatar-wrap' }, avatar, dot),
+      h('span', { class: 'conv-body' }, h('span', { class: 'conv-row' }, title, time), h('span', { class: 'conv-row' }, last, badge)),
+    );
+    const li = h('li', { class: 'conv-item', dataset: { conversationId: String(id) } }, link);
+    it = { li, link, avatar, dot, title, time, last, badge };
+    items.set(id, it);
+    return it;
+  }
+
+  function render() {
+    const conversations = store.sortedConversations();
+    empty.hidden = !store.conversationsLoaded || conversations.length > 0;
+    const wanted = new Set(conversations.map((c) => c.id));
+    for (const [id, it] of items) {
+      if (!wanted.has(id)) {
+        it.li.remove();
+        items.delete(id);
+      }
+    }
+    let previous = null;
+    for (const c of conversations) {
+      const it = item(c.id);
+      const title = store.title(c);
+      setText(it.title, title);
+      setText(it.avatar, initials(title));
+      it.avatar.classList.toggle('group', c.kind === 'group');
+      const typers = store.isTyping(c.id);
+      let lastText = '';
+      if (typers.length) lastText = c.kind === 'group' ? `${store.userName(typers[0])} is typing…` : 'typing…';
+      else if (c.last_message) {
+        const who = c.last_message.sender_id === store.me?.id ? 'You: ' : c.kind === 'group' ? `${store.userName(c.last_message.sender_id)}: ` : '';
+        lastText = who + preview(c.last_message.text);
+      } else lastText = c.kind === 'group' ? plural(c.member_count, 'member') : 'No messages yet';
+      setText(it.last, lastText);
+      it.last.classList.toggle('typing', typers.length > 0);
+      const ts = c.last_message?.server_ts ?? c.created_at;
+      setText(it.time, ts ? formatListTime(ts) : '');
+      const unread = store.unreadCount(c);
+      it.badge.hidden = unread === 0;
+      setText(it.badge, unread > 99 ? '99+' : String(unread));
+      it.badge.setAttribute('aria-label', `${unread} unread`);
+      const presence = c.peer ? store.presence.get(c.peer.id) : null;
+      it.dot.hidden = !presence;
+      it.dot.classList.toggle('online', !!presence?.online);
+      it.dot.setAttribute('aria-label', presence?.online ? 'online' : 'offline');
+      it.dot.setAttribute('role', 'img');
+      const active = store.activeId === c.id;
+      it.li.classList.toggle('active', active);
+      if (active) it.link.setAttribute('aria-current', 'page');
+      else it.link.removeAttribute('aria-current');
+      it.li.classList.toggle('unread', unread > 0);
+      // Keep DOM order equal to the sorted order without moving nodes needlessly.
+      const expectedNext = previous ? previous.nextSibling : list.firstChild;
+      if (expectedNext !== it.li) list.insertBefore(it.li, expectedNext);
+      previous = it.li;
+    }
+  }
+
+  return { root, render };
+}

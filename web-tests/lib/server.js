@@ -1,0 +1,56 @@
+// Starts a real `banter serve` (the built binary, $BANTER_BIN) on a random
+// port with its own temporary data directory, and stops it.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const BANTER_BIN = process.env.BANTER_BIN || resolve(here, '../../target/debug/banter');
+
+/** @returns {Promise<{url: string, stop: () => Promise<void>, logs: () => string}>} */
+export async function startServer({ args = [] } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'banter-web-test-'));
+  // Quick heartbeats and a short presence grace, so "went offline" shows in
+  // seconds rather than the default 30 s; the only push service allowed is
+  // one that cannot exist, so no test ever sends a push off this machine.
+  const config = join(dataDir, 'test.toml');
+  writeFileSync(config, 'heartbeat_interval = 1000\npresence_grace = 3000\npush_endpoint_hosts = ["push.invalid"]\n');
+  const child = spawn(BANTER_BIN, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, BANTER_LOG: process.env.BANTER_LOG || 'info,tower_http=warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`banter serve did not become ready:\n${output}`)), 20_000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/ready url=(http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`banter serve exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    url,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

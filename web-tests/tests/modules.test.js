@@ -1,0 +1,72 @@
+// The client's pure modules, run in the browser exactly as the app loads
+// them: the timeline (dedup, cursor, gaps, paging) and reconnect backoff.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setup } from '../lib/app.js';
+
+let world;
+let page;
+before(async () => {
+  world = await setup();
+  page = await (await world.context()).newPage();
+  await page.goto(world.url);
+});
+after(async () => world?.close());
+
+const msg = (seq) => ({ conversation_id: 1, seq, sender_id: 1, sender_device_id: 1, client_msg_id: `c${seq}`, text: `m${seq}`, server_ts: seq });
+
+test('timeline: a message heard twice is kept once, and the cursor only covers contiguous seqs', async () => {
+  const r = await page.evaluate(async (msgs) => {
+    const { Timeline } = await import('/app/timeline.js');
+    const t = new Timeline(1);
+    t.loadNewest({ messages: msgs.slice(0, 3), has_more: false }); // 1..3
+    const dup = t.add([msgs[2]]).length; // seq 3 again
+    t.add([msgs[4]]); // seq 5: gap at 4
+    const gapCursor = t.cursor;
+    const gap = t.hasGap;
+    t.add([msgs[3]]); // seq 4 fills it
+    return { dup, gapCursor, gap, cursor: t.cursor, hasGap: t.hasGap, seqs: t.messages().map((m) => m.seq) };
+  }, [1, 2, 3, 4, 5].map(msg));
+  assert.deepEqual(r, { dup: 0, gapCursor: 3, gap: true, cursor: 5, hasGap: false, seqs: [1, 2, 3, 4, 5] });
+});
+
+test('timeline: before it is opened only the cursor moves; older pages go in front', async () => {
+  const r = await page.evaluate(async (msgs) => {
+    const { Timeline } = await import('/app/timeline.js');
+    const t = new Timeline(1);
+    t.knowUpTo(7);
+    t.add([msgs[8]]); // seq 9 while not loaded: cursor jumps, nothing kept
+    const notLoaded = { cursor: t.cursor, held: t.messages().length };
+    t.loadNewest({ messages: msgs.slice(5, 9), has_more: true }); // 6..9
+    const newest = { oldest: t.oldest, hasOlder: t.hasOlder };
+    t.loadOlder({ messages: msgs.slice(0, 5), has_more: false }); // 1..5
+    return { notLoaded, newest, oldest: t.oldest, hasOlder: t.hasOlder, seqs: t.messages().map((m) => m.seq) };
+  }, [1, 2, 3, 4, 5, 6, 7, 8, 9].map(msg));
+  assert.deepEqual(r, {
+    notLoaded: { cursor: 9, held: 0 },
+    newest: { oldest: 6, hasOlder: true },
+    oldest: 1,
+    hasOlder: false,
+    seqs: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  });
+});
+
+test('reconnect delays double up to 30 s with 50–100 % jitter', async () => {
+  const r = await page.evaluate(async () => {
+    const { backoffDelay } = await import('/app/socket.js');
+    const low = [0, 1, 2, 3, 10].map((a) => backoffDelay(a, { random: () => 0 }));
+    const high = [0, 1, 2, 3, 10].map((a) => backoffDelay(a, { random: () => 1 }));
+    return { low, high };
+  });
+  assert.deepEqual(r.high, [500, 1000, 2000, 4000, 30000]);
+  assert.deepEqual(r.low, [250, 500, 1000, 2000, 15000]);
+});
+
+test('message length is counted in Unicode scalar values, as the server counts it', async () => {
+  const r = await page.evaluate(async () => {
+    const { charCount } = await import('/app/format.js');
+    return [charCount('abc'), charCount('😀😀'), charCount('e\u0301'), charCount('')];
+  });
+  assert.deepEqual(r, [3, 2, 2, 0]);
+});

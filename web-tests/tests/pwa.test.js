@@ -1,0 +1,150 @@
+// What the server sends for the web client (headers, fallback), and the PWA
+// parts: manifest, icons, service worker, notifications from Web Push.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setup, signup, username } from '../lib/app.js';
+
+let world;
+before(async () => (world = await setup()));
+after(async () => world?.close());
+
+test('the app is served with a strict CSP, nosniff and no-cache; client routes fall back to it', async () => {
+  const root = await fetch(world.url + '/');
+  assert.equal(root.status, 200);
+  assert.equal(root.headers.get('content-type'), 'text/html; charset=utf-8');
+  const csp = root.headers.get('content-security-policy');
+  for (const part of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "connect-src 'self' ws: wss:", "img-src 'self' data:"]) {
+    assert.ok(csp.includes(part), `CSP has ${part}: ${csp}`);
+  }
+  assert.equal(root.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(root.headers.get('cache-control'), 'no-cache');
+
+  const sw = await fetch(world.url + '/sw.js');
+  assert.equal(sw.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.equal(sw.headers.get('cache-control'), 'no-cache');
+
+  const route = await fetch(world.url + '/c/12345');
+  assert.equal(route.status, 200);
+  assert.match(await route.text(), /<div id="app">/);
+  assert.equal((await fetch(world.url + '/app/no-such-module.js')).status, 404);
+
+  const api = await fetch(world.url + '/api/v1/no-such-endpoint');
+  assert.equal(api.status, 404);
+  assert.equal((await api.json()).code, 'not_found');
+});
+
+test('the manifest and its icons make the app installable', async () => {
+  const manifest = await (await fetch(world.url + '/manifest.webmanifest')).json();
+  assert.equal(manifest.display, 'standalone');
+  assert.equal(manifest.start_url, '/');
+  const sizes = manifest.icons.map((i) => i.sizes);
+  assert.ok(sizes.includes('192x192') && sizes.includes('512x512'));
+  assert.ok(manifest.icons.some((i) => i.purpose === 'maskable'));
+  for (const icon of manifest.icons) {
+    const r = await fetch(world.url + icon.src);
+    assert.equal(r.status, 200, icon.src);
+    assert.equal(r.headers.get('content-type'), 'image/png');
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    const [w, h] = icon.sizes.split('x').map(Number);
+    const view = new DataView(bytes.buffer);
+    assert.deepEqual([view.getUint32(16), view.getUint32(20)], [w, h], `${icon.src} is ${icon.sizes}`);
+  }
+});
+
+test('the service worker shows a pushed message as a notification, and a click opens the conversation', async () => {
+  const context = await world.context();
+  await context.grantPermissions(['notifications'], { origin: world.url });
+  const page = await context.newPage();
+  await page.goto(world.url);
+  const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+  assert.equal(scope, world.url + '/');
+
+  // Deliver a push the way the browser's push service would.
+  const cdp = await context.newCDPSession(page);
+  const registrationId = await new Promise((resolve) => {
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const r = registrations.find((x) => x.scopeURL === world.url + '/' && !x.isDeleted);
+      if (r) resolve(r.registrationId);
+    });
+    cdp.send('ServiceWorker.enable');
+  });
+  const payload = { type: 'message', conversation_id: 42, seq: 7, sender_id: 2, sender_name: 'Bob', conversation_name: 'Trip planning', preview: 'See you <b>there</b>' };
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: world.url + '/', registrationId, data: JSON.stringify(payload) });
+  let shown = null;
+  for (let i = 0; i < 50 && !shown; i++) {
+    shown = await page.evaluate(async () => {
+      const list = await (await navigator.serviceWorker.ready).getNotifications();
+      return list.length ? { title: list[0].title, body: list[0].body, tag: list[0].tag, data: list[0].data } : null;
+    });
+    if (!shown) await page.waitForTimeout(100);
+  }
+  assert.deepEqual(shown, {
+    title: 'Bob in Trip planning',
+    body: 'See you <b>there</b>',
+    tag: 'conversation-42',
+    data: { url: '/c/42', conversation_id: 42 },
+  });
+
+  // Clicking it brings the app to that conversation.
+  const [worker] = context.serviceWorkers();
+  await worker.evaluate(async () => {
+    const [notification] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification }));
+  });
+  await page.waitForURL(world.url + '/c/42');
+});
+
+test('a push for a direct message is titled with the sender', async () => {
+  const page = await (await world.context()).newPage();
+  await page.goto(world.url);
+  const n = await page.evaluate(async () => {
+    const { notificationFromPush } = await import('/app/notify.js');
+    return notificationFromPush({ type: 'message', conversation_id: 5, seq: 1, sender_id: 1, sender_name: 'Alice', conversation_name: null, preview: 'hi' });
+  });
+  assert.equal(n.title, 'Alice');
+  assert.equal(n.options.body, 'hi');
+  assert.equal(n.options.data.url, '/c/5');
+});
+
+test('with notifications allowed, the device registers its push subscription, and logout removes it', async () => {
+  // Headless Chromium has no push service; stand in for the browser's
+  // PushManager with a subscription holding a real P-256 key.
+  const { generateKeyPairSync, randomBytes } = await import('node:crypto');
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
+  const fake = { endpoint: 'https://push.invalid/banter-web-test', expirationTime: null, keys: { p256dh: raw.toString('base64url'), auth: randomBytes(16).toString('base64url') } };
+  const context = await world.context();
+  await context.grantPermissions(['notifications'], { origin: world.url });
+  await context.addInitScript((sub) => {
+    PushManager.prototype.getSubscription = async () => null;
+    PushManager.prototype.subscribe = async function (options) {
+      window.subscribedWithKeyBytes = new Uint8Array(options.applicationServerKey).length;
+      return { toJSON: () => sub, unsubscribe: async () => true };
+    };
+  }, fake);
+  const page = await context.newPage();
+  await page.goto(world.url);
+  const registered = page.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
+  await signup(page, username('pushy'));
+  assert.equal((await registered).status(), 201);
+  assert.equal(await page.evaluate(() => window.subscribedWithKeyBytes), 65);
+  // Permission already granted: no prompt banner.
+  assert.equal(await page.locator('#push-banner').isVisible(), false);
+
+  const removed = page.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'DELETE');
+  await page.click('#logout-button');
+  assert.equal((await removed).status(), 204);
+});
+
+test('the notification prompt can be dismissed for good', async () => {
+  const page = await (await world.context()).newPage();
+  await page.goto(world.url);
+  await signup(page, username('quiet'));
+  await page.locator('#push-banner').waitFor();
+  await page.getByRole('button', { name: 'Not now' }).click();
+  await page.locator('#push-banner').waitFor({ state: 'hidden' });
+  await page.reload();
+  await page.locator('#me-name').waitFor();
+  assert.equal(await page.locator('#push-banner').isVisible(), false);
+});
