@@ -60,6 +60,10 @@ pub struct CommonArgs {
     /// TOML file passed to the embedded `banter serve --config`.
     #[arg(long, global = true)]
     server_config: Option<PathBuf>,
+    /// Run the embedded server under this command, e.g. "valgrind
+    /// --tool=callgrind" to profile it (split on whitespace).
+    #[arg(long, global = true)]
+    server_wrapper: Option<String>,
     /// Directory for the embedded server's data [default: a new temp dir,
     /// removed afterwards].
     #[arg(long, global = true)]

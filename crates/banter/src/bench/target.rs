@@ -66,7 +66,14 @@ impl Target {
     /// waits until it is ready.
     pub fn start_embedded(common: &CommonArgs, data: DataDir) -> anyhow::Result<Target> {
         let exe = std::env::current_exe().context("finding the banter binary")?;
-        let mut command = Command::new(exe);
+        let mut command = match common.server_wrapper.as_deref().map(str::split_whitespace) {
+            Some(mut words) => {
+                let mut command = Command::new(words.next().context("--server-wrapper is empty")?);
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
         if let Some(config) = &common.server_config {
             command.arg("--config").arg(config);
@@ -105,7 +112,7 @@ impl Target {
                 eprintln!("[server] {line}");
             }
         });
-        let base_url = match ready_rx.recv_timeout(Duration::from_secs(60)) {
+        let base_url = match ready_rx.recv_timeout(Duration::from_secs(120)) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
