@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::net::SourceAddresses;
-use super::report::Report;
+use super::report::{round2, Report};
 use super::seed::Setup;
 use super::traffic::{self, Device, Plan};
 use super::CommonArgs;
@@ -76,8 +76,13 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .latency("publish_to_recipient", "publish → recipient", &out.delivery)
         .latency("sender_lag", "sender lag behind schedule", &out.sender_lag)
         .latency("connect", "connect (TCP → hello)", &out.connect);
+    if let Some(cpu) = target.cpu_seconds() {
+        report.result("server_cpu_s", "server CPU time (whole run)", round2(cpu), "s");
+        let system = target.system_cpu_seconds().unwrap_or(0.0);
+        report.result("server_system_cpu_s", "  of which in the kernel", round2(system), "s");
+    }
     if let Some(rss) = target.rss_bytes() {
-        report.result("server_rss_mib", "server RSS at end", super::report::round2(rss as f64 / 1048576.0), "MiB");
+        report.result("server_rss_mib", "server RSS at end", round2(rss as f64 / 1048576.0), "MiB");
     }
     target.stop();
     Ok(report)

@@ -89,7 +89,7 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     report.result(
         "deliveries_per_s",
         "deliveries/s (measured window)",
-        round2(out.measured_deliveries as f64 / out.measured_seconds),
+        round2(out.delivered_in_window as f64 / out.measured_seconds),
         "/s",
     );
     report
@@ -98,6 +98,11 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .latency("publish_to_last_recipient", "publish → last recipient", &out.last_delivery)
         .latency("sender_lag", "sender lag behind schedule", &out.sender_lag)
         .latency("connect", "connect (TCP → hello)", &out.connect);
+    if let Some(cpu) = target.cpu_seconds() {
+        report.result("server_cpu_s", "server CPU time (whole run)", round2(cpu), "s");
+        let system = target.system_cpu_seconds().unwrap_or(0.0);
+        report.result("server_system_cpu_s", "  of which in the kernel", round2(system), "s");
+    }
     if let Some(rss) = target.rss_bytes() {
         report.result("server_rss_mib", "server RSS at end", round2(rss as f64 / 1048576.0), "MiB");
     }

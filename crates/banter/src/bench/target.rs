@@ -136,6 +136,16 @@ impl Target {
         rss_bytes(self.pid?)
     }
 
+    /// CPU time (user + system) the server has used, if its process is known.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(self.pid?)
+    }
+
+    /// The system (kernel) part of [`Target::cpu_seconds`].
+    pub fn system_cpu_seconds(&self) -> Option<f64> {
+        cpu_times(self.pid?).map(|(_, system)| system)
+    }
+
     /// Stops the embedded server (SIGTERM, then SIGKILL after 10 s).
     pub fn stop(mut self) {
         self.stop_child();
@@ -181,6 +191,23 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// User + system CPU seconds of a process.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// (user, system) CPU seconds of a process, from `/proc/<pid>/stat`.
+pub fn cpu_times(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (user, system): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((user / per_second, system / per_second))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +222,6 @@ mod tests {
     #[test]
     fn our_own_memory_is_readable() {
         assert!(rss_bytes(std::process::id()).unwrap() > 0);
+        assert!(cpu_seconds(std::process::id()).unwrap() >= 0.0);
     }
 }
