@@ -36,6 +36,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use report::Report;
+
 
 /// `banter bench`.
 #[derive(Debug, clap::Args)]
@@ -108,6 +110,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::History(a) => history::run(&common, a).await,
     }
     .context("benchmark failed")?;
+    let mut report = report;
+    machine_load(&mut report);
     if common.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -117,4 +121,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("the run found problems: {}", report.problems.join("; "));
     }
     Ok(())
+}
+
+/// How busy the machine was at the end of the run: the load average and
+/// the share of the last minute in which some task waited for a CPU
+/// (`/proc/pressure/cpu`). On a shared machine these say how much the
+/// figures were held back by other work.
+fn machine_load(report: &mut Report) {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    if let Some(load) = read("/proc/loadavg").split_whitespace().next().and_then(|l| l.parse::<f64>().ok()) {
+        report.result("machine_load_1m", "machine load average (1 min)", load, "");
+    }
+    let pressure = read("/proc/pressure/cpu");
+    let some_avg60 = pressure
+        .lines()
+        .find(|l| l.starts_with("some"))
+        .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("avg60=")))
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(p) = some_avg60 {
+        report.result("machine_cpu_pressure_pct", "time some task waited for a CPU (1 min)", p, "%");
+    }
 }
