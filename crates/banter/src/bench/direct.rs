@@ -36,7 +36,7 @@ pub struct Args {
 }
 
 pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
-    anyhow::ensure!(args.users >= 2 && args.users % 2 == 0, "--users must be even and at least 2");
+    anyhow::ensure!(args.users >= 2 && args.users.is_multiple_of(2), "--users must be even and at least 2");
     let setup = Setup::new(common).await?;
     let users = setup.users(args.users).await?;
     let pairs: Vec<_> = users.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();

@@ -72,19 +72,6 @@ impl SourceAddresses {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_servers_get_spread_sources_and_others_none() {
-        let s = SourceAddresses::for_server("http://127.0.0.1:8080", 3);
-        assert_eq!(s.addresses.len(), 3);
-        assert_eq!(s.options(4, "t").local_addr, Some("127.0.0.3".parse().unwrap()));
-        assert!(SourceAddresses::for_server("http://192.0.2.1:80", 3).addresses.is_empty());
-    }
-}
-
 /// Opens one connection per token, `concurrency` handshakes at a time, with
 /// a progress bar. Returns the connections (in token order), the latency of
 /// each handshake (TCP connect to `hello`) and the total time taken.
@@ -123,4 +110,17 @@ pub async fn connect_all(
         })
         .collect();
     Ok((connections, latency, elapsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_servers_get_spread_sources_and_others_none() {
+        let s = SourceAddresses::for_server("http://127.0.0.1:8080", 3);
+        assert_eq!(s.addresses.len(), 3);
+        assert_eq!(s.options(4, "t").local_addr, Some("127.0.0.3".parse().unwrap()));
+        assert!(SourceAddresses::for_server("http://192.0.2.1:80", 3).addresses.is_empty());
+    }
 }

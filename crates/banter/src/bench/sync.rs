@@ -56,7 +56,7 @@ struct DeviceResult {
 
 pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     anyhow::ensure!((2..=100).contains(&args.group_size), "--group-size must be 2..=100");
-    anyhow::ensure!(args.devices % args.group_size == 0, "--devices must be a multiple of --group-size");
+    anyhow::ensure!(args.devices.is_multiple_of(args.group_size), "--devices must be a multiple of --group-size");
     let setup = Setup::new(common).await?;
     let users = setup.users(args.devices).await?;
     let groups: Vec<Vec<_>> = users.chunks(args.group_size).map(<[_]>::to_vec).collect();
