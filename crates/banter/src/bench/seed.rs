@@ -265,8 +265,9 @@ pub async fn seed_messages_over_api(
     size: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    // One connection sends ~180/s under the default rate limit.
-    let connections = (count / 2_000).clamp(1, 200);
+    // One connection sends ~180/s under the default rate limit, so spread
+    // the work: ~1 s of sending per connection, at most 200 connections.
+    let connections = (count / 180).clamp(1, 200);
     let bar = progress::bar(count, "messages", quiet);
     let tasks: Vec<_> = (0..connections)
         .map(|c| {
