@@ -13,6 +13,7 @@
 //! records last-seen times in the store. [`LocalPresence`] is the embedded
 //! tracker; a cluster tracker shares the same state between nodes.
 
+mod cluster;
 mod local;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use banter_protocol::{limits::MAX_PRESENCE_QUERY_USERS, Presence, ServerFrame, TimestampMs, UserId};
 use tokio::sync::mpsc;
 
+pub use cluster::ClusterPresence;
 pub use local::LocalPresence;
 
 use crate::{error::ApiResult, router::encode, state::AppState};
