@@ -11,7 +11,7 @@
 //! [`run_notifier`] task turns each transition into a `presence` frame for
 //! the user's contacts (people sharing a direct conversation with them) and
 //! records last-seen times in the store. [`LocalPresence`] is the embedded
-//! tracker; a cluster tracker shares the same state between nodes.
+//! tracker; [`ClusterPresence`] shares the state between nodes over NATS.
 
 mod cluster;
 mod local;
