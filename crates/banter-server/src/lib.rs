@@ -29,8 +29,10 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod listener;
 pub mod messaging;
 pub mod presence;
+pub mod rate_limits;
 pub mod push;
 pub mod registry;
 pub mod router;
@@ -120,6 +122,8 @@ impl Server {
             push,
             vapid_public_key,
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
+            login_limits: rate_limits::LoginLimits::new(&config),
+            account_frame_limits: rate_limits::AccountFrameLimits::new(&config),
             router,
             registry,
             store,
@@ -128,15 +132,7 @@ impl Server {
         });
         tokio::spawn(presence::run_notifier(state.clone(), presence_rx));
         let app = http::routes(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
-        let stop_accepting = shutdown.clone();
-        let serve = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop_accepting.cancelled().await })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
-        });
+        let serve = tokio::spawn(listener::serve(listener, app, shutdown.clone(), state.config.http_header_timeout));
         tracing::info!(%addr, "banter listening");
         Ok(RunningServer { addr, state, serve })
     }

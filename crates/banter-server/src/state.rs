@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::PasswordHashing, config::ServerConfig, presence::PresenceTracker, push::PushDispatcher,
+    rate_limits::{AccountFrameLimits, LoginLimits},
     registry::ConnectionRegistry, router::Router,
 };
 
@@ -21,6 +22,8 @@ pub struct AppState {
     /// The VAPID public key clients subscribe with (base64url).
     pub vapid_public_key: String,
     pub passwords: PasswordHashing,
+    pub login_limits: LoginLimits,
+    pub account_frame_limits: AccountFrameLimits,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
 }

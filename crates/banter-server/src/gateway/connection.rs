@@ -216,7 +216,7 @@ impl Reader<'_> {
                 Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
-            if self.limiter.check().is_err() {
+            if self.limiter.check().is_err() || !self.state.account_frame_limits.allow(self.auth.user.id) {
                 strikes += 1;
                 // A client that keeps going after being told to slow down is
                 // disconnected rather than answered forever.

@@ -1,8 +1,12 @@
 //! Accounts, sessions (devices) and profiles.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::{ConnectInfo, State},
+    Extension,
+    http::StatusCode,
+};
 use banter_protocol::{
     http::{DeviceList, LoginRequest, SessionResponse, SignupRequest, UpdateProfileRequest},
     limits::{self, DEVICE_NAME_MAX_CHARS, DISPLAY_NAME_MAX_CHARS},
@@ -40,13 +44,15 @@ pub async fn signup(State(state): AppStateRef, Json(req): Json<SignupRequest>) -
 /// Logs a new device in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionResponse), (status = 401, description = "invalid_credentials", body = ErrorBody)))]
-pub async fn login(State(state): AppStateRef, Json(req): Json<LoginRequest>) -> ApiResult<Json<SessionResponse>> {
+pub async fn login(State(state): AppStateRef, peer: Option<Extension<ConnectInfo<SocketAddr>>>, Json(req): Json<LoginRequest>) -> ApiResult<Json<SessionResponse>> {
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
     let device_name = device_name(req.device_name)?;
+    let username = req.username.trim().to_lowercase();
+    // Counted before any work, successful or not: guessing costs attempts.
+    state.login_limits.check(&username, peer.map(|p| p.0 .0.ip()))?;
     if req.password.chars().count() > limits::PASSWORD_MAX_CHARS {
         return Err(invalid());
     }
-    let username = req.username.trim().to_lowercase();
     let Some((user, phc)) = state.store.user_credentials(&username).await? else {
         state.passwords.verify_dummy(req.password).await?;
         return Err(invalid());

@@ -1,0 +1,132 @@
+//! Hostile clients: password guessing, slowloris, silent sockets, frame
+//! floods across connections. Each is refused with a clear answer and the
+//! server goes on serving everyone else.
+
+mod common;
+
+use std::time::Duration;
+
+use banter_protocol::{frames::close_code, ClientFrame, ErrorCode};
+use common::*;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Reads until the server closes the socket; returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut received)).await.expect("the server closes the socket").ok();
+    received
+}
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_per_username() {
+    let server = TestServer::start_with(|c| c.login_attempts_per_minute_per_user = 5).await;
+    let victim = server.user("victim").await;
+    let bystander = server.user("bystander").await;
+    for _ in 0..5 {
+        let error = server.api().login(&victim.user.username, "wrong password!", None).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::InvalidCredentials));
+    }
+    let limited = server.api().login(&victim.user.username, PASSWORD, None).await.unwrap_err();
+    assert_eq!((limited.code(), limited.status()), (Some(ErrorCode::RateLimited), Some(429)), "even the right password waits");
+    let upper = server.api().login(&victim.user.username.to_uppercase(), PASSWORD, None).await.unwrap_err();
+    assert_eq!(upper.code(), Some(ErrorCode::RateLimited), "usernames are case-insensitive, so is the limit");
+    server.api().login(&bystander.user.username, PASSWORD, None).await.expect("other accounts are unaffected");
+    victim.api.me().await.expect("existing sessions keep working");
+}
+
+#[tokio::test]
+async fn guessing_across_many_usernames_is_rate_limited_per_address() {
+    let server = TestServer::start_with(|c| c.login_attempts_per_minute_per_address = 8).await;
+    for n in 0..8 {
+        let error = server.api().login(&format!("nobody{n}"), "wrong password!", None).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::InvalidCredentials));
+    }
+    let limited = server.api().login("nobody99", "wrong password!", None).await.unwrap_err();
+    assert_eq!(limited.code(), Some(ErrorCode::RateLimited));
+}
+
+#[tokio::test]
+async fn a_slowloris_request_head_is_cut_off_and_others_are_served() {
+    let server = TestServer::start_with(|c| c.http_header_timeout = Duration::from_millis(500)).await;
+    let mut slow = TcpStream::connect(server.running().addr()).await.unwrap();
+    slow.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: banter\r\n").await.unwrap();
+    // Dribbling more header lines does not extend the deadline.
+    for n in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if slow.write_all(format!("X-Slow-{n}: 1\r\n").as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    server.api().health().await.expect("others are served meanwhile");
+    let answer = read_until_closed(&mut slow).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || text.starts_with("HTTP/1.1 408"), "no 200 for an unfinished head: {text}");
+}
+
+#[tokio::test]
+async fn a_socket_that_never_sends_a_request_is_closed() {
+    let server = TestServer::start_with(|c| c.http_header_timeout = Duration::from_millis(300)).await;
+    let mut silent = TcpStream::connect(server.running().addr()).await.unwrap();
+    let answer = read_until_closed(&mut silent).await;
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    // A keep-alive connection that goes quiet after a request is closed too.
+    let mut idle = TcpStream::connect(server.running().addr()).await.unwrap();
+    idle.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: banter\r\n\r\n").await.unwrap();
+    let answer = read_until_closed(&mut idle).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "the request itself was answered");
+}
+
+#[tokio::test]
+async fn an_account_cannot_multiply_its_frame_rate_by_opening_connections() {
+    let server = TestServer::start_with(|c| {
+        c.frames_per_second = 1_000;
+        c.frames_burst = 1_000;
+        c.account_frames_per_second = 5;
+        c.account_frames_burst = 20;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let mut connections = Vec::new();
+    for _ in 0..4 {
+        connections.push(alice.connect().await.unwrap());
+    }
+    // 4 × 8 = 32 frames, each connection far below its own limit.
+    for conn in &mut connections {
+        for _ in 0..8 {
+            conn.send_frame(ClientFrame::Ping).await.unwrap();
+        }
+    }
+    let mut refused = 0;
+    for conn in &mut connections {
+        for _ in 0..8 {
+            match conn.next_frame_timeout(WAIT).await.unwrap() {
+                banter_protocol::ServerFrame::Pong => {}
+                banter_protocol::ServerFrame::Error { code: ErrorCode::RateLimited, .. } => refused += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(refused >= 32 - 20 - 2, "the account's burst of 20 is shared: {refused} refused");
+    let bob = server.user("bob").await;
+    bob.connect().await.unwrap().ping().await.expect("other accounts are unaffected");
+}
+
+#[tokio::test]
+async fn a_client_that_ignores_rate_limit_errors_is_disconnected_with_4029() {
+    let server = TestServer::start_with(|c| {
+        c.frames_per_second = 2;
+        c.frames_burst = 5;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let mut conn = alice.connect().await.unwrap();
+    for _ in 0..40 {
+        if conn.send_frame(ClientFrame::Ping).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(closed(&mut conn).await.close_code(), Some(close_code::RATE_LIMITED));
+}
