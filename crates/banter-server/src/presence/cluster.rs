@@ -14,10 +14,12 @@
 //! Entries expire: one not refreshed within the grace is dropped, which is
 //! how a node that died (or was cut off) has its users go offline. That is
 //! the semantics of a KV bucket with `max_age` = grace (Debian's nats-server
-//! 2.9 has no per-key TTL), without the bucket: async-nats 0.51 cannot parse
-//! nats-server 2.9's JetStream stream responses, and presence is soft state
-//! rebuilt from the refreshes within a third of the grace anyway, so nothing
-//! is lost by not storing it. A node that starts (or reconnects) learns the
+//! 2.9 has no per-key TTL), without the bucket: creating a KV bucket with
+//! async-nats 0.51 against nats-server 2.9 failed here (the client could
+//! not parse the server's answer: "data did not match any variant of
+//! untagged enum Response"), and presence is soft state rebuilt from the
+//! refreshes within a third of the grace anyway, so nothing is lost by not
+//! storing it. A node that starts (or reconnects) learns the
 //! whole cluster's state within one refresh period.
 //!
 //! Transitions (for contacts' `presence` frames and last-seen) are emitted
