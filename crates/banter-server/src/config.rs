@@ -40,11 +40,6 @@ pub struct ServerConfig {
     pub login_attempts_per_minute_per_address: u32,
     /// Concurrent password hashes (argon2id is deliberately expensive).
     pub max_concurrent_password_hashes: usize,
-    /// A connection must send a complete request head within this time
-    /// (first request and between keep-alive requests), or it is closed:
-    /// slowloris and idle unauthenticated sockets cost nothing for long.
-    #[serde(with = "millis")]
-    pub http_header_timeout: Duration,
     /// Cluster mode storage: PostgreSQL URLs, one per shard, in a fixed
     /// order (shard 0 also holds accounts). Empty: embedded SQLite in
     /// `data_dir`.
@@ -58,6 +53,11 @@ pub struct ServerConfig {
     /// (`<prefix>.user.<id>`), so several clusters (or test runs) can share
     /// one NATS server.
     pub nats_subject_prefix: String,
+    /// A connection must send a complete request head within this time
+    /// (first request and between keep-alive requests), or it is closed:
+    /// slowloris and idle unauthenticated sockets cost nothing for long.
+    #[serde(with = "millis")]
+    pub http_header_timeout: Duration,
     /// A user goes offline once none of their devices has sent anything for
     /// this long (a brief network drop does not flap their presence).
     #[serde(with = "millis")]
@@ -92,11 +92,11 @@ impl Default for ServerConfig {
             login_attempts_per_minute_per_user: 10,
             login_attempts_per_minute_per_address: 120,
             max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            http_header_timeout: Duration::from_secs(10),
             database_urls: Vec::new(),
             database_pool_size: 16,
             nats_url: None,
             nats_subject_prefix: "banter".to_owned(),
+            http_header_timeout: Duration::from_secs(10),
             presence_grace: Duration::from_secs(30),
             push_endpoint_hosts: DEFAULT_PUSH_ENDPOINT_HOSTS.iter().map(|h| h.to_string()).collect(),
             push_contact: "mailto:admin@localhost".to_owned(),

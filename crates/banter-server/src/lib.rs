@@ -53,7 +53,7 @@ pub use config::ServerConfig;
 
 use crate::{
     auth::PasswordHashing,
-    presence::{LocalPresence, TRANSITION_QUEUE},
+    presence::{ClusterPresence, LocalPresence, PresenceTracker, TRANSITION_QUEUE},
     push::{web_push::WebPush, PushDispatcher, RetryPolicy},
     registry::{CloseReason, ConnectionRegistry},
     router::{LocalRouter, NatsRouter, NatsRouterError, Router},
@@ -93,9 +93,19 @@ impl Server {
         let listener = listen(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
-        let router: Arc<dyn Router> = match &config.nats_url {
-            Some(url) => NatsRouter::connect(url, &config.nats_subject_prefix, registry.clone()).await?,
-            None => Arc::new(LocalRouter::new(registry.clone())),
+        let (presence_changes, presence_rx) = tokio::sync::mpsc::channel(TRANSITION_QUEUE);
+        let (router, presence): (Arc<dyn Router>, Arc<dyn PresenceTracker>) = match &config.nats_url {
+            Some(url) => {
+                let prefix = &config.nats_subject_prefix;
+                let nats = NatsRouter::connect(url, prefix, registry.clone()).await?;
+                let client = nats.client().clone();
+                let grace = config.presence_grace;
+                (nats.clone(), ClusterPresence::start(client, prefix, nats.node_id(), grace, presence_changes).await?)
+            }
+            None => (
+                Arc::new(LocalRouter::new(registry.clone())),
+                LocalPresence::start(config.presence_grace, presence_changes),
+            ),
         };
         let shutdown = CancellationToken::new();
         let vapid = push::vapid::load_or_create(&*store).await?;
@@ -106,9 +116,8 @@ impl Server {
             RetryPolicy { max_attempts: config.push_max_attempts, base_delay: config.push_retry_base },
             shutdown.clone(),
         );
-        let (presence_changes, presence_rx) = tokio::sync::mpsc::channel(TRANSITION_QUEUE);
         let state = Arc::new(AppState {
-            presence: LocalPresence::start(config.presence_grace, presence_changes),
+            presence,
             push,
             vapid_public_key,
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),

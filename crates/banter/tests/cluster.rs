@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use banter_protocol::{frames::close_code, ServerFrame};
 use banter_sdk::{new_client_msg_id, SyncState};
-use cluster_support::{closed_code, next_message, warm_up, Cluster, PrivateNats};
+use cluster_support::{closed_code, next_message, warm_up, Cluster, PrivateNats, PRESENCE_GRACE_SECS};
 
 #[tokio::test]
 async fn users_on_different_nodes_chat_one_to_one_and_in_a_group() {
@@ -166,4 +166,56 @@ async fn after_a_nats_restart_delivery_resumes_and_sync_recovers_what_was_missed
         }
     };
     assert_eq!(got.seq, last.seq);
+}
+
+#[tokio::test]
+async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline_after_the_grace() {
+    let mut cluster = Cluster::start(3).await;
+    let alice = cluster.user(0, "alice").await;
+    let alice_laptop = cluster.login(1, &alice).await;
+    let bob = cluster.user(2, "bob").await;
+    alice.api().direct_conversation_with(bob.user.id).await.unwrap();
+    let mut b = bob.connect().await.unwrap();
+    let phone = alice.connect().await.unwrap();
+    let mut laptop = alice_laptop.connect().await.unwrap();
+    let grace = Duration::from_secs(PRESENCE_GRACE_SECS);
+
+    // Bob, on node 2, sees alice (nodes 0 and 1) online.
+    let online = |p: &[banter_protocol::Presence]| p.first().is_some_and(|p| p.online);
+    let mut seen_online = false;
+    for _ in 0..50 {
+        if online(&bob.api().presence(&[alice.user.id]).await.unwrap()) {
+            seen_online = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen_online, "alice shows online across nodes");
+
+    // Her phone (node 0) leaves; the laptop (node 1) keeps heartbeating:
+    // still online well past the grace.
+    phone.close().await.unwrap();
+    let until = tokio::time::Instant::now() + grace * 2;
+    while tokio::time::Instant::now() < until {
+        laptop.ping().await.unwrap();
+        b.ping().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(online(&bob.api().presence(&[alice.user.id]).await.unwrap()), "one device on one node is enough");
+
+    // Node 1 dies with the laptop on it: alice goes offline after the grace,
+    // and bob is told.
+    cluster.kill(1);
+    let deadline = tokio::time::Instant::now() + grace * 5;
+    let mut told_offline = false;
+    while tokio::time::Instant::now() < deadline && !told_offline {
+        b.ping().await.unwrap();
+        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
+            if let ServerFrame::Presence { user_id, online: false, .. } = frame {
+                told_offline |= user_id == alice.user.id;
+            }
+        }
+    }
+    assert!(told_offline, "bob got a presence frame: alice offline");
+    assert!(!online(&bob.api().presence(&[alice.user.id]).await.unwrap()));
 }

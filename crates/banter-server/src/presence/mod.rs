@@ -11,8 +11,9 @@
 //! [`run_notifier`] task turns each transition into a `presence` frame for
 //! the user's contacts (people sharing a direct conversation with them) and
 //! records last-seen times in the store. [`LocalPresence`] is the embedded
-//! tracker; a cluster tracker shares the same state between nodes.
+//! tracker; [`ClusterPresence`] shares the state between nodes over NATS.
 
+mod cluster;
 mod local;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use banter_protocol::{limits::MAX_PRESENCE_QUERY_USERS, Presence, ServerFrame, TimestampMs, UserId};
 use tokio::sync::mpsc;
 
+pub use cluster::ClusterPresence;
 pub use local::LocalPresence;
 
 use crate::{error::ApiResult, router::encode, state::AppState};

@@ -55,6 +55,8 @@ const SUBSCRIPTION_CAPACITY: usize = 1024;
 pub enum NatsRouterError {
     #[error("cannot connect to NATS at {url}: {source}")]
     Connect { url: String, source: async_nats::ConnectError },
+    #[error("cannot subscribe on NATS: {0}")]
+    Subscribe(String),
 }
 
 /// Routes through NATS to the node holding each connection.

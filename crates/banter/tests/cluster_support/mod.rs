@@ -15,6 +15,8 @@ use banter_sdk::{ApiClient, Connection, Session};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const WAIT: Duration = Duration::from_secs(15);
+/// Presence grace of the test nodes: short, so "offline" comes quickly.
+pub const PRESENCE_GRACE_SECS: u64 = 2;
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -139,6 +141,7 @@ impl Node {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_banter"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-pool-size", "4"])
+            .args(["--presence-grace-secs", &PRESENCE_GRACE_SECS.to_string()])
             .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
             .arg("--data-dir")
             .arg(data_dir.path())
