@@ -55,7 +55,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     let seeded_in_store = setup.messages(conversation, &writer, args.messages, args.size).await?;
     let target = setup.start(common).await?;
     if !seeded_in_store {
-        seed_messages_over_api(&target.base_url, conversation, &writer, args.messages, args.size, common.quiet)
+        let members = [writer.clone(), reader.clone()];
+        seed_messages_over_api(&target.base_url, conversation, &members, args.messages, args.size, common.quiet)
             .await?;
     }
     let seed_seconds = seed_started.elapsed().as_secs_f64();
