@@ -103,7 +103,11 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
                     if seqs != expected {
                         result.bad_pages += 1;
                         result.first_problem.get_or_insert_with(|| {
-                            format!("page before {before}: wanted seqs {:?}.., got {:?}..", expected.first(), seqs.first())
+                            format!(
+                                "page before {before}: wanted seqs {:?}.., got {:?}..",
+                                expected.first(),
+                                seqs.first()
+                            )
                         });
                     }
                     result.messages += seqs.len() as u64;

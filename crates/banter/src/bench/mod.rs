@@ -39,7 +39,6 @@ use anyhow::Context;
 
 use report::Report;
 
-
 /// `banter bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {

@@ -162,7 +162,9 @@ impl Setup {
                 let bar = bar.clone();
                 async move {
                     let id = match &self.seeder {
-                        Seeder::Store { store, .. } => store.get_or_create_direct(a.user_id, b.user_id, now_ms()).await?.0,
+                        Seeder::Store { store, .. } => {
+                            store.get_or_create_direct(a.user_id, b.user_id, now_ms()).await?.0
+                        }
                         Seeder::Api { api, .. } => {
                             let api = api.clone().with_token(a.token.clone());
                             api.direct_conversation_with(b.user_id).await?.conversation.id
@@ -283,7 +285,8 @@ pub async fn seed_messages_over_api(
             let (base_url, token, bar) = (base_url.to_owned(), member.token.clone(), bar.clone());
             tokio::spawn(async move {
                 let mut conn = banter_sdk::Connection::connect(&base_url, &token).await?;
-                let acked = pipeline::send_all(&mut conn, conversation_id, &format!("seed{c}"), share, size, 64).await?;
+                let acked =
+                    pipeline::send_all(&mut conn, conversation_id, &format!("seed{c}"), share, size, 64).await?;
                 bar.inc(acked);
                 Ok::<_, anyhow::Error>(())
             })

@@ -27,12 +27,12 @@ use banter_protocol::{ClientFrame, ConversationId, ServerFrame};
 use banter_sdk::{Connection, SyncState};
 use tokio::sync::watch;
 
+use super::accounting::{account, key, DeviceLog, Window};
+pub use super::accounting::{report_common, Outcome};
 use super::clock::{self, now_us};
 use super::net::{connect_all, SourceAddresses};
 use super::pace::{sleep_until_us, Schedule};
 use super::progress;
-use super::accounting::{account, key, DeviceLog, Window};
-pub use super::accounting::{report_common, Outcome};
 use super::seed::BenchUser;
 
 /// One device of the run.
@@ -257,4 +257,3 @@ impl DeviceTask {
         }
     }
 }
-
