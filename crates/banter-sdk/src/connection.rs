@@ -23,8 +23,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
@@ -240,15 +240,11 @@ impl Connection {
     ) -> Result<Connection, SdkError> {
         let request = handshake_request(base_url, &options)?;
         let deadline = Instant::now() + options.connect_timeout;
-        let stream = match tokio::time::timeout_at(
-            deadline,
-            open_tcp(&request, options.local_addr),
-        )
-        .await
-        {
-            Err(_) => return Err(SdkError::Timeout),
-            Ok(stream) => stream?,
-        };
+        let stream =
+            match tokio::time::timeout_at(deadline, open_tcp(&request, options.local_addr)).await {
+                Err(_) => return Err(SdkError::Timeout),
+                Ok(stream) => stream?,
+            };
         Self::handshake(request, stream, options, deadline).await
     }
 
@@ -755,7 +751,10 @@ async fn open_tcp(request: &Request, local_addr: Option<IpAddr>) -> Result<TcpSt
         _ => 80,
     });
     let mut last_error = None;
-    for addr in tokio::net::lookup_host((host, port)).await.map_err(io_error)? {
+    for addr in tokio::net::lookup_host((host, port))
+        .await
+        .map_err(io_error)?
+    {
         let attempt = async {
             let socket = if addr.is_ipv4() {
                 TcpSocket::new_v4()

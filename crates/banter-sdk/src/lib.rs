@@ -5,7 +5,11 @@
 //!   [`ApiClient::login`] return a [`Session`]: an authenticated client plus
 //!   the user, device id and token.
 //! * [`Connection`] — the device's WebSocket: send messages and wait for
-//!   their acks, receive live events, catch up with `sync`.
+//!   their acks, receive live events, catch up with `sync`. A client that
+//!   opens many connections (a load generator) can choose each one's source
+//!   address ([`ConnectOptions::local_addr`]), pass a TCP stream it opened
+//!   itself ([`Connection::connect_over`]) and shrink the per-connection
+//!   read buffer ([`ConnectOptions::read_buffer_size`]).
 //! * [`SyncState`] — per-conversation cursors that turn at-least-once
 //!   delivery into exactly-once display and detect gaps.
 //! * [`SdkError`] — one error type; [`SdkError::code`] gives the server's

@@ -336,7 +336,9 @@ async fn a_connection_can_run_over_a_stream_the_caller_opened() {
     let stream = TcpStream::connect(addr).await.unwrap();
     let local = stream.local_addr().unwrap();
     let options = crate::ConnectOptions::new().token(TOKEN);
-    let conn = Connection::connect_over(stream, &base, options).await.unwrap();
+    let conn = Connection::connect_over(stream, &base, options)
+        .await
+        .unwrap();
     assert_eq!(conn.hello().user.username, "alice");
     assert_eq!(peer.await.unwrap(), local);
     conn.close().await.unwrap();

@@ -54,8 +54,19 @@ fn direct_delivers_every_message_exactly_once() {
 #[test]
 fn group_delivers_every_message_to_every_other_member_exactly_once() {
     let r = bench(&[
-        "group", "--groups", "2", "--members", "12", "--senders-per-group", "3", "--rate", "60", "--duration", "1",
-        "--warmup", "0.2",
+        "group",
+        "--groups",
+        "2",
+        "--members",
+        "12",
+        "--senders-per-group",
+        "3",
+        "--rate",
+        "60",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
     ]);
     let results = &r["results"];
     let acked = results["acked"].as_u64().unwrap();

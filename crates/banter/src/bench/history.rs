@@ -55,7 +55,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     let seeded_in_store = setup.messages(conversation, &writer, args.messages, args.size).await?;
     let target = setup.start(common).await?;
     if !seeded_in_store {
-        seed_messages_over_api(&target.base_url, conversation, &writer, args.messages, args.size, common.quiet)
+        let members = [writer.clone(), reader.clone()];
+        seed_messages_over_api(&target.base_url, conversation, &members, args.messages, args.size, common.quiet)
             .await?;
     }
     let seed_seconds = seed_started.elapsed().as_secs_f64();
@@ -102,7 +103,11 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
                     if seqs != expected {
                         result.bad_pages += 1;
                         result.first_problem.get_or_insert_with(|| {
-                            format!("page before {before}: wanted seqs {:?}.., got {:?}..", expected.first(), seqs.first())
+                            format!(
+                                "page before {before}: wanted seqs {:?}.., got {:?}..",
+                                expected.first(),
+                                seqs.first()
+                            )
                         });
                     }
                     result.messages += seqs.len() as u64;

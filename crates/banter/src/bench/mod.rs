@@ -14,9 +14,10 @@
 //! Modules: [`target`] (the server under test), [`seed`] (fast setup),
 //! [`net`] (source addresses, file limits), [`clock`] (timestamps carried in
 //! messages), [`pace`] (the open-loop rate-paced sender), [`traffic`] (the
-//! engine shared by `direct` and `group`), [`report`] (table and JSON), and
+//! engine shared by `direct` and `group`) and [`accounting`] (its figures), [`report`] (table and JSON), and
 //! one module per scenario.
 
+mod accounting;
 mod clock;
 mod connections;
 mod direct;
@@ -37,7 +38,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use report::Report;
-
 
 /// `banter bench`.
 #[derive(Debug, clap::Args)]

@@ -91,7 +91,8 @@ pub async fn connect_all(
             let bar = bar.clone();
             async move {
                 let t0 = super::clock::now_us();
-                let conn = sources.connect(base_url, i, token).await.map_err(|e| anyhow::anyhow!("connection {i}: {e}"))?;
+                let conn =
+                    sources.connect(base_url, i, token).await.map_err(|e| anyhow::anyhow!("connection {i}: {e}"))?;
                 bar.inc(1);
                 Ok::<_, anyhow::Error>((conn, super::clock::now_us() - t0))
             }

@@ -40,7 +40,6 @@ impl Schedule {
     pub fn advance(&mut self) {
         self.sent += 1;
     }
-
 }
 
 /// Waits until `due_us` on the run clock.

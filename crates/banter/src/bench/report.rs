@@ -125,9 +125,8 @@ impl Report {
     }
 
     pub fn to_json(&self) -> Value {
-        let figures = |list: &[Figure]| -> Map<String, Value> {
-            list.iter().map(|f| (f.key.clone(), f.value.clone())).collect()
-        };
+        let figures =
+            |list: &[Figure]| -> Map<String, Value> { list.iter().map(|f| (f.key.clone(), f.value.clone())).collect() };
         let latencies: Map<String, Value> = self
             .latencies
             .iter()

@@ -162,7 +162,9 @@ impl Setup {
                 let bar = bar.clone();
                 async move {
                     let id = match &self.seeder {
-                        Seeder::Store { store, .. } => store.get_or_create_direct(a.user_id, b.user_id, now_ms()).await?.0,
+                        Seeder::Store { store, .. } => {
+                            store.get_or_create_direct(a.user_id, b.user_id, now_ms()).await?.0
+                        }
                         Seeder::Api { api, .. } => {
                             let api = api.clone().with_token(a.token.clone());
                             api.direct_conversation_with(b.user_id).await?.conversation.id
@@ -255,27 +257,36 @@ impl Setup {
     }
 }
 
-/// Seeds history through the running server: `connections` WebSockets of
-/// the sender's device, each sending its share pipelined at the rate limit.
+/// Seeds history through the running server: one WebSocket per member of
+/// the conversation, each sending its share pipelined at the rate limit.
+///
+/// Only one connection per member: every message is pushed live to all of
+/// the members' *other* connections, so n connections of the same people
+/// would each have to read the messages of all the others, and fall behind
+/// (and be disconnected as slow consumers) long before the server does.
+/// A 1:1 conversation is therefore seeded at about 2 × 180 messages/s under
+/// the default rate limit: use a modest `--messages` with `--url`.
 pub async fn seed_messages_over_api(
     base_url: &str,
     conversation_id: ConversationId,
-    sender: &BenchUser,
+    members: &[BenchUser],
     count: u64,
     size: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    // One connection sends ~180/s under the default rate limit, so spread
-    // the work: ~1 s of sending per connection, at most 200 connections.
-    let connections = (count / 180).clamp(1, 200);
+    let connections = members.len().max(1) as u64;
     let bar = progress::bar(count, "messages", quiet);
-    let tasks: Vec<_> = (0..connections)
-        .map(|c| {
+    let tasks: Vec<_> = members
+        .iter()
+        .enumerate()
+        .map(|(c, member)| {
+            let c = c as u64;
             let share = count / connections + u64::from(c < count % connections);
-            let (base_url, token, bar) = (base_url.to_owned(), sender.token.clone(), bar.clone());
+            let (base_url, token, bar) = (base_url.to_owned(), member.token.clone(), bar.clone());
             tokio::spawn(async move {
                 let mut conn = banter_sdk::Connection::connect(&base_url, &token).await?;
-                let acked = pipeline::send_all(&mut conn, conversation_id, &format!("seed{c}"), share, size, 64).await?;
+                let acked =
+                    pipeline::send_all(&mut conn, conversation_id, &format!("seed{c}"), share, size, 64).await?;
                 bar.inc(acked);
                 Ok::<_, anyhow::Error>(())
             })

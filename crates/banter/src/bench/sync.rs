@@ -176,9 +176,11 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .must_be_zero("missing", "missing after sync", missing)
         .must_be_zero("gaps", "gaps", gaps)
         .must_be_zero("duplicates", "duplicates", duplicates);
-    report
-        .latency("caught_up", "reconnect start → device caught up", &catch_up)
-        .latency("connected", "reconnect start → device connected", &connect);
+    report.latency("caught_up", "reconnect start → device caught up", &catch_up).latency(
+        "connected",
+        "reconnect start → device connected",
+        &connect,
+    );
     target.stop();
     Ok(report)
 }

@@ -78,6 +78,16 @@ impl Target {
         if let Some(config) = &common.server_config {
             command.arg("--config").arg(config);
         }
+        // If the load tool dies without stopping it (killed, crashed), the
+        // server must not outlive it: the kernel sends it SIGTERM.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between
+        // fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         // Warnings only, plus the binary's own "ready" line.
         let mut child = command
             .env("BANTER_LOG", "warn,banter::serve=info")

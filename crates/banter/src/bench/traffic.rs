@@ -27,11 +27,12 @@ use banter_protocol::{ClientFrame, ConversationId, ServerFrame};
 use banter_sdk::{Connection, SyncState};
 use tokio::sync::watch;
 
+use super::accounting::{account, key, DeviceLog, Window};
+pub use super::accounting::{report_common, Outcome};
 use super::clock::{self, now_us};
 use super::net::{connect_all, SourceAddresses};
 use super::pace::{sleep_until_us, Schedule};
 use super::progress;
-use super::report::{round2, Latency, Report};
 use super::seed::BenchUser;
 
 /// One device of the run.
@@ -57,42 +58,6 @@ pub struct Plan {
     pub connect_concurrency: usize,
 }
 
-/// Everything measured in a run.
-pub struct Outcome {
-    pub connect: Latency,
-    pub connect_time: Duration,
-    /// Messages whose send fell in the measured window.
-    pub measured_messages: u64,
-    /// Acks received within the measured window: the rate the server
-    /// actually sustained, whatever was offered.
-    pub acked_in_window: u64,
-    /// Deliveries received within the measured window.
-    pub delivered_in_window: u64,
-    /// Deliveries of those messages.
-    pub measured_deliveries: u64,
-    pub measured_seconds: f64,
-    pub sent: u64,
-    pub acked: u64,
-    pub send_errors: u64,
-    pub expected_deliveries: u64,
-    pub delivered_live: u64,
-    pub recovered_by_sync: u64,
-    pub lost: u64,
-    pub duplicates: u64,
-    pub disconnects: u64,
-    pub first_errors: Vec<String>,
-    /// send → ack on the sending device.
-    pub ack: Latency,
-    /// send → each receiving device.
-    pub delivery: Latency,
-    /// send → the last receiving device (messages that reached all of them live).
-    pub last_delivery: Latency,
-    /// How late senders were against their schedule.
-    pub sender_lag: Latency,
-    /// CPU time the load generator used from connecting to the end.
-    pub client_cpu_seconds: Option<f64>,
-}
-
 /// Counters shared by the tasks, for progress and for knowing when the
 /// traffic has drained.
 #[derive(Default)]
@@ -101,40 +66,6 @@ struct Shared {
     answered: AtomicU64,
     expected: AtomicU64,
     delivered: AtomicU64,
-}
-
-/// What one device task logged.
-#[derive(Default)]
-struct DeviceLog {
-    /// (message key, sent µs, acked µs)
-    acks: Vec<(u64, u64, u64)>,
-    /// (message key, sent µs, received µs), first live receipt only
-    deliveries: Vec<(u64, u64, u64)>,
-    lags: Vec<u64>,
-    sent: u64,
-    send_errors: u64,
-    duplicates: u64,
-    recovered: u64,
-    errors: Vec<String>,
-    disconnected: bool,
-}
-
-fn key(conversation_id: ConversationId, seq: i64) -> u64 {
-    ((conversation_id as u64) << 32) | (seq as u64 & 0xffff_ffff)
-}
-
-/// Timing of the run, in clock microseconds.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    start_us: u64,
-    measure_from_us: u64,
-    end_us: u64,
-}
-
-impl Window {
-    fn measured(&self, sent_us: u64) -> bool {
-        sent_us >= self.measure_from_us && sent_us < self.end_us
-    }
 }
 
 /// Connects every device, runs the traffic, drains and accounts.
@@ -212,87 +143,6 @@ pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: b
         out.client_cpu_seconds = Some(end - start);
     }
     Ok(out)
-}
-
-/// Turns the logs into the outcome.
-fn account(
-    logs: Vec<DeviceLog>,
-    recipients: &HashMap<ConversationId, u32>,
-    window: Window,
-    connect: Latency,
-    connect_time: Duration,
-) -> Outcome {
-    let mut out = Outcome {
-        connect,
-        connect_time,
-        measured_messages: 0,
-        acked_in_window: 0,
-        delivered_in_window: 0,
-        measured_deliveries: 0,
-        measured_seconds: (window.end_us - window.measure_from_us) as f64 / 1e6,
-        sent: 0,
-        acked: 0,
-        send_errors: 0,
-        expected_deliveries: 0,
-        delivered_live: 0,
-        recovered_by_sync: 0,
-        lost: 0,
-        duplicates: 0,
-        disconnects: 0,
-        first_errors: Vec::new(),
-        ack: Latency::new(),
-        delivery: Latency::new(),
-        last_delivery: Latency::new(),
-        sender_lag: Latency::new(),
-        client_cpu_seconds: None,
-    };
-    // Per acknowledged message: (sent µs, receivers so far, latest receipt µs).
-    let mut messages: HashMap<u64, (u64, u32, u64)> = HashMap::new();
-    for log in &logs {
-        for &(k, sent, acked) in &log.acks {
-            messages.insert(k, (sent, 0, 0));
-            out.acked += 1;
-            out.expected_deliveries += u64::from(recipients.get(&((k >> 32) as i64)).copied().unwrap_or(0));
-            if window.measured(sent) {
-                out.measured_messages += 1;
-                out.ack.record_us(acked.saturating_sub(sent));
-            }
-            out.acked_in_window += u64::from(window.measured(acked));
-        }
-    }
-    for log in &logs {
-        out.sent += log.sent;
-        out.send_errors += log.send_errors;
-        out.duplicates += log.duplicates;
-        out.recovered_by_sync += log.recovered;
-        out.disconnects += u64::from(log.disconnected);
-        for lag in &log.lags {
-            out.sender_lag.record_us(*lag);
-        }
-        if out.first_errors.len() < 5 {
-            out.first_errors.extend(log.errors.iter().take(5 - out.first_errors.len()).cloned());
-        }
-        for &(k, sent, received) in &log.deliveries {
-            out.delivered_live += 1;
-            out.delivered_in_window += u64::from(window.measured(received));
-            if window.measured(sent) {
-                out.measured_deliveries += 1;
-                out.delivery.record_us(received.saturating_sub(sent));
-            }
-            if let Some(m) = messages.get_mut(&k) {
-                m.1 += 1;
-                m.2 = m.2.max(received);
-            }
-        }
-    }
-    for (k, (sent, receivers, last)) in &messages {
-        let want = recipients.get(&((k >> 32) as i64)).copied().unwrap_or(0);
-        if *receivers == want && want > 0 && window.measured(*sent) {
-            out.last_delivery.record_us(last.saturating_sub(*sent));
-        }
-    }
-    out.lost = out.expected_deliveries.saturating_sub(out.delivered_live + out.recovered_by_sync);
-    out
 }
 
 /// One device: sends on its schedule, receives, heartbeats.
@@ -405,45 +255,5 @@ impl DeviceTask {
             }
             _ => {}
         }
-    }
-}
-
-/// Adds what `direct` and `group` both report.
-pub fn report_common(report: &mut Report, out: &Outcome) {
-    report
-        .result("connections", "connections", out.connect.count(), "")
-        .result(
-            "connect_rate",
-            "connect rate",
-            round2(out.connect.count() as f64 / out.connect_time.as_secs_f64().max(1e-9)),
-            "conn/s",
-        )
-        .result("sent", "messages sent", out.sent, "")
-        .result("acked", "messages acknowledged", out.acked, "")
-        .result(
-            "offered_rate",
-            "offered rate (sends in measured window)",
-            round2(out.measured_messages as f64 / out.measured_seconds),
-            "msg/s",
-        )
-        .result(
-            "achieved_rate",
-            "achieved rate (acks in measured window)",
-            round2(out.acked_in_window as f64 / out.measured_seconds),
-            "msg/s",
-        )
-        .result("expected_deliveries", "deliveries expected", out.expected_deliveries, "")
-        .result("delivered_live", "delivered live", out.delivered_live, "")
-        .result("recovered_by_sync", "missed live (recovered by sync)", out.recovered_by_sync, "")
-        .must_be_zero("unanswered", "sends never answered", out.sent.saturating_sub(out.acked + out.send_errors))
-        .must_be_zero("lost", "lost", out.lost)
-        .must_be_zero("duplicates", "duplicates", out.duplicates)
-        .must_be_zero("send_errors", "send errors", out.send_errors)
-        .must_be_zero("disconnects", "disconnects", out.disconnects);
-    if let Some(cpu) = out.client_cpu_seconds {
-        report.result("client_cpu_s", "load generator CPU time", round2(cpu), "s");
-    }
-    if !out.first_errors.is_empty() {
-        report.result("first_errors", "first errors", out.first_errors.join(" | "), "");
     }
 }
