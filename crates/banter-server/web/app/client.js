@@ -10,6 +10,7 @@
 
 import { ApiError } from './api.js';
 import { Outbox } from './outbox.js';
+import { notifyWhileHidden } from './push.js';
 import { Socket } from './socket.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
@@ -108,6 +109,7 @@ export class Client {
         break;
       case 'message':
         this.applyMessages([f.message]);
+        this.alert(f.message);
         break;
       case 'sync_batch':
         this.applyMessages(f.messages, { fromSync: true });
@@ -264,6 +266,14 @@ export class Client {
         if (t.hasGap) return this.sync();
       }
     }, GAP_WAIT_MS);
+  }
+
+  /** A live message from someone else while the page is in the background. */
+  alert(message) {
+    const s = this.store;
+    const c = s.conversations.get(message.conversation_id);
+    if (!c || c.muted || message.sender_id === s.me?.id) return;
+    notifyWhileHidden({ message, senderName: s.userName(message.sender_id), conversationName: c.kind === 'group' ? c.name : null }).catch(() => {});
   }
 
   /** Asks for everything after our cursors; repeats until complete. */
