@@ -45,6 +45,19 @@ pub struct ServerConfig {
     /// slowloris and idle unauthenticated sockets cost nothing for long.
     #[serde(with = "millis")]
     pub http_header_timeout: Duration,
+    /// Cluster mode storage: PostgreSQL URLs, one per shard, in a fixed
+    /// order (shard 0 also holds accounts). Empty: embedded SQLite in
+    /// `data_dir`.
+    pub database_urls: Vec<String>,
+    /// Pooled PostgreSQL connections per shard on this node.
+    pub database_pool_size: u32,
+    /// Cluster mode routing: the NATS server (`nats://host:4222`). None:
+    /// in-process routing (every device on this node).
+    pub nats_url: Option<String>,
+    /// First token of every NATS subject this cluster uses
+    /// (`<prefix>.user.<id>`), so several clusters (or test runs) can share
+    /// one NATS server.
+    pub nats_subject_prefix: String,
     /// A user goes offline once none of their devices has sent anything for
     /// this long (a brief network drop does not flap their presence).
     #[serde(with = "millis")]
@@ -80,6 +93,10 @@ impl Default for ServerConfig {
             login_attempts_per_minute_per_address: 120,
             max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             http_header_timeout: Duration::from_secs(10),
+            database_urls: Vec::new(),
+            database_pool_size: 16,
+            nats_url: None,
+            nats_subject_prefix: "banter".to_owned(),
             presence_grace: Duration::from_secs(30),
             push_endpoint_hosts: DEFAULT_PUSH_ENDPOINT_HOSTS.iter().map(|h| h.to_string()).collect(),
             push_contact: "mailto:admin@localhost".to_owned(),

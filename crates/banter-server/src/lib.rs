@@ -18,6 +18,11 @@
 //!
 //! Start one with [`Server::start`]; stop it with [`RunningServer::shutdown`]
 //! (graceful: stop accepting, close connections with a reason, flush storage).
+//!
+//! Cluster mode is the same server with two settings: `database_urls`
+//! (PostgreSQL instead of SQLite) and `nats_url` (routing to devices on other
+//! nodes over NATS instead of in-process). Nodes share nothing else, so any
+//! number of them run behind any load balancer.
 
 pub mod auth;
 pub mod config;
@@ -36,7 +41,11 @@ pub mod state;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use banter_protocol::frames::close_code;
-use banter_store::{sqlite::SqliteStore, Store, StoreError};
+use banter_store::{
+    postgres::{PgConfig, PgStore},
+    sqlite::SqliteStore,
+    Store, StoreError,
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +56,7 @@ use crate::{
     presence::{LocalPresence, TRANSITION_QUEUE},
     push::{web_push::WebPush, PushDispatcher, RetryPolicy},
     registry::{CloseReason, ConnectionRegistry},
-    router::LocalRouter,
+    router::{LocalRouter, NatsRouter, NatsRouterError, Router},
     state::AppState,
 };
 
@@ -58,15 +67,24 @@ pub enum StartError {
     Storage(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Routing(#[from] NatsRouterError),
 }
 
 /// Entry point.
 pub struct Server;
 
 impl Server {
-    /// Opens storage, binds the listener and starts serving in the background.
+    /// Opens storage (SQLite in `data_dir`, or PostgreSQL when
+    /// `database_urls` is set), binds the listener and starts serving in the
+    /// background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path())?);
+        let store: Arc<dyn Store> = if config.database_urls.is_empty() {
+            Arc::new(SqliteStore::open(&config.database_path())?)
+        } else {
+            let pg = PgConfig { urls: config.database_urls.clone(), max_connections: config.database_pool_size };
+            Arc::new(PgStore::connect(&pg).await?)
+        };
         Self::start_with_store(config, store).await
     }
 
@@ -76,6 +94,10 @@ impl Server {
             TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
+        let router: Arc<dyn Router> = match &config.nats_url {
+            Some(url) => NatsRouter::connect(url, &config.nats_subject_prefix, registry.clone()).await?,
+            None => Arc::new(LocalRouter::new(registry.clone())),
+        };
         let shutdown = CancellationToken::new();
         let vapid = push::vapid::load_or_create(&*store).await?;
         let vapid_public_key = push::vapid::public_key_base64url(&vapid);
@@ -93,7 +115,7 @@ impl Server {
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
             login_limits: rate_limits::LoginLimits::new(&config),
             account_frame_limits: rate_limits::AccountFrameLimits::new(&config),
-            router: Arc::new(LocalRouter::new(registry.clone())),
+            router,
             registry,
             store,
             config,

@@ -5,6 +5,10 @@
 //! if a connection's queue is full its consumer is too slow, so it is closed
 //! with [`close_code::SLOW_CONSUMER`] and will catch up by sync when it comes
 //! back. Server memory per connection is therefore bounded by the queue size.
+//!
+//! In cluster mode the router must know which users this node holds (it
+//! subscribes to their subjects): a [`UserWatcher`] hears when a user's
+//! first connection arrives and when their last one leaves.
 
 use std::{
     collections::HashMap,
@@ -27,6 +31,23 @@ pub type ConnectionId = u64;
 pub struct CloseReason {
     pub code: u16,
     pub reason: &'static str,
+}
+
+impl CloseReason {
+    /// The session (device token) was revoked: logout or device removal.
+    pub const SESSION_REVOKED: CloseReason = CloseReason { code: close_code::SESSION_REVOKED, reason: "session revoked" };
+}
+
+/// Told when a user starts and stops having connections on this node.
+///
+/// Called with the registry's lock held, so calls arrive in the order the
+/// registry changed: an implementation must not block or call back into the
+/// registry (queue the event instead).
+pub trait UserWatcher: Send + Sync + std::fmt::Debug {
+    /// The user's first connection on this node was registered.
+    fn first_connection(&self, user_id: UserId);
+    /// The user's last connection on this node was unregistered.
+    fn last_connection_closed(&self, user_id: UserId);
 }
 
 /// A one-shot "please close" signal with the reason attached.
@@ -78,6 +99,7 @@ impl ConnectionHandle {
 pub struct ConnectionRegistry {
     by_user: Mutex<HashMap<UserId, Vec<ConnectionHandle>>>,
     next_id: AtomicU64,
+    watcher: OnceLock<Arc<dyn UserWatcher>>,
 }
 
 impl ConnectionRegistry {
@@ -90,8 +112,28 @@ impl ConnectionRegistry {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Installs the one watcher (cluster routing). Users already connected
+    /// are reported to it at once. Returns false if one was already set.
+    pub fn watch_users(&self, watcher: Arc<dyn UserWatcher>) -> bool {
+        let by_user = self.lock();
+        if self.watcher.set(watcher.clone()).is_err() {
+            return false;
+        }
+        for &user_id in by_user.keys() {
+            watcher.first_connection(user_id);
+        }
+        true
+    }
+
     pub fn register(&self, user_id: UserId, handle: ConnectionHandle) {
-        self.lock().entry(user_id).or_default().push(handle);
+        let mut by_user = self.lock();
+        let list = by_user.entry(user_id).or_default();
+        list.push(handle);
+        if list.len() == 1 {
+            if let Some(watcher) = self.watcher.get() {
+                watcher.first_connection(user_id);
+            }
+        }
     }
 
     pub fn unregister(&self, user_id: UserId, connection_id: ConnectionId) {
@@ -100,8 +142,16 @@ impl ConnectionRegistry {
             list.retain(|h| h.id != connection_id);
             if list.is_empty() {
                 by_user.remove(&user_id);
+                if let Some(watcher) = self.watcher.get() {
+                    watcher.last_connection_closed(user_id);
+                }
             }
         }
+    }
+
+    /// Whether the user has a connection on this node.
+    pub fn has_user(&self, user_id: UserId) -> bool {
+        self.lock().contains_key(&user_id)
     }
 
     /// Delivers `frame` to every connection of every listed user, except the
@@ -179,6 +229,36 @@ mod tests {
             registry.deliver_to_users(&[10], &Utf8Bytes::from_static("x"), None);
         }
         assert_eq!(a.kick.kicked().await.code, close_code::SLOW_CONSUMER);
+    }
+
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<(UserId, bool)>>);
+
+    impl UserWatcher for Recorder {
+        fn first_connection(&self, user_id: UserId) {
+            self.0.lock().unwrap().push((user_id, true));
+        }
+        fn last_connection_closed(&self, user_id: UserId) {
+            self.0.lock().unwrap().push((user_id, false));
+        }
+    }
+
+    #[test]
+    fn the_watcher_hears_only_a_users_first_arrival_and_last_departure() {
+        let registry = ConnectionRegistry::new();
+        let (early, _rx0) = handle(&registry, 9, 2);
+        registry.register(5, early);
+        let recorder = Arc::new(Recorder::default());
+        assert!(registry.watch_users(recorder.clone()));
+        let (a1, _rx1) = handle(&registry, 1, 2);
+        let (a2, _rx2) = handle(&registry, 2, 2);
+        registry.register(10, a1.clone());
+        registry.register(10, a2.clone());
+        registry.unregister(10, a1.id);
+        registry.unregister(10, a2.id);
+        registry.register(10, a1.clone());
+        assert_eq!(*recorder.0.lock().unwrap(), vec![(5, true), (10, true), (10, false), (10, true)]);
+        assert!(!registry.watch_users(recorder), "only one watcher");
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! * a method that returns `Ok` after a write has committed it to disk.
 //!
 //! Implementations: [`sqlite::SqliteStore`] (embedded default: one writer
-//! thread with group commit, a pool of reader threads, WAL). A PostgreSQL
-//! implementation for cluster mode satisfies the same trait and the same test
-//! suite.
+//! thread with group commit, a pool of reader threads, WAL) and
+//! [`postgres::PgStore`] (cluster mode: many nodes, one or more PostgreSQL
+//! shards, batched appends under row locks). Both pass the same test suite
+//! (`tests/store_conformance.rs`).
 
 use async_trait::async_trait;
 use banter_protocol::{
@@ -24,6 +25,7 @@ use banter_protocol::{
     Message, Seq, TimestampMs, User, UserId,
 };
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Errors a [`Store`] reports. Each maps to one wire error code in the server.

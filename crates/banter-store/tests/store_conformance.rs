@@ -3,8 +3,14 @@
 //! Each check is an `async fn` written against `&dyn Backend`, which only
 //! knows how to open a store, so the same checks run unchanged against every
 //! implementation. `conformance_suite!` turns the list of checks into one
-//! `#[tokio::test]` per check and backend; a new backend (PostgreSQL) needs a
-//! `Backend` impl and one `for_each_check!` line at the bottom of this file.
+//! `#[tokio::test]` per check and backend; a backend is a `Backend` impl and
+//! one `for_each_check!` line at the bottom of this file.
+//!
+//! Backends: SQLite in a temp dir; PostgreSQL with one database, and with
+//! three databases as three shards. Each PostgreSQL check creates its own
+//! fresh databases on the server at `BANTER_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, which `scripts/services-up`
+//! starts) and drops them afterwards, so checks run in parallel.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +20,7 @@ use async_trait::async_trait;
 use banter_protocol::frames::SyncCursor;
 use banter_protocol::limits::MAX_GROUP_MEMBERS;
 use banter_protocol::{ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, Seq, User, UserId};
+use banter_store::postgres::{PgConfig, PgStore};
 use banter_store::sqlite::SqliteStore;
 use banter_store::{HistoryRange, NewMessage, NewPushSubscription, Store, StoreError};
 use tokio::task::JoinSet;
@@ -48,6 +55,64 @@ impl Backend for SqliteBackend {
         // A nested path also checks that `open` creates missing directories.
         let path = self.dir.path().join("data").join("banter.db");
         Arc::new(SqliteStore::open(&path).expect("open sqlite store"))
+    }
+}
+
+/// Fresh PostgreSQL databases (one per shard), dropped when the check ends.
+struct PgBackend {
+    admin_url: String,
+    databases: Vec<String>,
+}
+
+impl PgBackend {
+    async fn new(shards: usize) -> Self {
+        use sqlx::Connection;
+        let admin_url = std::env::var("BANTER_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL (run scripts/services-up, or set BANTER_TEST_DATABASE_URL)");
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let mut databases = Vec::new();
+        for shard in 0..shards {
+            let name = format!("banter_test_{}_{}_{stamp}_{shard}", std::process::id(), unique());
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+            databases.push(name);
+        }
+        PgBackend { admin_url, databases }
+    }
+
+    fn url_of(&self, database: &str) -> String {
+        let (base, _) = self.admin_url.rsplit_once('/').expect("database URL ends with /<database>");
+        format!("{base}/{database}")
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    async fn open(&self) -> Arc<dyn Store> {
+        let urls = self.databases.iter().map(|d| self.url_of(d)).collect();
+        Arc::new(PgStore::connect(&PgConfig { urls, max_connections: 8 }).await.expect("open postgres store"))
+    }
+}
+
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        // Drop runs inside the check's runtime, which cannot be blocked on:
+        // a thread with its own runtime does the cleanup.
+        let (admin_url, databases) = (self.admin_url.clone(), std::mem::take(&mut self.databases));
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect for cleanup");
+                for name in databases {
+                    // FORCE: pooled connections of the dropped store may linger.
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 
@@ -963,3 +1028,63 @@ macro_rules! for_each_check {
 }
 
 for_each_check!(sqlite => SqliteBackend::new());
+for_each_check!(postgres => PgBackend::new(1).await);
+for_each_check!(postgres_sharded => PgBackend::new(3).await);
+
+/// Cluster mode: several nodes (here two stores on the same databases) write
+/// to the same conversations at once.
+mod postgres_nodes {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_nodes_appending_and_retrying_at_once_keep_seqs_dense_and_keys_single() {
+        let db = PgBackend::new(2).await;
+        let (node_a, node_b) = (db.open().await, db.open().await);
+        let mut people = Vec::new();
+        for i in 0..4 {
+            people.push(sender(&*node_a, &format!("user{i}")).await);
+        }
+        let ids: Vec<UserId> = people.iter().map(|p| p.user).collect();
+        // Groups go round-robin, so with two shards these two are on different ones.
+        let g1 = node_a.create_group(ids[0], "one", &ids[1..], 1).await.unwrap();
+        let g2 = node_b.create_group(ids[0], "two", &ids[1..], 1).await.unwrap();
+
+        let mut tasks = JoinSet::new();
+        for (n, from) in people.iter().copied().enumerate() {
+            for (node, other) in [(node_a.clone(), node_b.clone()), (node_b.clone(), node_a.clone())] {
+                tasks.spawn(async move {
+                    let mut stored = Vec::new();
+                    for i in 0..40 {
+                        let conv = if i % 2 == 0 { g1 } else { g2 };
+                        // Each device's key is sent to both nodes at the same time,
+                        // as a client retrying on another node would.
+                        let key = format!("k{n}-{i}");
+                        let msg = new_message(conv, from, &key, "x");
+                        let (x, y) = tokio::join!(node.append_message(msg.clone()), other.append_message(msg));
+                        let (x, y) = (x.unwrap(), y.unwrap());
+                        assert_eq!(x.message, y.message, "both nodes answer with the one stored message");
+                        stored.push((x.duplicate, y.duplicate, x.message.conversation_id, x.message.seq));
+                    }
+                    stored
+                });
+            }
+        }
+        let mut per_conversation: HashMap<ConversationId, Vec<Seq>> = HashMap::new();
+        let mut fresh = 0;
+        for stored in tasks.join_all().await {
+            for (dup_x, dup_y, conv, seq) in stored {
+                fresh += usize::from(!dup_x) + usize::from(!dup_y);
+                per_conversation.entry(conv).or_default().push(seq);
+            }
+        }
+        // 4 senders × 2 tasks send the same 40 keys each: 160 distinct keys.
+        assert_eq!(fresh, 160, "each key stored exactly once");
+        for conv in [g1, g2] {
+            let mut seqs_seen = per_conversation.remove(&conv).unwrap();
+            seqs_seen.sort_unstable();
+            seqs_seen.dedup();
+            assert_eq!(seqs_seen, (1..=80).collect::<Vec<_>>());
+            assert_eq!(seqs(&read_all(&*node_b, conv, ids[2]).await), (1..=80).collect::<Vec<_>>());
+        }
+    }
+}

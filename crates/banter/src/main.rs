@@ -1,6 +1,7 @@
 //! `banter`: the one binary of the Banter chat system.
 //!
-//! * `banter serve` — run the server (embedded SQLite, no external service).
+//! * `banter serve` — run the server (embedded SQLite, no external service;
+//!   or a cluster node with `--database-url` and `--nats-url`).
 //!
 //! The binary is thin: it parses configuration and calls into
 //! `banter-server`; the logic lives in the library crates.

@@ -23,6 +23,21 @@ pub struct ServeArgs {
     /// Close WebSockets silent for this many seconds.
     #[arg(long, env = "BANTER_IDLE_TIMEOUT_SECS")]
     idle_timeout_secs: Option<u64>,
+    /// Cluster mode: PostgreSQL instead of the embedded SQLite
+    /// (`postgres://user@host:5432/banter`). Several, comma-separated or
+    /// repeated, are shards in a fixed order.
+    #[arg(long = "database-url", env = "BANTER_DATABASE_URL", value_delimiter = ',')]
+    database_urls: Vec<String>,
+    /// Cluster mode: route to devices on other nodes through this NATS
+    /// server (`nats://host:4222`).
+    #[arg(long, env = "BANTER_NATS_URL")]
+    nats_url: Option<String>,
+    /// First token of this cluster's NATS subjects [default: banter].
+    #[arg(long, env = "BANTER_NATS_SUBJECT_PREFIX")]
+    nats_subject_prefix: Option<String>,
+    /// PostgreSQL connections per shard on this node [default: 16].
+    #[arg(long, env = "BANTER_DATABASE_POOL_SIZE")]
+    database_pool_size: Option<u32>,
     /// Seconds without a frame from any device before a user shows offline.
     #[arg(long, env = "BANTER_PRESENCE_GRACE_SECS")]
     presence_grace_secs: Option<u64>,
@@ -51,6 +66,18 @@ impl ServeArgs {
         }
         if let Some(secs) = self.idle_timeout_secs {
             config.idle_timeout = std::time::Duration::from_secs(secs);
+        }
+        if !self.database_urls.is_empty() {
+            config.database_urls = self.database_urls;
+        }
+        if self.nats_url.is_some() {
+            config.nats_url = self.nats_url;
+        }
+        if let Some(prefix) = self.nats_subject_prefix {
+            config.nats_subject_prefix = prefix;
+        }
+        if let Some(size) = self.database_pool_size {
+            config.database_pool_size = size;
         }
         if let Some(secs) = self.presence_grace_secs {
             config.presence_grace = std::time::Duration::from_secs(secs);

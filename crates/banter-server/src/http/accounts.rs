@@ -17,7 +17,6 @@ use super::extract::{Json, Path};
 use crate::{
     auth::{new_token, token_hash, Authenticated},
     error::{ApiError, ApiResult},
-    registry::CloseReason,
     state::{now_ms, AppState},
 };
 
@@ -129,11 +128,8 @@ pub async fn revoke_device(State(state): AppStateRef, auth: Authenticated, Path(
 
 async fn revoke(state: &AppState, auth: &Authenticated, device_id: i64) -> ApiResult<()> {
     state.store.revoke_device(auth.user.id, device_id).await?;
-    state.registry.kick_device(
-        auth.user.id,
-        device_id,
-        CloseReason { code: banter_protocol::frames::close_code::SESSION_REVOKED, reason: "session revoked" },
-    );
+    // Through the router: the device may be connected to another node.
+    state.router.revoke_device(auth.user.id, device_id);
     Ok(())
 }
 

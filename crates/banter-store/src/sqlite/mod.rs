@@ -21,7 +21,7 @@ mod messages;
 mod presence;
 mod push;
 mod readers;
-mod rows;
+pub(crate) mod rows;
 mod schema;
 mod writer;
 

@@ -64,7 +64,7 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
 }
 
 /// Parses the `conversations.kind` column.
-pub(super) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
+pub(crate) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
     match value {
         "direct" => Ok(ConversationKind::Direct),
         "group" => Ok(ConversationKind::Group),
@@ -73,7 +73,7 @@ pub(super) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
 }
 
 /// Parses the `members.role` column.
-pub(super) fn parse_role(value: &str) -> StoreResult<MemberRole> {
+pub(crate) fn parse_role(value: &str) -> StoreResult<MemberRole> {
     match value {
         "admin" => Ok(MemberRole::Admin),
         "member" => Ok(MemberRole::Member),

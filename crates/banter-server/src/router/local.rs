@@ -1,0 +1,30 @@
+//! In-process routing: every device is connected to this node.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use banter_protocol::{DeviceId, UserId};
+
+use super::Router;
+use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry};
+
+/// Delivers straight into this node's [`ConnectionRegistry`].
+pub struct LocalRouter {
+    registry: Arc<ConnectionRegistry>,
+}
+
+impl LocalRouter {
+    pub fn new(registry: Arc<ConnectionRegistry>) -> Self {
+        LocalRouter { registry }
+    }
+}
+
+impl Router for LocalRouter {
+    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>) {
+        self.registry.deliver_to_users(user_ids, &frame, skip);
+    }
+
+    fn revoke_device(&self, user_id: UserId, device_id: DeviceId) {
+        self.registry.kick_device(user_id, device_id, CloseReason::SESSION_REVOKED);
+    }
+}

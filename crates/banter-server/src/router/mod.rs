@@ -1,0 +1,40 @@
+//! Routing of real-time events to users' devices.
+//!
+//! Routing is best-effort by design: nothing durable depends on it. A device
+//! that misses an event (slow, offline, or its node or the message bus died)
+//! recovers the message by cursor sync.
+//!
+//! * [`LocalRouter`] delivers within this process: the embedded default,
+//!   where every device is connected to this node.
+//! * [`NatsRouter`] is cluster mode: it delivers to this node's connections
+//!   directly and publishes the event on each recipient's NATS subject
+//!   (`banter.user.<id>`), which the nodes holding that user's other
+//!   connections subscribe to.
+
+mod local;
+mod nats;
+
+use axum::extract::ws::Utf8Bytes;
+use banter_protocol::{DeviceId, ServerFrame, UserId};
+
+pub use self::local::LocalRouter;
+pub use self::nats::{NatsRouter, NatsRouterError};
+use crate::registry::ConnectionId;
+
+/// Delivers encoded frames to every connected device of some users, on
+/// whichever node those devices are connected to.
+pub trait Router: Send + Sync + 'static {
+    /// Delivers `frame` to all connections of `user_ids`, except the
+    /// connection `skip` of this node (the sending one). Never blocks.
+    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>);
+
+    /// Closes every connection of one device, on every node, with
+    /// `session_revoked` (logout or device removal). Never blocks.
+    fn revoke_device(&self, user_id: UserId, device_id: DeviceId);
+}
+
+/// Encodes a frame once, to be shared by every recipient.
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    // Serializing our own enum of plain data cannot fail.
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}

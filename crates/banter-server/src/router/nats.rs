@@ -1,0 +1,281 @@
+//! Cluster routing over core NATS (no JetStream: nothing here is stored).
+//!
+//! Each user has a subject, `<prefix>.user.<id>` (prefix `banter` by
+//! default; distinct prefixes let several clusters share a NATS server). A node subscribes to the
+//! subjects of the users connected to it — when a user's first connection
+//! arrives, and unsubscribes when the last one leaves (the registry's
+//! [`UserWatcher`] events, applied in order by one task). Publishing an event
+//! for some users delivers it to this node's own connections directly, then
+//! publishes it on each user's subject for the other nodes; the connection
+//! is opened with `no_echo`, so a node never gets its own events back.
+//!
+//! Each NATS message carries the frame as its payload (encoded once, never
+//! re-encoded) and an envelope in headers: the origin node and, for a send,
+//! the origin connection to skip. Connection ids are per node, so `skip`
+//! only ever applies on the origin node — which delivers there itself.
+//! Revocations travel the same way, so logging out closes the device's
+//! sockets on every node.
+//!
+//! Best effort, like all routing: publishes are queued in a bounded outbox
+//! (full → dropped and logged), NATS outages are ridden out by the client's
+//! reconnect loop (it re-subscribes by itself), and whatever was missed in
+//! between is recovered by sync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use axum::extract::ws::Utf8Bytes;
+use banter_protocol::{DeviceId, UserId};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Router;
+use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry, UserWatcher};
+
+const HEADER_ORIGIN: &str = "Banter-Origin";
+const HEADER_KIND: &str = "Banter-Kind";
+const HEADER_SKIP: &str = "Banter-Skip";
+const HEADER_DEVICE: &str = "Banter-Device";
+const KIND_FRAME: &str = "frame";
+const KIND_REVOKE: &str = "revoke";
+
+/// Events queued for publishing before new ones are dropped.
+const OUTBOX_CAPACITY: usize = 16 * 1024;
+/// Messages the NATS client buffers per subscription (per user) before it
+/// drops them as a slow consumer; delivery into the registry never waits,
+/// so this is only ever reached in bursts.
+const SUBSCRIPTION_CAPACITY: usize = 1024;
+
+/// Why the router could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsRouterError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect { url: String, source: async_nats::ConnectError },
+}
+
+/// Routes through NATS to the node holding each connection.
+pub struct NatsRouter {
+    node_id: u64,
+    subjects: Subjects,
+    registry: Arc<ConnectionRegistry>,
+    outbox: mpsc::Sender<Outgoing>,
+    client: async_nats::Client,
+}
+
+/// An event on its way to NATS.
+enum Outgoing {
+    Frame { user_ids: Vec<UserId>, frame: Utf8Bytes, skip: Option<ConnectionId> },
+    Revoke { user_id: UserId, device_id: DeviceId },
+}
+
+impl NatsRouter {
+    /// Connects to NATS (failing fast if it is unreachable now; later
+    /// outages are retried forever) and starts following `registry`.
+    pub async fn connect(
+        url: &str,
+        subject_prefix: &str,
+        registry: Arc<ConnectionRegistry>,
+    ) -> Result<Arc<NatsRouter>, NatsRouterError> {
+        let node_id: u64 = rand::random();
+        let subjects = Subjects { prefix: subject_prefix.to_owned() };
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("banter-node-{node_id:016x}"))
+            .no_echo()
+            .max_reconnects(None)
+            .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 100).min(2_000)))
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .event_callback(|event| async move { tracing::info!(%event, "NATS connection event") })
+            .connect(url)
+            .await
+            .map_err(|source| NatsRouterError::Connect { url: url.to_owned(), source })?;
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
+        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, outbox_rx));
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        tokio::spawn(subscription_loop(client.clone(), subjects.clone(), node_id, registry.clone(), commands_rx));
+        registry.watch_users(Arc::new(SubscriptionWatcher { commands }));
+        tracing::info!(node = %format!("{node_id:016x}"), %url, "routing over NATS");
+        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client }))
+    }
+
+    /// This node's id in envelopes (random per process).
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The NATS connection, for other cluster services (presence).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The subject prefix this cluster uses.
+    pub fn subject_prefix(&self) -> &str {
+        &self.subjects.prefix
+    }
+
+    fn enqueue(&self, event: Outgoing) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(event) {
+            // Best effort: the recipients on other nodes will sync.
+            tracing::warn!("NATS outbox full; dropping a cross-node event");
+        }
+    }
+}
+
+impl Router for NatsRouter {
+    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>) {
+        self.registry.deliver_to_users(user_ids, &frame, skip);
+        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, skip });
+    }
+
+    fn revoke_device(&self, user_id: UserId, device_id: DeviceId) {
+        self.registry.kick_device(user_id, device_id, CloseReason::SESSION_REVOKED);
+        self.enqueue(Outgoing::Revoke { user_id, device_id });
+    }
+}
+
+/// Names the subjects of one cluster.
+#[derive(Debug, Clone)]
+struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    fn user(&self, user_id: UserId) -> String {
+        format!("{}.user.{user_id}", self.prefix)
+    }
+}
+
+/// Drains the outbox into NATS. The client buffers while disconnected and
+/// flushes on reconnect.
+async fn publish_loop(
+    client: async_nats::Client,
+    subjects: Subjects,
+    node_id: u64,
+    mut outbox: mpsc::Receiver<Outgoing>,
+) {
+    while let Some(event) = outbox.recv().await {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_ORIGIN, node_id.to_string().as_str());
+        let (user_ids, payload) = match event {
+            Outgoing::Frame { user_ids, frame, skip } => {
+                headers.insert(HEADER_KIND, KIND_FRAME);
+                if let Some(skip) = skip {
+                    headers.insert(HEADER_SKIP, skip.to_string().as_str());
+                }
+                (user_ids, Bytes::from(frame))
+            }
+            Outgoing::Revoke { user_id, device_id } => {
+                headers.insert(HEADER_KIND, KIND_REVOKE);
+                headers.insert(HEADER_DEVICE, device_id.to_string().as_str());
+                (vec![user_id], Bytes::new())
+            }
+        };
+        for user_id in user_ids {
+            if let Err(e) = client.publish_with_headers(subjects.user(user_id), headers.clone(), payload.clone()).await {
+                tracing::debug!(error = %e, user = user_id, "NATS publish failed");
+            }
+        }
+    }
+}
+
+/// A subscription change, in registry order.
+#[derive(Debug)]
+enum Command {
+    Subscribe(UserId),
+    Unsubscribe(UserId),
+}
+
+/// Turns registry events into commands for [`subscription_loop`].
+#[derive(Debug)]
+struct SubscriptionWatcher {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl UserWatcher for SubscriptionWatcher {
+    fn first_connection(&self, user_id: UserId) {
+        let _ = self.commands.send(Command::Subscribe(user_id));
+    }
+
+    fn last_connection_closed(&self, user_id: UserId) {
+        let _ = self.commands.send(Command::Unsubscribe(user_id));
+    }
+}
+
+/// Applies subscription changes one at a time, so subscribe / unsubscribe /
+/// subscribe of a reconnecting user end subscribed.
+async fn subscription_loop(
+    client: async_nats::Client,
+    subjects: Subjects,
+    node_id: u64,
+    registry: Arc<ConnectionRegistry>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut subscribed: HashMap<UserId, CancellationToken> = HashMap::new();
+    while let Some(command) = commands.recv().await {
+        match command {
+            Command::Subscribe(user_id) => {
+                if subscribed.contains_key(&user_id) {
+                    continue;
+                }
+                match client.subscribe(subjects.user(user_id)).await {
+                    Ok(subscriber) => {
+                        let stop = CancellationToken::new();
+                        subscribed.insert(user_id, stop.clone());
+                        tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id));
+                    }
+                    Err(e) => tracing::warn!(error = %e, user = user_id, "NATS subscribe failed"),
+                }
+            }
+            Command::Unsubscribe(user_id) => {
+                if let Some(stop) = subscribed.remove(&user_id) {
+                    stop.cancel();
+                }
+            }
+        }
+    }
+}
+
+/// Delivers one user's events from other nodes into this node's registry.
+async fn deliver_loop(
+    mut subscriber: async_nats::Subscriber,
+    stop: CancellationToken,
+    node_id: u64,
+    registry: Arc<ConnectionRegistry>,
+    user_id: UserId,
+) {
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => {
+                let _ = subscriber.unsubscribe().await;
+                return;
+            }
+            message = subscriber.next() => match message {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        let Some(headers) = message.headers.as_ref() else { continue };
+        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+        let origin: Option<u64> = header(HEADER_ORIGIN).and_then(|v| v.parse().ok());
+        if origin == Some(node_id) {
+            // Our own event (only possible if echo were on): delivered already.
+            continue;
+        }
+        match header(HEADER_KIND).as_deref() {
+            Some(KIND_FRAME) => match Utf8Bytes::try_from(message.payload) {
+                // The skipped connection is the origin node's; none here.
+                Ok(frame) => registry.deliver_to_users(&[user_id], &frame, None),
+                Err(_) => tracing::warn!(user = user_id, "dropping a non-UTF-8 frame from NATS"),
+            },
+            Some(KIND_REVOKE) => {
+                if let Some(device_id) = header(HEADER_DEVICE).and_then(|v| v.parse().ok()) {
+                    registry.kick_device(user_id, device_id, CloseReason::SESSION_REVOKED);
+                }
+            }
+            other => tracing::debug!(kind = ?other, "ignoring an unknown NATS event"),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Row decoding and error mapping shared by the PostgreSQL query modules.
+
+use banter_protocol::{Message, User};
+
+use crate::{StoreError, StoreResult};
+
+/// Converts an sqlx result into a store result. Errors with a domain meaning
+/// (a taken username, say) are mapped at their call sites; everything left
+/// is a failure the caller cannot fix, hence `Unavailable`.
+pub(super) trait DbResult<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(unavailable)
+    }
+}
+
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// The SQLSTATE of a database error, if it is one.
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+}
+
+/// True when `e` violates the UNIQUE constraint named `constraint`.
+pub(super) fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    sqlstate(e).as_deref() == Some("23505")
+        && e.as_database_error().and_then(|d| d.constraint()) == Some(constraint)
+}
+
+/// True for errors that a concurrent transaction caused and that the same
+/// work, tried again, will not hit: a unique violation (another node stored
+/// the same idempotency key first), a serialization failure or a deadlock.
+pub(super) fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("23505" | "40001" | "40P01"))
+}
+
+/// The column list [`MessageRow`] expects, in order; a macro so it can be
+/// spliced into SQL literals with `concat!`.
+macro_rules! message_columns {
+    () => {
+        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts"
+    };
+}
+pub(super) use message_columns;
+
+/// A row selected with [`message_columns!`].
+pub(super) type MessageRow = (i64, i64, i64, i64, String, String, i64);
+
+pub(super) fn message(row: MessageRow) -> Message {
+    let (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts) = row;
+    Message { conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts }
+}
+
+/// A row of `id, username, display_name`.
+pub(super) type UserRow = (i64, String, String);
+
+pub(super) fn user(row: UserRow) -> User {
+    let (id, username, display_name) = row;
+    User { id, username, display_name }
+}

@@ -1,0 +1,285 @@
+//! Harness for the cluster tests: fresh PostgreSQL databases, NATS servers,
+//! and real `banter serve` processes on random ports.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use banter_protocol::{ConversationId, Message, ServerFrame};
+use banter_sdk::{ApiClient, Connection, Session};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const WAIT: Duration = Duration::from_secs(15);
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name(prefix: &str) -> String {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}_{}_{}_{stamp}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The shared PostgreSQL server (`scripts/services-up`).
+fn admin_url() -> String {
+    std::env::var("BANTER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The shared NATS server (`scripts/services-up`).
+fn shared_nats_url() -> String {
+    std::env::var("BANTER_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A fresh database, dropped (with its connections) when this is dropped.
+pub struct Database {
+    name: String,
+}
+
+impl Database {
+    pub async fn create() -> Database {
+        use sqlx::Connection;
+        let name = unique_name("banter_cluster");
+        let mut admin = sqlx::PgConnection::connect(&admin_url())
+            .await
+            .expect("connect to PostgreSQL (run scripts/services-up, or set BANTER_TEST_DATABASE_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+        Database { name }
+    }
+
+    pub fn url(&self) -> String {
+        let admin = admin_url();
+        let (base, _) = admin.rsplit_once('/').expect("URL ends with /<database>");
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A nats-server of the test's own on a random port, for tests that stop it.
+pub struct PrivateNats {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    pub fn start() -> PrivateNats {
+        let mut nats = PrivateNats { port: free_port(), child: None };
+        nats.start_again();
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and waits until it accepts.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("/usr/sbin/nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/sbin/nats-server (run scripts/services-up to install it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server (SIGKILL: nothing is flushed or handed over).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// One `banter serve` process.
+struct Node {
+    child: Child,
+    url: String,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start(database_url: &str, nats_url: &str, subject_prefix: &str) -> Node {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_banter"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-pool-size", "4"])
+            .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env("BANTER_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("banter starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("banter printed a ready line").expect("readable output");
+            if let Some(rest) = line.split("url=").nth(1) {
+                if line.contains("ready") {
+                    break rest.split_whitespace().next().unwrap_or_default().to_string();
+                }
+            }
+        };
+        // Keep draining output so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node { child, url, _data_dir: data_dir }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Several nodes on one database and one NATS subject prefix.
+pub struct Cluster {
+    nodes: Vec<Option<Node>>,
+    // Dropped after the nodes (field order), which hold connections to it.
+    database: Database,
+}
+
+impl Cluster {
+    /// `n` nodes on the shared NATS server.
+    pub async fn start(n: usize) -> Cluster {
+        Self::start_with_nats(n, &shared_nats_url()).await
+    }
+
+    pub async fn start_with_nats(n: usize, nats_url: &str) -> Cluster {
+        let database = Database::create().await;
+        let prefix = unique_name("test");
+        let (url, nats, prefix) = (database.url(), nats_url.to_owned(), prefix);
+        // Started one after the other on a blocking thread: the first
+        // applies the migrations, the others find them done.
+        let nodes = tokio::task::spawn_blocking(move || {
+            (0..n).map(|_| Some(Node::start(&url, &nats, &prefix))).collect::<Vec<_>>()
+        })
+        .await
+        .expect("nodes start");
+        Cluster { nodes, database }
+    }
+
+    pub fn url(&self, node: usize) -> String {
+        self.nodes[node].as_ref().expect("node is running").url.clone()
+    }
+
+    pub fn api(&self, node: usize) -> ApiClient {
+        ApiClient::new(&self.url(node)).expect("api client")
+    }
+
+    /// Signs up a fresh user through `node`; the session talks to that node.
+    pub async fn user(&self, node: usize, prefix: &str) -> Session {
+        let name = format!("{prefix}{}", UNIQUE.fetch_add(1, Ordering::Relaxed));
+        self.api(node).signup(&name, PASSWORD).await.expect("signup")
+    }
+
+    /// Another device of `session`'s user, logged in through `node`.
+    pub async fn login(&self, node: usize, session: &Session) -> Session {
+        self.api(node).login(&session.user.username, PASSWORD, Some("another device")).await.expect("login")
+    }
+
+    /// `kill -9` of one node.
+    pub fn kill(&mut self, node: usize) {
+        drop(self.nodes[node].take());
+    }
+}
+
+/// The next live message, skipping other frames and warm-up probes.
+pub async fn next_message(conn: &mut Connection) -> Message {
+    loop {
+        match conn.next_frame_timeout(WAIT).await.expect("a frame arrives") {
+            ServerFrame::Message { message } if !message.text.starts_with(PROBE) => return message,
+            _ => continue,
+        }
+    }
+}
+
+/// The next frame satisfying `pick`, skipping others.
+pub async fn next_matching<T>(conn: &mut Connection, mut pick: impl FnMut(ServerFrame) -> Option<T>) -> T {
+    loop {
+        let frame = conn.next_frame_timeout(WAIT).await.expect("a frame arrives");
+        if let Some(found) = pick(frame) {
+            return found;
+        }
+    }
+}
+
+/// Reads until the server closes the connection; its close code.
+pub async fn closed_code(conn: &mut Connection) -> Option<u16> {
+    loop {
+        if let Err(e) = conn.next_frame_timeout(WAIT).await {
+            assert!(e.is_closed(), "expected a close, got {e:?}");
+            return e.close_code();
+        }
+    }
+}
+
+const PROBE: &str = "probe ";
+
+/// Waits until routing from `sender` reaches every receiver live.
+///
+/// A node subscribes to a user's subject when the user's first connection
+/// arrives, a moment after the client sees `hello`; routing is best effort
+/// and sync covers that moment. Tests about live delivery start after it:
+/// probes are sent until each receiver has had one, and later reads skip
+/// them.
+pub async fn warm_up(sender: &mut Connection, conversation_id: ConversationId, receivers: &mut [&mut Connection]) {
+    let mut warm = vec![false; receivers.len()];
+    for attempt in 0..100 {
+        sender.send_message(conversation_id, format!("{PROBE}{attempt}")).await.expect("probe sent");
+        for (receiver, warm) in receivers.iter_mut().zip(warm.iter_mut()).filter(|(_, w)| !**w) {
+            while let Ok(frame) = receiver.next_frame_timeout(Duration::from_millis(200)).await {
+                if matches!(&frame, ServerFrame::Message { message } if message.text.starts_with(PROBE)) {
+                    *warm = true;
+                    break;
+                }
+            }
+        }
+        if warm.iter().all(|w| *w) {
+            // Drain probes already on their way.
+            for receiver in receivers.iter_mut() {
+                while receiver.next_frame_timeout(Duration::from_millis(100)).await.is_ok() {}
+            }
+            return;
+        }
+    }
+    panic!("cross-node routing never started");
+}
