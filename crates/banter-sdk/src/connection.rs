@@ -11,6 +11,7 @@
 //! [`Connection::ping`] every [`Hello::heartbeat_interval_ms`].
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use banter_protocol::frames::{ConnectionLimits, SyncCursor};
@@ -18,9 +19,11 @@ use banter_protocol::{
     ClientFrame, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User,
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -68,6 +71,17 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Bound on waiting for an answer in `send_message`, `sync_all`, `ping`.
     pub request_timeout: Duration,
+    /// Local address to bind the TCP socket to before connecting (port
+    /// chosen by the OS). `None` lets the OS pick. A load generator spreads
+    /// its connections over several source addresses (e.g. `127.0.0.2`,
+    /// `127.0.0.3`, … on loopback) because one source address can hold only
+    /// as many connections to one server address as there are ephemeral ports.
+    pub local_addr: Option<IpAddr>,
+    /// Size of the WebSocket read buffer allocated per connection; `None`
+    /// keeps tungstenite's default (128 KiB). Clients holding thousands of
+    /// mostly idle connections set it small (e.g. 4 KiB); larger frames
+    /// still work, the buffer grows for them.
+    pub read_buffer_size: Option<usize>,
 }
 
 impl Default for ConnectOptions {
@@ -77,6 +91,8 @@ impl Default for ConnectOptions {
             headers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            local_addr: None,
+            read_buffer_size: None,
         }
     }
 }
@@ -88,6 +104,8 @@ impl std::fmt::Debug for ConnectOptions {
             .field("headers", &self.headers)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("local_addr", &self.local_addr)
+            .field("read_buffer_size", &self.read_buffer_size)
             .finish()
     }
 }
@@ -119,6 +137,18 @@ impl ConnectOptions {
     /// Sets the request timeout.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Binds the TCP socket to `addr` (any port) before connecting.
+    pub fn local_addr(mut self, addr: IpAddr) -> Self {
+        self.local_addr = Some(addr);
+        self
+    }
+
+    /// Sets the per-connection WebSocket read buffer size.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = Some(bytes);
         self
     }
 }
@@ -199,32 +229,58 @@ impl Connection {
 
     /// Opens the WebSocket with explicit options and waits for `hello`.
     ///
-    /// A handshake the server refuses (bad token, disallowed Origin) fails
-    /// with [`SdkError::Api`] carrying the HTTP status and error code.
+    /// The TCP connection is opened by the SDK (bound to
+    /// [`ConnectOptions::local_addr`] if set, with `TCP_NODELAY`, since chat
+    /// frames are small and latency-bound). A handshake the server refuses
+    /// (bad token, disallowed Origin) fails with [`SdkError::Api`] carrying
+    /// the HTTP status and error code.
     pub async fn connect_with(
         base_url: &str,
         options: ConnectOptions,
     ) -> Result<Connection, SdkError> {
-        let url = ws_url(base_url)?;
-        let mut request = url.as_str().into_client_request()?;
-        let headers = request.headers_mut();
-        if let Some(token) = &options.token {
-            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| SdkError::Config("the token is not a valid header value".into()))?;
-            headers.insert(AUTHORIZATION, value);
-        }
-        for (name, value) in &options.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| SdkError::Config(format!("invalid header name {name:?}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| SdkError::Config(format!("invalid value for header {name}")))?;
-            headers.insert(name, value);
-        }
-
+        let request = handshake_request(base_url, &options)?;
         let deadline = Instant::now() + options.connect_timeout;
+        let stream = match tokio::time::timeout_at(
+            deadline,
+            open_tcp(&request, options.local_addr),
+        )
+        .await
+        {
+            Err(_) => return Err(SdkError::Timeout),
+            Ok(stream) => stream?,
+        };
+        Self::handshake(request, stream, options, deadline).await
+    }
+
+    /// Opens the WebSocket over a TCP connection the caller already made
+    /// (e.g. from a socket with special options) and waits for `hello`.
+    /// `base_url` still gives the scheme (TLS for `https`), host and path of
+    /// the handshake. [`ConnectOptions::local_addr`] is ignored.
+    pub async fn connect_over(
+        stream: TcpStream,
+        base_url: &str,
+        options: ConnectOptions,
+    ) -> Result<Connection, SdkError> {
+        let request = handshake_request(base_url, &options)?;
+        let deadline = Instant::now() + options.connect_timeout;
+        Self::handshake(request, stream, options, deadline).await
+    }
+
+    /// The WebSocket handshake over `stream`, then the wait for `hello`.
+    async fn handshake(
+        request: Request,
+        stream: TcpStream,
+        options: ConnectOptions,
+        deadline: Instant,
+    ) -> Result<Connection, SdkError> {
+        let config = options.read_buffer_size.map(|bytes| {
+            let mut config = WebSocketConfig::default();
+            config.read_buffer_size = bytes;
+            config
+        });
         let (ws, _response) = match tokio::time::timeout_at(
             deadline,
-            tokio_tungstenite::connect_async(request),
+            tokio_tungstenite::client_async_tls_with_config(request, stream, config, None),
         )
         .await
         {
@@ -663,6 +719,69 @@ impl Connection {
             self.closed = Some((code, reason));
         }
     }
+}
+
+/// The handshake request for `base_url` with the token and extra headers.
+fn handshake_request(base_url: &str, options: &ConnectOptions) -> Result<Request, SdkError> {
+    let url = ws_url(base_url)?;
+    let mut request = url.as_str().into_client_request()?;
+    let headers = request.headers_mut();
+    if let Some(token) = &options.token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| SdkError::Config("the token is not a valid header value".into()))?;
+        headers.insert(AUTHORIZATION, value);
+    }
+    for (name, value) in &options.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| SdkError::Config(format!("invalid header name {name:?}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| SdkError::Config(format!("invalid value for header {name}")))?;
+        headers.insert(name, value);
+    }
+    Ok(request)
+}
+
+/// Connects to the request's host and port (trying each resolved address),
+/// from `local_addr` if given, with `TCP_NODELAY`.
+async fn open_tcp(request: &Request, local_addr: Option<IpAddr>) -> Result<TcpStream, SdkError> {
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| SdkError::Config(format!("no host in {uri}")))?;
+    // `[::1]` in a URI is `::1` to the resolver.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("wss") => 443,
+        _ => 80,
+    });
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await.map_err(io_error)? {
+        let attempt = async {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }?;
+            if let Some(ip) = local_addr {
+                socket.bind(SocketAddr::new(ip, 0))?;
+            }
+            let stream = socket.connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        };
+        match attempt.await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.map_or_else(
+        || SdkError::Config(format!("{host} resolved to no address")),
+        io_error,
+    ))
+}
+
+fn io_error(e: std::io::Error) -> SdkError {
+    SdkError::WebSocket(Box::new(tungstenite::Error::Io(e)))
 }
 
 fn is_disconnect(e: &std::io::Error) -> bool {

@@ -298,3 +298,46 @@ async fn a_bad_frame_is_a_protocol_error_and_the_connection_goes_on() {
     ));
     conn.ping().await.unwrap();
 }
+
+/// A one-connection server that reports the client's address, then answers
+/// the handshake with `hello` and holds the connection until it closes.
+async fn serve_reporting_peer() -> (String, tokio::sync::oneshot::Receiver<std::net::SocketAddr>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (peer_tx, peer_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (stream, peer) = listener.accept().await.unwrap();
+        let _ = peer_tx.send(peer);
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        send(&mut ws, hello()).await;
+        while ws.next().await.is_some() {}
+    });
+    (format!("http://{addr}"), peer_rx)
+}
+
+#[tokio::test]
+async fn a_connection_can_come_from_a_chosen_local_address() {
+    let (base, peer) = serve_reporting_peer().await;
+    let source: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let options = crate::ConnectOptions::new()
+        .token(TOKEN)
+        .local_addr(source)
+        .read_buffer_size(4096);
+    let conn = Connection::connect_with(&base, options).await.unwrap();
+    assert_eq!(conn.hello().device_id, 9);
+    assert_eq!(peer.await.unwrap().ip(), source);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_can_run_over_a_stream_the_caller_opened() {
+    let (base, peer) = serve_reporting_peer().await;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let options = crate::ConnectOptions::new().token(TOKEN);
+    let conn = Connection::connect_over(stream, &base, options).await.unwrap();
+    assert_eq!(conn.hello().user.username, "alice");
+    assert_eq!(peer.await.unwrap(), local);
+    conn.close().await.unwrap();
+}

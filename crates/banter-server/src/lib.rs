@@ -90,8 +90,7 @@ impl Server {
 
     /// Like [`Server::start`] with a store chosen by the caller.
     pub async fn start_with_store(config: ServerConfig, store: Arc<dyn Store>) -> Result<RunningServer, StartError> {
-        let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let listener = listen(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
         let router: Arc<dyn Router> = match &config.nats_url {
@@ -127,6 +126,20 @@ impl Server {
         tracing::info!(%addr, "banter listening");
         Ok(RunningServer { addr, state, serve })
     }
+}
+
+/// Pending connections the kernel may queue before `accept`. The standard
+/// library's bind uses 128, which a reconnect storm (thousands of devices
+/// coming back after a restart) overflows: each dropped SYN costs that
+/// client a 1 s retransmission. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (with `SO_REUSEADDR`, as `TcpListener::bind` does) and listens.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A server running in the background.

@@ -2,10 +2,12 @@
 //!
 //! * `banter serve` — run the server (embedded SQLite, no external service;
 //!   or a cluster node with `--database-url` and `--nats-url`).
+//! * `banter bench <scenario>` — the load tool (see `bench/mod.rs`).
 //!
 //! The binary is thin: it parses configuration and calls into
 //! `banter-server`; the logic lives in the library crates.
 
+mod bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,20 +23,35 @@ struct Cli {
 enum Command {
     /// Run the chat server.
     Serve(serve::ServeArgs),
+    /// Load a server and measure it: connections, direct, group, sync, history.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    // The server logs to stdout (its "ready" line is read from there); the
+    // load tool keeps stdout for its report and logs warnings to stderr.
+    let bench = matches!(cli.command, Command::Bench(_));
+    let default_filter = if bench { "warn" } else { "info,tower_http=warn" };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| default_filter.into());
+    if bench {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

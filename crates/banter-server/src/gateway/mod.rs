@@ -47,9 +47,10 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, headers: HeaderMap, ws:
     };
     // Small buffers: most frames are tiny, and per-connection memory is what
     // bounds how many devices one node holds. Large frames still work; the
-    // buffers grow for them.
+    // buffers grow for them. The read buffer is allocated up front for every
+    // connection: 1 KiB holds several typical frames (a send is ~150 bytes).
     ws.protocols([SUBPROTOCOL])
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WS_FRAME_BYTES * 4)
         .max_message_size(MAX_WS_FRAME_BYTES)

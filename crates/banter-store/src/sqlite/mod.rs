@@ -3,6 +3,8 @@
 //! Layout:
 //! * [`writer`]: one OS thread owns the only write connection and commits
 //!   queued writes in batches (group commit): many writers, one fsync.
+//! * [`checkpointer`]: copies the WAL back into the database file on its
+//!   own thread, so the writer never pauses for it.
 //! * [`readers`]: a few threads with read-only connections serve reads in
 //!   parallel; WAL lets them run while the writer commits.
 //! * [`schema`]: connection PRAGMAs and embedded, versioned migrations.
@@ -15,6 +17,7 @@
 //! hop per statement.
 
 mod accounts;
+mod checkpointer;
 mod conversations;
 mod markers;
 mod messages;
@@ -34,6 +37,7 @@ use banter_protocol::{
 };
 use rusqlite::Connection;
 
+use self::checkpointer::Checkpointer;
 use self::readers::ReaderPool;
 use self::schema::Access;
 use self::writer::Writer;
@@ -57,6 +61,7 @@ pub struct SqliteStore {
     // readers go away.
     writer: Writer,
     readers: ReaderPool,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -69,6 +74,10 @@ impl SqliteStore {
         }
         let mut write_conn = schema::open_connection(path, Access::ReadWrite)?;
         schema::migrate(&mut write_conn)?;
+        write_conn
+            .pragma_update(None, "wal_autocheckpoint", checkpointer::WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let checkpointer = Checkpointer::start(schema::open_connection(path, Access::ReadWrite)?)?;
         // Readers open after migrating so they never see a half-built schema.
         let read_conns = (0..READER_THREADS)
             .map(|_| schema::open_connection(path, Access::ReadOnly))
@@ -76,7 +85,7 @@ impl SqliteStore {
         let readers = ReaderPool::start(read_conns)?;
         let writer = Writer::start(write_conn)?;
         tracing::info!(path = %path.display(), "opened SQLite store");
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore { writer, readers, _checkpointer: checkpointer })
     }
 
     /// Runs `f` on the writer thread inside the next batch's transaction;

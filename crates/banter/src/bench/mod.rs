@@ -1,0 +1,144 @@
+//! `banter bench <scenario>`: the load tool, built on the Rust SDK.
+//!
+//! Every scenario runs against a server that `bench` starts itself — by
+//! default `banter serve` in a child process with a temporary data dir, so
+//! the server's memory can be read from `/proc` and it does not share a
+//! runtime with the load generator — or against a running server (`--url`).
+//!
+//! Shape of a run: **seed** (users, devices, conversations, history: straight
+//! into the SQLite store before the embedded server starts, or through the
+//! HTTP API for `--url`), **start** the server, **load** it, **report** a
+//! table (or JSON with `--json`). A run that finds lost, duplicated or
+//! out-of-order messages reports them and exits with status 1.
+//!
+//! Modules: [`target`] (the server under test), [`seed`] (fast setup),
+//! [`net`] (source addresses, file limits), [`clock`] (timestamps carried in
+//! messages), [`pace`] (the open-loop rate-paced sender), [`traffic`] (the
+//! engine shared by `direct` and `group`), [`report`] (table and JSON), and
+//! one module per scenario.
+
+mod clock;
+mod connections;
+mod direct;
+mod group;
+mod history;
+mod net;
+mod pace;
+mod pipeline;
+mod progress;
+mod report;
+mod seed;
+mod sync;
+mod target;
+mod traffic;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use report::Report;
+
+
+/// `banter bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    scenario: Scenario,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Options every scenario takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Load a running server at this base URL (e.g. http://127.0.0.1:8080)
+    /// instead of starting one. Users are then created through the API
+    /// (slow: every signup hashes a password).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// With --url: the server's process id, to report its memory.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// TOML file passed to the embedded `banter serve --config`.
+    #[arg(long, global = true)]
+    server_config: Option<PathBuf>,
+    /// Run the embedded server under this command, e.g. "valgrind
+    /// --tool=callgrind" to profile it (split on whitespace).
+    #[arg(long, global = true)]
+    server_wrapper: Option<String>,
+    /// Directory for the embedded server's data [default: a new temp dir,
+    /// removed afterwards].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print the results as JSON on stdout instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Loopback source addresses (127.0.0.2, 127.0.0.3, …) to spread client
+    /// connections over; one address pair only has ~28k ephemeral ports.
+    #[arg(long, global = true, default_value_t = 16)]
+    source_addresses: u8,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Scenario {
+    /// N idle authenticated WebSockets: connect rate and server memory per connection.
+    Connections(connections::Args),
+    /// 1:1 pairs at a target total rate: achieved rate, latency, zero loss.
+    Direct(direct::Args),
+    /// Groups of 100 at a target send rate: deliveries/s, latency to each and to the last recipient.
+    Group(group::Args),
+    /// K devices miss M messages while offline, then all reconnect: time to catch up.
+    Sync(sync::Args),
+    /// Page through a conversation of many messages: pages/s and latency.
+    History(history::Args),
+}
+
+/// Runs one scenario and prints its report. A report with problems (lost or
+/// duplicated messages, errors) is an error, after printing.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    clock::start();
+    net::raise_file_limit();
+    let common = args.common;
+    let report = match args.scenario {
+        Scenario::Connections(a) => connections::run(&common, a).await,
+        Scenario::Direct(a) => direct::run(&common, a).await,
+        Scenario::Group(a) => group::run(&common, a).await,
+        Scenario::Sync(a) => sync::run(&common, a).await,
+        Scenario::History(a) => history::run(&common, a).await,
+    }
+    .context("benchmark failed")?;
+    let mut report = report;
+    machine_load(&mut report);
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    if !report.problems.is_empty() {
+        anyhow::bail!("the run found problems: {}", report.problems.join("; "));
+    }
+    Ok(())
+}
+
+/// How busy the machine was at the end of the run: the load average and
+/// the share of the last minute in which some task waited for a CPU
+/// (`/proc/pressure/cpu`). On a shared machine these say how much the
+/// figures were held back by other work.
+fn machine_load(report: &mut Report) {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    if let Some(load) = read("/proc/loadavg").split_whitespace().next().and_then(|l| l.parse::<f64>().ok()) {
+        report.result("machine_load_1m", "machine load average (1 min)", load, "");
+    }
+    let pressure = read("/proc/pressure/cpu");
+    let some_avg60 = pressure
+        .lines()
+        .find(|l| l.starts_with("some"))
+        .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("avg60=")))
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(p) = some_avg60 {
+        report.result("machine_cpu_pressure_pct", "time some task waited for a CPU (1 min)", p, "%");
+    }
+}

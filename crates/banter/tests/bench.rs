@@ -1,0 +1,89 @@
+//! `banter bench`: every scenario, run small against its own embedded
+//! server, completes and proves zero loss. No timing is asserted — these
+//! runs share the machine with everything else; the figures that matter
+//! are in docs/BENCHMARKS.md.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `banter bench <args> --json --quiet` and returns the parsed report.
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_banter"))
+        .arg("bench")
+        .args(args)
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("banter bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "banter bench {args:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("the report is JSON");
+    assert_eq!(report["ok"], true, "{report:#}");
+    report
+}
+
+#[test]
+fn connections_opens_and_holds_every_connection_and_reports_server_memory() {
+    let r = bench(&["connections", "-n", "60", "--hold", "0.5"]);
+    assert_eq!(r["results"]["opened"], 60);
+    assert_eq!(r["results"]["dropped"], 0);
+    assert!(r["results"]["server_bytes_per_connection"].is_number());
+    assert_eq!(r["latency_ms"]["connect"]["count"], 60);
+}
+
+#[test]
+fn direct_delivers_every_message_exactly_once() {
+    let r = bench(&["direct", "--users", "10", "--rate", "200", "--duration", "1", "--warmup", "0.2"]);
+    let results = &r["results"];
+    assert!(results["acked"].as_u64().unwrap() > 0);
+    assert_eq!(results["acked"], results["sent"]);
+    assert_eq!(results["delivered_live"], results["expected_deliveries"]);
+    assert_eq!(results["lost"], 0);
+    assert_eq!(results["duplicates"], 0);
+    for key in ["publish_to_ack", "publish_to_recipient"] {
+        assert!(r["latency_ms"][key]["count"].as_u64().unwrap() > 0, "{key}");
+        assert!(r["latency_ms"][key]["p99_9"].is_number(), "{key}");
+    }
+}
+
+#[test]
+fn group_delivers_every_message_to_every_other_member_exactly_once() {
+    let r = bench(&[
+        "group", "--groups", "2", "--members", "12", "--senders-per-group", "3", "--rate", "60", "--duration", "1",
+        "--warmup", "0.2",
+    ]);
+    let results = &r["results"];
+    let acked = results["acked"].as_u64().unwrap();
+    assert!(acked > 0);
+    assert_eq!(results["expected_deliveries"].as_u64().unwrap(), acked * 11);
+    assert_eq!(results["delivered_live"], results["expected_deliveries"]);
+    assert_eq!(results["lost"], 0);
+    assert_eq!(results["duplicates"], 0);
+    assert!(r["latency_ms"]["publish_to_last_recipient"]["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn sync_catches_every_reconnecting_device_up_without_gaps() {
+    let r = bench(&["sync", "--devices", "40", "--group-size", "20", "--messages", "30", "--page", "7"]);
+    let results = &r["results"];
+    assert_eq!(results["messages_synced"], 40 * 30);
+    assert_eq!(results["missing"], 0);
+    assert_eq!(results["gaps"], 0);
+    assert_eq!(results["duplicates"], 0);
+    assert_eq!(r["latency_ms"]["caught_up"]["count"], 40);
+}
+
+#[test]
+fn history_pages_through_the_whole_conversation_with_correct_pages() {
+    let r = bench(&["history", "--messages", "1234", "--page", "50", "--readers", "3"]);
+    let results = &r["results"];
+    // 3 stretches of 411–412 messages: 9 pages each, the last one short.
+    assert_eq!(results["pages_read"], 27);
+    assert_eq!(results["bad_pages"], 0);
+    assert_eq!(r["params"]["pages"], 27);
+}
