@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setup, signup, username } from '../lib/app.js';
+import { send, setup, signup, startChat, username } from '../lib/app.js';
 
 let world;
 before(async () => (world = await setup()));
@@ -147,4 +147,32 @@ test('the notification prompt can be dismissed for good', async () => {
   await page.reload();
   await page.locator('#me-name').waitFor();
   assert.equal(await page.locator('#push-banner').isVisible(), false);
+});
+
+test('a message arriving while the app is in the background shows a notification', async () => {
+  const context = await world.context();
+  await context.grantPermissions(['notifications'], { origin: world.url });
+  // Let the test say when the page counts as hidden.
+  await context.addInitScript(() => {
+    Object.defineProperty(document, 'visibilityState', { get: () => (window.testHidden ? 'hidden' : 'visible') });
+  });
+  const alice = await context.newPage();
+  await alice.goto(world.url);
+  const aliceName = username('alice');
+  await signup(alice, aliceName);
+  const bob = await world.user('bob');
+  await startChat(bob, aliceName);
+  await alice.locator('.conv-item').waitFor();
+  await alice.evaluate(() => navigator.serviceWorker.ready);
+  await alice.evaluate(() => (window.testHidden = true));
+  await send(bob, 'are you there?');
+  let shown = null;
+  for (let i = 0; i < 50 && !shown; i++) {
+    shown = await alice.evaluate(async () => {
+      const [n] = await (await navigator.serviceWorker.ready).getNotifications();
+      return n ? { title: n.title, body: n.body } : null;
+    });
+    if (!shown) await alice.waitForTimeout(100);
+  }
+  assert.deepEqual(shown, { title: bob.username, body: 'are you there?' });
 });

@@ -9,7 +9,9 @@
 // a sync when it sees a gap.
 
 import { ApiError } from './api.js';
+import { Conversations } from './conversations.js';
 import { Outbox } from './outbox.js';
+import { notifyWhileHidden } from './push.js';
 import { Socket } from './socket.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
@@ -54,7 +56,13 @@ export class Client {
     this.refreshTimer = null;
     this.groupPollTimer = null;
     this.inFlight = new Set(); // client_msg_ids sent on the current connection
-    this.detailInFlight = new Map(); // conversation id → pending detail request
+    this.conversations = new Conversations({
+      store,
+      api,
+      deviceId: session.device_id,
+      report: (e) => this.report(e),
+      onRefreshed: () => this.scheduleDelivered(),
+    });
     this.socket = new Socket({
       getToken: () => this.session.token,
       onFrame: (frame) => this.handleFrame(frame),
@@ -77,8 +85,8 @@ export class Client {
 
   start() {
     document.addEventListener('visibilitychange', this.onVisibility);
-    this.restoreConversations();
-    this.refreshConversations();
+    this.conversations.restore();
+    this.conversations.refresh();
     this.socket.start();
   }
 
@@ -108,6 +116,7 @@ export class Client {
         break;
       case 'message':
         this.applyMessages([f.message]);
+        this.alert(f.message);
         break;
       case 'sync_batch':
         this.applyMessages(f.messages, { fromSync: true });
@@ -157,7 +166,7 @@ export class Client {
   async onConnected() {
     this.inFlight.clear();
     this.flushOutbox();
-    await this.refreshConversations();
+    await this.conversations.refresh();
     this.syncing = false;
     this.sync();
     // The open conversation could not load while we were offline.
@@ -221,8 +230,8 @@ export class Client {
       s.changed();
       return;
     }
-    await this.refreshConversations();
-    if (s.members.has(f.conversation_id) || s.activeId === f.conversation_id) this.loadDetail(f.conversation_id);
+    await this.conversations.refresh();
+    if (s.members.has(f.conversation_id) || s.activeId === f.conversation_id) this.conversations.loadDetail(f.conversation_id);
   }
 
   // ---- messages -----------------------------------------------------------
@@ -241,7 +250,7 @@ export class Client {
       if (!added.length || !c) continue;
       if (m.seq > (c.last_seq ?? 0)) c.last_seq = m.seq;
       if (!c.last_message || m.seq >= c.last_message.seq) c.last_message = m;
-      if (!s.users.has(m.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
+      if (!s.users.has(m.sender_id) && !s.members.has(c.id)) this.conversations.loadDetail(c.id);
       if (m.sender_id === s.me?.id && m.seq > (c.read_seq ?? 0)) c.read_seq = m.seq;
       // A message from someone ends their typing indicator.
       s.typing.get(m.conversation_id)?.delete(m.sender_id);
@@ -264,6 +273,14 @@ export class Client {
         if (t.hasGap) return this.sync();
       }
     }, GAP_WAIT_MS);
+  }
+
+  /** A live message from someone else while the page is in the background. */
+  alert(message) {
+    const s = this.store;
+    const c = s.conversations.get(message.conversation_id);
+    if (!c || c.muted || message.sender_id === s.me?.id) return;
+    notifyWhileHidden({ message, senderName: s.userName(message.sender_id), conversationName: c.kind === 'group' ? c.name : null }).catch(() => {});
   }
 
   /** Asks for everything after our cursors; repeats until complete. */
@@ -353,86 +370,9 @@ export class Client {
     }, DELIVERED_DEBOUNCE_MS);
   }
 
-  // ---- HTTP-backed data -----------------------------------------------------
-
-  async refreshConversations() {
-    const s = this.store;
-    let list;
-    try {
-      list = await this.api.conversations();
-    } catch (e) {
-      this.report(e);
-      return;
-    }
-    const seen = new Set();
-    for (const c of list) {
-      seen.add(c.id);
-      const old = s.conversations.get(c.id);
-      // Keep what frames taught us if it is newer than this answer.
-      if (old) {
-        c.read_seq = Math.max(c.read_seq ?? 0, old.read_seq ?? 0);
-        c.peer_delivered_seq = Math.max(c.peer_delivered_seq ?? 0, old.peer_delivered_seq ?? 0) || c.peer_delivered_seq;
-        c.peer_read_seq = Math.max(c.peer_read_seq ?? 0, old.peer_read_seq ?? 0) || c.peer_read_seq;
-        if (old.last_message && (!c.last_message || old.last_message.seq > c.last_message.seq)) {
-          c.last_message = old.last_message;
-          c.last_seq = Math.max(c.last_seq, old.last_seq);
-        }
-      }
-      s.conversations.set(c.id, c);
-      s.rememberUser(c.peer);
-      s.timeline(c.id).knowUpTo(c.last_seq ?? 0);
-    }
-    for (const id of [...s.conversations.keys()]) if (!seen.has(id)) s.conversations.delete(id);
-    s.conversationsLoaded = true;
-    s.changed();
-    this.saveConversations();
-    this.refreshPresence(list.filter((c) => c.peer).map((c) => c.peer.id));
-    // Name the senders of group previews (members come with the detail).
-    for (const c of list) {
-      if (c.kind === 'group' && c.last_message && !s.users.has(c.last_message.sender_id) && !s.members.has(c.id)) this.loadDetail(c.id);
-    }
-    this.scheduleDelivered();
-  }
-
-  /** The last conversation list, so a reload without network still shows it. */
-  get snapshotKey() {
-    return `banter.conversations.${this.session.device_id}`;
-  }
-
-  saveConversations() {
-    try {
-      localStorage.setItem(this.snapshotKey, JSON.stringify([...this.store.conversations.values()]));
-    } catch {
-      /* storage full: the snapshot is only a convenience */
-    }
-  }
-
-  restoreConversations() {
-    try {
-      const list = JSON.parse(localStorage.getItem(this.snapshotKey) || '[]');
-      for (const c of list) {
-        this.store.conversations.set(c.id, c);
-        this.store.rememberUser(c.peer);
-      }
-    } catch {
-      /* ignore a damaged snapshot */
-    }
-  }
-
   scheduleRefresh() {
     clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => this.refreshConversations(), 200);
-  }
-
-  async refreshPresence(userIds) {
-    if (!this.store.features.presence || !userIds.length) return;
-    try {
-      const list = await this.api.presence([...new Set(userIds)].slice(0, 200));
-      for (const p of list) this.store.presence.set(p.user_id, { online: p.online, last_seen_at: p.last_seen_at ?? null });
-      this.store.changed();
-    } catch {
-      /* presence is a nicety */
-    }
+    this.refreshTimer = setTimeout(() => this.conversations.refresh(), 200);
   }
 
   /** Makes `id` the open conversation: loads its newest page and members. */
@@ -447,7 +387,7 @@ export class Client {
     s.changed();
     if (id === null) return;
     const t = s.timeline(id);
-    const detail = this.loadDetail(id);
+    const detail = this.conversations.loadDetail(id);
     if (!t.loaded) {
       try {
         const page = await this.api.history(id, { limit: 50 });
@@ -464,7 +404,7 @@ export class Client {
     const c = s.conversations.get(id);
     if (c?.kind === 'group') {
       this.groupPollTimer = setInterval(() => {
-        if (document.visibilityState === 'visible' && s.activeId === id) this.loadDetail(id);
+        if (document.visibilityState === 'visible' && s.activeId === id) this.conversations.loadDetail(id);
       }, GROUP_RECEIPTS_POLL_MS);
     }
   }
@@ -487,111 +427,11 @@ export class Client {
     }
   }
 
-  /** Fetches a conversation's members (one request at a time per conversation). */
-  loadDetail(id) {
-    let pending = this.detailInFlight.get(id);
-    if (!pending) {
-      pending = this.fetchDetail(id).finally(() => this.detailInFlight.delete(id));
-      this.detailInFlight.set(id, pending);
-    }
-    return pending;
-  }
-
-  async fetchDetail(id) {
-    const s = this.store;
-    try {
-      const detail = await this.api.conversation(id);
-      s.members.set(id, detail.members);
-      for (const m of detail.members) s.rememberUser(m.user);
-      const c = s.conversations.get(id);
-      if (c) Object.assign(c, { name: detail.conversation.name, member_count: detail.conversation.member_count });
-      s.changed();
-      this.refreshPresence(detail.members.map((m) => m.user.id).filter((uid) => uid !== s.me?.id));
-      return detail;
-    } catch (e) {
-      if (e instanceof ApiError && e.code === 'not_a_member') {
-        s.conversations.delete(id);
-        s.changed();
-      }
-      return null;
-    }
-  }
-
   scheduleGroupReceipts(id) {
     const c = this.store.conversations.get(id);
     if (c?.kind !== 'group' || this.store.activeId !== id) return;
     clearTimeout(this.groupReceiptTimer);
-    this.groupReceiptTimer = setTimeout(() => this.loadDetail(id), 1500);
-  }
-
-  // ---- conversations and members ------------------------------------------
-
-  async startDirect(username) {
-    const detail = await this.api.createDirect(username.trim().toLowerCase());
-    this.adopt(detail);
-    return detail.conversation.id;
-  }
-
-  async createGroup(name, usernames) {
-    const ids = await this.resolveUsernames(usernames);
-    const detail = await this.api.createGroup(name.trim(), ids);
-    this.adopt(detail);
-    return detail.conversation.id;
-  }
-
-  async addMembers(id, usernames) {
-    const ids = await this.resolveUsernames(usernames);
-    const detail = await this.api.addMembers(id, ids);
-    this.adopt(detail);
-  }
-
-  async removeMember(id, userId) {
-    await this.api.removeMember(id, userId);
-    if (userId === this.store.me.id) {
-      this.store.conversations.delete(id);
-      this.store.timelines.delete(id);
-      this.store.changed();
-    } else {
-      await this.loadDetail(id);
-    }
-  }
-
-  async resolveUsernames(usernames) {
-    const names = [...new Set(usernames.map((u) => u.trim().toLowerCase()).filter(Boolean))];
-    const users = await Promise.all(names.map((n) => this.api.user(n)));
-    for (const u of users) this.store.rememberUser(u);
-    return users.map((u) => u.id);
-  }
-
-  adopt(detail) {
-    const s = this.store;
-    const c = detail.conversation;
-    const old = s.conversations.get(c.id);
-    s.conversations.set(c.id, old ? { ...old, ...c, last_message: old.last_message ?? c.last_message } : c);
-    s.members.set(c.id, detail.members);
-    for (const m of detail.members) s.rememberUser(m.user);
-    s.rememberUser(c.peer);
-    s.timeline(c.id).knowUpTo(c.last_seq ?? 0);
-    s.changed();
-  }
-
-  // ---- receipts of my messages --------------------------------------------
-
-  /** `pending`, `failed`, `sent`, `delivered` or `read` for one of my messages. */
-  statusOf(message) {
-    const s = this.store;
-    const c = s.conversations.get(message.conversation_id);
-    if (!c || message.seq === undefined) return 'sent';
-    if (c.kind === 'direct') {
-      if ((c.peer_read_seq ?? 0) >= message.seq) return 'read';
-      if ((c.peer_delivered_seq ?? 0) >= message.seq) return 'delivered';
-      return 'sent';
-    }
-    const others = (s.members.get(c.id) ?? []).filter((m) => m.user.id !== s.me.id);
-    if (!others.length || others.some((m) => m.delivered_seq === undefined)) return 'sent';
-    if (others.every((m) => (m.read_seq ?? 0) >= message.seq)) return 'read';
-    if (others.every((m) => Math.max(m.delivered_seq ?? 0, m.read_seq ?? 0) >= message.seq)) return 'delivered';
-    return 'sent';
+    this.groupReceiptTimer = setTimeout(() => this.conversations.loadDetail(id), 1500);
   }
 
   report(error) {

@@ -42,3 +42,24 @@ export async function disablePush(api) {
   const subscription = await registration?.pushManager.getSubscription();
   await subscription?.unsubscribe();
 }
+
+/**
+ * While the app is open but not looking (tab in the background), the server
+ * does not push (this device is connected), so the page shows the same
+ * notification itself, through the service worker so a click works alike.
+ */
+export async function notifyWhileHidden({ message, senderName, conversationName }) {
+  if (!pushSupported() || Notification.permission !== 'granted' || document.visibilityState === 'visible') return;
+  const { notificationFromPush } = await import('./notify.js');
+  const { title, options } = notificationFromPush({
+    type: 'message',
+    conversation_id: message.conversation_id,
+    seq: message.seq,
+    sender_id: message.sender_id,
+    sender_name: senderName,
+    conversation_name: conversationName,
+    preview: message.text.slice(0, 200),
+  });
+  const registration = await navigator.serviceWorker.getRegistration();
+  await registration?.showNotification(title, options);
+}

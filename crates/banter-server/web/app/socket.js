@@ -87,7 +87,7 @@ export class Socket {
     const token = this.getToken();
     if (!token) return;
     if (navigator.onLine === false) {
-      this.onState({ status: 'offline' });
+      this.scheduleRetry(true);
       return;
     }
     this.onState({ status: 'connecting', attempt: this.attempt });

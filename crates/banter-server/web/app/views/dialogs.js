@@ -56,7 +56,7 @@ export function newChatDialog({ client, onOpen }) {
     submitLabel: 'Start chat',
     fields: h('div', { class: 'field' }, h('label', { for: 'new-chat-username', text: 'Username' }), username),
     onSubmit: async () => {
-      const id = await client.startDirect(username.value.replace(/^@/, ''));
+      const id = await client.conversations.startDirect(username.value.replace(/^@/, ''));
       return () => onOpen(id);
     },
   });
@@ -74,7 +74,7 @@ export function newGroupDialog({ client, onOpen }) {
       h('div', { class: 'field' }, h('label', { for: 'new-group-members', text: 'Members (usernames, separated by commas)' }), members),
     ],
     onSubmit: async () => {
-      const id = await client.createGroup(name.value, splitNames(members.value));
+      const id = await client.conversations.createGroup(name.value, splitNames(members.value));
       return () => onOpen(id);
     },
   });
@@ -93,7 +93,7 @@ export function membersDialog({ store, client, onLeft }) {
         e.preventDefault();
         error.textContent = '';
         try {
-          await client.addMembers(conversationId, splitNames(addInput.value));
+          await client.conversations.addMembers(conversationId, splitNames(addInput.value));
           addInput.value = '';
         } catch (err) {
           error.textContent = err.message;
@@ -112,7 +112,7 @@ export function membersDialog({ store, client, onLeft }) {
       error.textContent = '';
       try {
         const id = conversationId;
-        await client.removeMember(id, store.me.id);
+        await client.conversations.removeMember(id, store.me.id);
         dialog.close();
         onLeft(id);
       } catch (err) {
@@ -169,7 +169,7 @@ export function membersDialog({ store, client, onLeft }) {
                 onclick: async () => {
                   error.textContent = '';
                   try {
-                    await client.removeMember(conversationId, m.user.id);
+                    await client.conversations.removeMember(conversationId, m.user.id);
                   } catch (err) {
                     error.textContent = err.message;
                   }
@@ -190,7 +190,7 @@ export function membersDialog({ store, client, onLeft }) {
       error.textContent = '';
       dialog.showModal();
       render();
-      client.loadDetail(id);
+      client.conversations.loadDetail(id);
     },
   };
 }

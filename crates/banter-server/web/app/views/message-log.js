@@ -8,6 +8,7 @@
 
 import { h, setText } from '../dom.js';
 import { formatDay, formatFull, formatTime, sameDay } from '../format.js';
+import { messageStatus } from '../receipts.js';
 
 const RUN_GAP_MS = 5 * 60_000;
 const LOAD_OLDER_WITHIN_PX = 400;
@@ -128,7 +129,7 @@ export function messageLogView({ store, client }) {
         senderName: store.userName(m.sender_id),
         text: m.text,
         ts: m.server_ts,
-        status: mine ? client.statusOf(m) : null,
+        status: mine ? messageStatus(store, m) : null,
         first: !prev || prev.sender_id !== m.sender_id || m.server_ts - prev.server_ts > RUN_GAP_MS || !sameDay(prev.server_ts, m.server_ts),
         seq: m.seq,
       });
