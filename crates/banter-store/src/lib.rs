@@ -147,6 +147,25 @@ pub struct MarkerUpdate {
     pub direct_peer: Option<UserId>,
 }
 
+/// Which marker a call moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Delivered,
+    Read,
+}
+
+/// The one rule for moving markers, shared by every backend: forward only,
+/// never past `last_seq`, and reading implies delivery
+/// (`delivered_seq >= read_seq`).
+pub fn advance_markers(current: Markers, marker: Marker, seq: Seq, last_seq: Seq) -> Markers {
+    let target = seq.min(last_seq);
+    let read_seq = match marker {
+        Marker::Read => current.read_seq.max(target),
+        Marker::Delivered => current.read_seq,
+    };
+    Markers { delivered_seq: current.delivered_seq.max(target).max(read_seq), read_seq }
+}
+
 /// A Web Push subscription to store. Keys are base64url as the browser gave them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPushSubscription {

@@ -13,14 +13,9 @@ use sqlx::PgPool;
 use super::conversations::membership;
 use super::rows::DbResult;
 use crate::sqlite::rows::parse_kind;
-use crate::{MarkerUpdate, StoreError, StoreResult};
+use crate::{advance_markers, MarkerUpdate, StoreError, StoreResult};
 
-/// Which marker a call moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Marker {
-    Delivered,
-    Read,
-}
+pub(super) use crate::Marker;
 
 pub(super) async fn advance(
     pool: &PgPool,
@@ -42,12 +37,8 @@ pub(super) async fn advance(
     .await
     .db()?
     .ok_or(StoreError::NotAMember)?;
-    let target = seq.min(last_seq);
-    let new_read = match marker {
-        Marker::Read => read.max(target),
-        Marker::Delivered => read,
-    };
-    let new_delivered = delivered.max(target).max(new_read);
+    let Markers { delivered_seq: new_delivered, read_seq: new_read } =
+        advance_markers(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
     let changed = new_read != read || new_delivered != delivered;
     if changed {
         sqlx::query("UPDATE members SET delivered_seq = $3, read_seq = $4 WHERE conversation_id = $1 AND user_id = $2")

@@ -9,14 +9,9 @@ use banter_protocol::{ConversationId, ConversationKind, Markers, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::rows::{parse_kind, require_member, DbResult};
-use crate::{MarkerUpdate, StoreError, StoreResult};
+use crate::{advance_markers, MarkerUpdate, StoreError, StoreResult};
 
-/// Which marker a call moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Marker {
-    Delivered,
-    Read,
-}
+pub(super) use crate::Marker;
 
 pub(super) fn advance(
     conn: &Connection,
@@ -36,12 +31,8 @@ pub(super) fn advance(
         .optional()
         .db()?
         .ok_or(StoreError::NotAMember)?;
-    let target = seq.min(last_seq);
-    let new_read = match marker {
-        Marker::Read => read.max(target),
-        Marker::Delivered => read,
-    };
-    let new_delivered = delivered.max(target).max(new_read);
+    let Markers { delivered_seq: new_delivered, read_seq: new_read } =
+        advance_markers(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
     let changed = new_read != read || new_delivered != delivered;
     if changed {
         conn.prepare_cached(
