@@ -4,6 +4,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use ipnet::IpNet;
+
 use serde::Deserialize;
 
 /// Everything `banter serve` can be told.
@@ -38,6 +40,12 @@ pub struct ServerConfig {
     /// client address (guessing across many usernames).
     pub login_attempts_per_minute_per_user: u32,
     pub login_attempts_per_minute_per_address: u32,
+    /// Accounts created per hour per client address (account-creation spam).
+    pub signups_per_hour_per_address: u32,
+    /// Load balancers / reverse proxies (addresses or CIDR networks) whose
+    /// `X-Forwarded-For` is believed when working out a client's address for
+    /// the per-address limits. Empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// Concurrent password hashes (argon2id is deliberately expensive).
     pub max_concurrent_password_hashes: usize,
     /// Cluster mode storage: PostgreSQL URLs, one per shard, in a fixed
@@ -91,6 +99,8 @@ impl Default for ServerConfig {
             account_frames_burst: 800,
             login_attempts_per_minute_per_user: 10,
             login_attempts_per_minute_per_address: 120,
+            signups_per_hour_per_address: 60,
+            trusted_proxies: Vec::new(),
             max_concurrent_password_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             database_urls: Vec::new(),
             database_pool_size: 16,

@@ -25,6 +25,7 @@
 //! number of them run behind any load balancer.
 
 pub mod auth;
+pub mod client_address;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -122,6 +123,7 @@ impl Server {
             vapid_public_key,
             passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
             login_limits: rate_limits::LoginLimits::new(&config),
+            signup_limits: rate_limits::SignupLimits::new(&config),
             account_frame_limits: rate_limits::AccountFrameLimits::new(&config),
             router,
             registry,

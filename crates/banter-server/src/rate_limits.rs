@@ -1,6 +1,10 @@
 //! Rate limits that span connections: login attempts (per username and per
-//! client address, against password guessing) and frames per account
-//! (a user cannot multiply the per-connection limit by opening sockets).
+//! client address, against password guessing), signups per client address
+//! (account-creation spam) and frames per account (a user cannot multiply
+//! the per-connection limit by opening sockets).
+//!
+//! The counters live in this node's memory: in cluster mode each node counts
+//! on its own (see docs/SCALING.md).
 //!
 //! Keyed limiters remember a key only while its bucket is not full again;
 //! [`KeyedLimiter`] sweeps the rest every few thousand checks so memory stays
@@ -70,6 +74,31 @@ impl LoginLimits {
             Err(wait) => Err(ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many login attempts; try again in {} s", wait.as_secs().max(1)),
+            )),
+        }
+    }
+}
+
+/// Accounts created per client address.
+pub struct SignupLimits {
+    by_address: KeyedLimiter<IpAddr>,
+}
+
+impl SignupLimits {
+    pub fn new(config: &ServerConfig) -> Self {
+        let per_hour = NonZeroU32::new(config.signups_per_hour_per_address).unwrap_or(NonZeroU32::MIN);
+        SignupLimits { by_address: KeyedLimiter::new(Quota::per_hour(per_hour)) }
+    }
+
+    /// Errors with `rate_limited` (429) when `address` has created its
+    /// quota of accounts. Counted before any work, so failed attempts
+    /// (taken usernames) count too.
+    pub fn check(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
+        match address.map_or(Ok(()), |ip| self.by_address.check(&ip)) {
+            Ok(()) => Ok(()),
+            Err(wait) => Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many accounts created from this address; try again in {} s", wait.as_secs().max(1)),
             )),
         }
     }

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::PasswordHashing, config::ServerConfig, presence::PresenceTracker, push::PushDispatcher,
-    rate_limits::{AccountFrameLimits, LoginLimits},
+    rate_limits::{AccountFrameLimits, LoginLimits, SignupLimits},
     registry::ConnectionRegistry, router::Router,
 };
 
@@ -23,6 +23,7 @@ pub struct AppState {
     pub vapid_public_key: String,
     pub passwords: PasswordHashing,
     pub login_limits: LoginLimits,
+    pub signup_limits: SignupLimits,
     pub account_frame_limits: AccountFrameLimits,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,

@@ -48,6 +48,50 @@ async fn guessing_across_many_usernames_is_rate_limited_per_address() {
     assert_eq!(limited.code(), Some(ErrorCode::RateLimited));
 }
 
+/// A raw signup from this test, optionally claiming to come through a proxy.
+async fn signup_status(server: &TestServer, username: &str, forwarded_for: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/signup", server.url()))
+        .json(&serde_json::json!({ "username": username, "password": PASSWORD }));
+    if let Some(address) = forwarded_for {
+        request = request.header("X-Forwarded-For", address);
+    }
+    let response = request.send().await.expect("signup request");
+    (response.status().as_u16(), response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn mass_account_creation_is_rate_limited_per_address() {
+    let server = TestServer::start_with(|c| c.signups_per_hour_per_address = 3).await;
+    let first = server.user("spam").await;
+    server.user("spam").await;
+    let (status, _) = signup_status(&server, "taken_name_probe", None).await;
+    assert_eq!(status, 201, "the third signup is still within the quota");
+    let (status, body) = signup_status(&server, "one_too_many", None).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")), "{body}");
+    let (status, _) = signup_status(&server, "spoofed_header", Some("198.51.100.9")).await;
+    assert_eq!(status, 429, "X-Forwarded-For from an untrusted peer is ignored");
+    server.api().login(&first.user.username, PASSWORD, None).await.expect("existing accounts still log in");
+    first.api.me().await.expect("existing sessions keep working");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let server = TestServer::start_with(|c| {
+        c.signups_per_hour_per_address = 1;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("net")];
+    })
+    .await;
+    let (status, body) = signup_status(&server, "client_a", Some("198.51.100.1")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = signup_status(&server, "client_b", Some("198.51.100.2")).await;
+    assert_eq!(status, 201, "another client behind the same proxy: {body}");
+    let (status, _) = signup_status(&server, "client_a_again", Some("198.51.100.1")).await;
+    assert_eq!(status, 429, "the first client's budget is spent");
+    let (status, _) = signup_status(&server, "client_a_lies", Some("203.0.113.5, 198.51.100.1")).await;
+    assert_eq!(status, 429, "entries the client wrote left of the proxy's are not believed");
+}
+
 #[tokio::test]
 async fn a_slowloris_request_head_is_cut_off_and_others_are_served() {
     let server = TestServer::start_with(|c| c.http_header_timeout = Duration::from_millis(500)).await;

@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Seconds without a frame from any device before a user shows offline.
     #[arg(long, env = "BANTER_PRESENCE_GRACE_SECS")]
     presence_grace_secs: Option<u64>,
+    /// Load balancer / reverse proxy (address or CIDR) whose
+    /// X-Forwarded-For is believed for per-address rate limits (repeatable).
+    #[arg(long = "trusted-proxy", env = "BANTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// VAPID contact for Web Push (`mailto:` or `https:` URL).
     #[arg(long, env = "BANTER_PUSH_CONTACT")]
     push_contact: Option<String>,
@@ -81,6 +85,9 @@ impl ServeArgs {
         }
         if let Some(secs) = self.presence_grace_secs {
             config.presence_grace = std::time::Duration::from_secs(secs);
+        }
+        if !self.trusted_proxies.is_empty() {
+            config.trusted_proxies = self.trusted_proxies;
         }
         if let Some(contact) = self.push_contact {
             config.push_contact = contact;

@@ -1,12 +1,8 @@
 //! Accounts, sessions (devices) and profiles.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-use axum::{
-    extract::{ConnectInfo, State},
-    Extension,
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use banter_protocol::{
     http::{DeviceList, LoginRequest, SessionResponse, SignupRequest, UpdateProfileRequest},
     limits::{self, DEVICE_NAME_MAX_CHARS, DISPLAY_NAME_MAX_CHARS},
@@ -16,6 +12,7 @@ use banter_protocol::{
 use super::extract::{Json, Path};
 use crate::{
     auth::{new_token, token_hash, Authenticated},
+    client_address::ClientAddress,
     error::{ApiError, ApiResult},
     state::{now_ms, AppState},
 };
@@ -26,8 +23,10 @@ type AppStateRef = State<Arc<AppState>>;
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
     responses((status = 201, body = SessionResponse),
               (status = 400, description = "invalid_username, invalid_password, invalid_name, invalid_json", body = ErrorBody),
-              (status = 409, description = "username_taken", body = ErrorBody)))]
-pub async fn signup(State(state): AppStateRef, Json(req): Json<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+              (status = 409, description = "username_taken", body = ErrorBody),
+              (status = 429, description = "rate_limited: too many accounts from this address", body = ErrorBody)))]
+pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddress, Json(req): Json<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+    state.signup_limits.check(client)?;
     let username = req.username.trim().to_lowercase();
     limits::validate_username(&username)?;
     limits::validate_password(&req.password)?;
@@ -43,13 +42,14 @@ pub async fn signup(State(state): AppStateRef, Json(req): Json<SignupRequest>) -
 
 /// Logs a new device in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = SessionResponse), (status = 401, description = "invalid_credentials", body = ErrorBody)))]
-pub async fn login(State(state): AppStateRef, peer: Option<Extension<ConnectInfo<SocketAddr>>>, Json(req): Json<LoginRequest>) -> ApiResult<Json<SessionResponse>> {
+    responses((status = 200, body = SessionResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 429, description = "rate_limited: too many attempts for this username or address", body = ErrorBody)))]
+pub async fn login(State(state): AppStateRef, ClientAddress(client): ClientAddress, Json(req): Json<LoginRequest>) -> ApiResult<Json<SessionResponse>> {
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
     let device_name = device_name(req.device_name)?;
     let username = req.username.trim().to_lowercase();
     // Counted before any work, successful or not: guessing costs attempts.
-    state.login_limits.check(&username, peer.map(|p| p.0 .0.ip()))?;
+    state.login_limits.check(&username, client)?;
     if req.password.chars().count() > limits::PASSWORD_MAX_CHARS {
         return Err(invalid());
     }

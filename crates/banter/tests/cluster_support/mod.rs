@@ -2,8 +2,10 @@
 //! and real `banter serve` processes on random ports.
 #![allow(dead_code)]
 
+#[path = "../support/banter_process.rs"]
+mod banter_process;
+
 use std::{
-    io::{BufRead, BufReader},
     net::TcpListener,
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
@@ -11,6 +13,7 @@ use std::{
 };
 
 use banter_protocol::{ConversationId, Message, ServerFrame};
+use banter_process::BanterProcess;
 use banter_sdk::{ApiClient, Connection, Session};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -129,47 +132,24 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// One `banter serve` process.
+/// One `banter serve` process and its (unused in cluster mode) data dir.
 struct Node {
-    child: Child,
-    url: String,
+    process: BanterProcess,
     _data_dir: tempfile::TempDir,
 }
 
 impl Node {
     fn start(database_url: &str, nats_url: &str, subject_prefix: &str) -> Node {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_banter"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-pool-size", "4"])
-            .args(["--presence-grace-secs", &PRESENCE_GRACE_SECS.to_string()])
-            .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .env("BANTER_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("banter starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines.next().expect("banter printed a ready line").expect("readable output");
-            if let Some(rest) = line.split("url=").nth(1) {
-                if line.contains("ready") {
-                    break rest.split_whitespace().next().unwrap_or_default().to_string();
-                }
-            }
-        };
-        // Keep draining output so the node never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Node { child, url, _data_dir: data_dir }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let process = BanterProcess::start_command(|command| {
+            command
+                .args(["--database-pool-size", "4"])
+                .args(["--presence-grace-secs", &PRESENCE_GRACE_SECS.to_string()])
+                .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
+                .arg("--data-dir")
+                .arg(data_dir.path());
+        });
+        Node { process, _data_dir: data_dir }
     }
 }
 
@@ -201,7 +181,7 @@ impl Cluster {
     }
 
     pub fn url(&self, node: usize) -> String {
-        self.nodes[node].as_ref().expect("node is running").url.clone()
+        self.nodes[node].as_ref().expect("node is running").process.url.clone()
     }
 
     pub fn api(&self, node: usize) -> ApiClient {
