@@ -27,6 +27,7 @@
 pub mod auth;
 pub mod client_address;
 pub mod config;
+pub mod dirty_set;
 pub mod error;
 pub mod gateway;
 pub mod http;
