@@ -123,6 +123,7 @@ impl NatsRouter {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(event) {
             // Best effort: the recipients on other nodes will sync.
             tracing::warn!("NATS outbox full; dropping a cross-node event");
+            metrics::counter!(crate::metrics::ROUTER_DROPPED).increment(1);
         }
     }
 }
