@@ -70,3 +70,22 @@ test('message length is counted in Unicode scalar values, as the server counts i
   });
   assert.deepEqual(r, [3, 2, 2, 0]);
 });
+
+test('history cache: keeps the newest 50 messages of the 20 most recent conversations', async () => {
+  const r = await page.evaluate(async () => {
+    const { HistoryCache } = await import('/app/history-cache.js');
+    localStorage.clear();
+    const cache = new HistoryCache(7);
+    const conv = (id, n) => Array.from({ length: n }, (_, i) => ({ conversation_id: id, seq: i + 1, text: `m${i + 1}` }));
+    cache.save(1, conv(1, 120));
+    const kept = cache.load(1).map((m) => m.seq);
+    for (let id = 2; id <= 21; id++) cache.save(id, conv(id, 3));
+    const evicted = cache.load(1).length;
+    const newest = cache.load(21).length;
+    localStorage.setItem('banter.history.7.21', 'not json');
+    const damaged = cache.load(21).length;
+    cache.clear();
+    return { first: kept[0], last: kept[kept.length - 1], count: kept.length, evicted, newest, damaged, left: Object.keys(localStorage).length };
+  });
+  assert.deepEqual(r, { first: 71, last: 120, count: 50, evicted: 0, newest: 3, damaged: 0, left: 0 });
+});

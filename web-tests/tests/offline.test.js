@@ -86,3 +86,37 @@ test('a lost acknowledgement is retried with the same client_msg_id and stored o
   assert.deepEqual(await messageTexts(bob), ['exactly once']);
   assert.deepEqual(await messageTexts(alice), ['exactly once']);
 });
+
+test('an offline start shows the recent history of a conversation read before', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  await startChat(alice, bob.username);
+  for (const text of ['one', 'two', 'three']) await send(alice, text);
+  await messages(alice, 'three').waitFor();
+  await alice.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  for (let i = 0; i < 100; i++) {
+    if (await alice.evaluate(async () => (await (await caches.open('banter-shell-v1')).keys()).length > 20)) break;
+    await alice.waitForTimeout(100);
+  }
+  // The cache is written within a second of a change.
+  await alice.waitForFunction(() => Object.keys(localStorage).some((k) => /^banter\.history\.\d+\.\d+$/.test(k)));
+
+  await alice.context().setOffline(true);
+  await alice.reload();
+  await alice.locator('#connection-status[data-state=offline]').waitFor();
+  await messages(alice, 'three').waitFor();
+  assert.deepEqual(await messageTexts(alice), ['one', 'two', 'three']);
+
+  // Back online, what was missed meanwhile joins the cached messages once.
+  await openConversation(bob, alice.username);
+  await send(bob, 'four');
+  await alice.context().setOffline(false);
+  await waitOnline(alice);
+  await messages(alice, 'four').waitFor();
+  assert.deepEqual(await messageTexts(alice), ['one', 'two', 'three', 'four']);
+
+  // Logging out removes the cached history from this browser.
+  await alice.click('#logout-button');
+  await alice.locator('#auth-username').waitFor();
+  assert.equal(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('banter.history')).length), 0);
+});

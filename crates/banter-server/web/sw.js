@@ -16,6 +16,7 @@ const SHELL = [
   '/app/conversations.js',
   '/app/dom.js',
   '/app/format.js',
+  '/app/history-cache.js',
   '/app/notify.js',
   '/app/outbox.js',
   '/app/push.js',

@@ -10,6 +10,7 @@
 
 import { ApiError } from './api.js';
 import { Conversations } from './conversations.js';
+import { HistoryCache } from './history-cache.js';
 import { Outbox } from './outbox.js';
 import { notifyWhileHidden } from './push.js';
 import { Socket } from './socket.js';
@@ -56,6 +57,9 @@ export class Client {
     this.refreshTimer = null;
     this.groupPollTimer = null;
     this.inFlight = new Set(); // client_msg_ids sent on the current connection
+    this.history = new HistoryCache(session.device_id);
+    this.cachedVersions = new Map(); // conversation id → timeline version last written to the cache
+    this.cacheTimer = null;
     this.conversations = new Conversations({
       store,
       api,
@@ -85,6 +89,7 @@ export class Client {
 
   start() {
     document.addEventListener('visibilitychange', this.onVisibility);
+    this.unsubscribeCache = this.store.subscribe(() => this.scheduleCacheSave());
     this.conversations.restore();
     this.conversations.refresh();
     this.socket.start();
@@ -96,6 +101,21 @@ export class Client {
     this.outbox.dispose();
     for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer, this.adoptTimer]) clearTimeout(t);
     clearInterval(this.groupPollTimer);
+    clearTimeout(this.cacheTimer);
+    this.unsubscribeCache?.();
+  }
+
+  /** Writes changed open timelines to the offline history cache, at most once a second. */
+  scheduleCacheSave() {
+    if (this.cacheTimer) return;
+    this.cacheTimer = setTimeout(() => {
+      this.cacheTimer = null;
+      for (const t of this.store.timelines.values()) {
+        if (!t.loaded || t.fromCache || this.cachedVersions.get(t.conversationId) === t.version) continue;
+        this.cachedVersions.set(t.conversationId, t.version);
+        this.history.save(t.conversationId, t.messages());
+      }
+    }, 1000);
   }
 
   // ---- frames -------------------------------------------------------------
@@ -227,6 +247,7 @@ export class Client {
       s.conversations.delete(f.conversation_id);
       s.members.delete(f.conversation_id);
       s.timelines.delete(f.conversation_id);
+      this.history.forget(f.conversation_id);
       s.changed();
       return;
     }
@@ -389,12 +410,26 @@ export class Client {
     const t = s.timeline(id);
     const detail = this.conversations.loadDetail(id);
     if (!t.loaded) {
+      // Show what the offline cache holds at once; the server's page follows.
+      const cached = this.history.load(id);
+      if (cached.length) {
+        t.loadNewest({ messages: cached, has_more: cached[0].seq > 1 });
+        t.fromCache = true;
+        s.changed();
+      }
       try {
         const page = await this.api.history(id, { limit: 50 });
-        if (t.loaded) return; // another call got there first
-        const behind = t.loadNewest(page);
-        s.changed();
-        if (behind || t.hasGap) this.sync();
+        if (t.fromCache) {
+          t.fromCache = false;
+          t.add(page.messages);
+          s.changed();
+          if (t.hasGap) this.sync();
+        } else {
+          if (t.loaded) return; // another call got there first
+          const behind = t.loadNewest(page);
+          s.changed();
+          if (behind || t.hasGap) this.sync();
+        }
       } catch (e) {
         this.report(e);
       }

@@ -4,6 +4,7 @@
 import { createApi } from './api.js';
 import { Client } from './client.js';
 import { replaceChildren } from './dom.js';
+import { HistoryCache } from './history-cache.js';
 import { disablePush, ensurePushSubscription } from './push.js';
 import { navigate, onRouteChange, routeConversationId } from './router.js';
 import { clearSession, loadSession, saveSession, watchSession } from './session.js';
@@ -88,6 +89,7 @@ function endSession() {
   clearSession();
   localStorage.removeItem(`banter.outbox.${deviceId}`);
   localStorage.removeItem(`banter.conversations.${deviceId}`);
+  new HistoryCache(deviceId).clear();
   stopApp();
   navigate('/', { replace: true });
   showAuth();
