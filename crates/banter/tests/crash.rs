@@ -127,7 +127,7 @@ async fn acknowledged_messages_survive_repeated_kill_9_exactly_once_in_one_order
     let senders: Vec<(usize, ConversationId)> = vec![(0, direct), (1, direct), (0, group), (1, group), (2, group), (3, group)];
     // Watchers: second devices that never send (bob's sees the direct chat,
     // carol's the group).
-    let mut watchers = vec![
+    let mut watchers = [
         api.login("bob", PASSWORD, Some("watcher")).await.expect("login"),
         api.login("carol", PASSWORD, Some("watcher")).await.expect("login"),
     ];

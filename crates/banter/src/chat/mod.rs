@@ -96,7 +96,7 @@ enum Link {
     Idle,
     /// Waiting to (re)connect.
     Down { retry_at: Instant, backoff: Duration },
-    Up(Connection),
+    Up(Box<Connection>),
 }
 
 /// A message typed here, until the server acknowledges it.
@@ -323,7 +323,7 @@ impl Client {
             }
         };
         say("* connected");
-        self.link = Link::Up(connection);
+        self.link = Link::Up(Box::new(connection));
         for message in &missed {
             self.show(message).await;
         }
