@@ -34,6 +34,7 @@ pub mod http;
 pub mod listener;
 pub mod messaging;
 pub mod metrics;
+pub mod outbound;
 pub mod presence;
 pub mod rate_limits;
 pub mod push;

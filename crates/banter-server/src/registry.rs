@@ -20,8 +20,9 @@ use std::{
 
 use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{frames::close_code, DeviceId, UserId};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::outbound::{OutboundQueue, Pushed};
 
 /// Identifies one WebSocket connection (a device may have several, e.g. tabs).
 pub type ConnectionId = u64;
@@ -76,21 +77,20 @@ impl Kick {
 pub struct ConnectionHandle {
     pub id: ConnectionId,
     pub device_id: DeviceId,
-    pub outbound: mpsc::Sender<Utf8Bytes>,
+    pub outbound: Arc<OutboundQueue>,
     pub kick: Arc<Kick>,
 }
 
 impl ConnectionHandle {
     /// Queues a frame without waiting; a full queue closes the connection.
     pub fn deliver(&self, frame: Utf8Bytes) {
-        match self.outbound.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.outbound.try_push(frame) {
+            Pushed::Queued | Pushed::Closed => {}
+            Pushed::Full => {
                 tracing::info!(connection = self.id, device = self.device_id, "slow consumer disconnected");
                 metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
                 self.kick.kick(CloseReason { code: close_code::SLOW_CONSUMER, reason: "slow consumer: reconnect and sync" });
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -200,25 +200,25 @@ impl ConnectionRegistry {
 mod tests {
     use super::*;
 
-    fn handle(registry: &ConnectionRegistry, device_id: DeviceId, capacity: usize) -> (ConnectionHandle, mpsc::Receiver<Utf8Bytes>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let h = ConnectionHandle { id: registry.next_connection_id(), device_id, outbound: tx, kick: Arc::new(Kick::default()) };
-        (h, rx)
+    fn handle(registry: &ConnectionRegistry, device_id: DeviceId, capacity: usize) -> (ConnectionHandle, Arc<OutboundQueue>) {
+        let queue = Arc::new(OutboundQueue::new(capacity));
+        let h = ConnectionHandle { id: registry.next_connection_id(), device_id, outbound: queue.clone(), kick: Arc::new(Kick::default()) };
+        (h, queue)
     }
 
     #[tokio::test]
     async fn delivery_reaches_every_connection_of_each_user_but_the_skipped_one() {
         let registry = ConnectionRegistry::new();
-        let (a1, mut a1_rx) = handle(&registry, 1, 4);
-        let (a2, mut a2_rx) = handle(&registry, 2, 4);
-        let (b1, mut b1_rx) = handle(&registry, 3, 4);
+        let (a1, a1_rx) = handle(&registry, 1, 4);
+        let (a2, a2_rx) = handle(&registry, 2, 4);
+        let (b1, b1_rx) = handle(&registry, 3, 4);
         registry.register(10, a1.clone());
         registry.register(10, a2);
         registry.register(20, b1);
         registry.deliver_to_users(&[10, 20], &Utf8Bytes::from_static("x"), Some(a1.id));
-        assert!(a1_rx.try_recv().is_err());
-        assert_eq!(a2_rx.try_recv().unwrap().as_str(), "x");
-        assert_eq!(b1_rx.try_recv().unwrap().as_str(), "x");
+        assert!(a1_rx.drain_now().is_empty());
+        assert_eq!(a2_rx.drain_now(), vec![Utf8Bytes::from_static("x")]);
+        assert_eq!(b1_rx.drain_now(), vec![Utf8Bytes::from_static("x")]);
     }
 
     #[tokio::test]

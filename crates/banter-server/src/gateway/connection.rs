@@ -28,13 +28,13 @@ use banter_protocol::{
 };
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
 
 use super::decode::{client_msg_id_of, decode};
 use crate::{
     auth::Authenticated,
     error::ApiError,
     messaging,
+    outbound::OutboundQueue,
     registry::{CloseReason, ConnectionHandle, ConnectionId, Kick},
     router::encode,
     state::{now_ms, AppState},
@@ -49,7 +49,7 @@ fn heartbeat_report_interval(grace: Duration) -> Duration {
 /// Runs a connection until it closes.
 pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     let (sink, stream) = socket.split();
-    let (outbound, outbound_rx) = mpsc::channel::<Utf8Bytes>(state.config.outbound_queue_frames.max(8));
+    let outbound = Arc::new(OutboundQueue::new(state.config.outbound_queue_frames.max(8)));
     let kick = Arc::new(Kick::default());
     let id = state.registry.next_connection_id();
     let handle = ConnectionHandle { id, device_id: auth.device_id, outbound: outbound.clone(), kick: kick.clone() };
@@ -69,7 +69,7 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
         },
     };
     // The queue is empty, so this cannot fail for lack of room.
-    let _ = outbound.try_send(encode(&hello));
+    outbound.try_push(encode(&hello));
     state.registry.register(auth.user.id, handle);
     state.presence.connected(auth.user.id);
     if state.shutdown.is_cancelled() {
@@ -84,15 +84,16 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
         state: &state,
         auth: &auth,
         connection: id,
-        outbound,
+        outbound: outbound.clone(),
         kick: &kick,
         limiter: limiter(&state),
         typing: Mutex::new(TypingThrottle::default()),
     };
     tokio::select! {
         () = reader.run(stream) => {}
-        () = write_frames(sink, outbound_rx, &kick) => {}
+        () = write_frames(sink, &outbound, &kick) => {}
     }
+    outbound.close();
 
     state.registry.unregister(auth.user.id, id);
     state.presence.disconnected(auth.user.id);
@@ -110,30 +111,34 @@ fn limiter(state: &AppState) -> DefaultDirectRateLimiter {
 /// The kick is raced against the socket write too: a consumer that stopped
 /// reading blocks the write once its TCP buffers are full, and it is exactly
 /// then that it must be dropped.
-async fn write_frames(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
-    kick: &Kick,
-) {
+async fn write_frames(mut sink: futures_util::stream::SplitSink<WebSocket, Message>, queue: &OutboundQueue, kick: &Kick) {
+    let mut batch = Vec::new();
     loop {
-        let frame = tokio::select! {
+        let more = tokio::select! {
             biased;
             reason = kick.kicked() => {
                 let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
                 let _ = sink.send(Message::Close(Some(close))).await;
                 return;
             }
-            frame = queue.recv() => match frame {
-                Some(frame) => frame,
-                None => return,
-            },
+            more = queue.take_all(&mut batch) => more,
+        };
+        if !more {
+            return;
+        }
+        // Everything queued goes out, then one flush.
+        let write = async {
+            for frame in batch.drain(..) {
+                sink.feed(Message::Text(frame)).await?;
+            }
+            sink.flush().await
         };
         tokio::select! {
             biased;
             // The socket is stuck mid-write, so no close frame can follow:
             // dropping it closes the TCP connection.
             _ = kick.kicked() => return,
-            sent = sink.send(Message::Text(frame)) => if sent.is_err() { return },
+            sent = write => if sent.is_err() { return },
         }
     }
 }
@@ -146,7 +151,7 @@ struct Reader<'a> {
     /// This connection's own queue; answers (acks, errors) wait for room
     /// rather than kicking, since a client that does not read its answers
     /// simply stops being read.
-    outbound: mpsc::Sender<Utf8Bytes>,
+    outbound: Arc<OutboundQueue>,
     kick: &'a Kick,
     limiter: DefaultDirectRateLimiter,
     typing: Mutex<TypingThrottle>,
@@ -299,7 +304,7 @@ impl Reader<'_> {
 
     async fn reply(&self, frame: &ServerFrame) {
         // Fails only when the writer has gone, and then the connection is ending.
-        let _ = self.outbound.send(encode(frame)).await;
+        self.outbound.push(encode(frame)).await;
     }
 
     async fn reply_error(&self, error: ApiError, client_msg_id: Option<String>) {
