@@ -12,13 +12,13 @@ use arbitrary::Arbitrary;
 use banter_protocol::{
     decode_client_frame, decode_server_frame,
     frames::{ConversationChange, SyncCursor},
-    limits::{validate_client_msg_id, validate_message_text, MAX_WS_FRAME_BYTES},
+    limits::{validate_client_msg_id, validate_message_text, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES},
     ClientFrame, ErrorCode, Message, ServerFrame,
 };
 use libfuzzer_sys::fuzz_target;
 
 /// Text built from a fragment repeated, so that inputs of a few bytes reach
-/// the 100,000-character limit (about 500 KB at most, to keep runs fast).
+/// the 100,000-character limit (and stop just past it, to keep runs fast).
 #[derive(Arbitrary, Debug)]
 struct LongText {
     fragment: String,
@@ -27,8 +27,8 @@ struct LongText {
 
 impl LongText {
     fn build(&self) -> String {
-        let unit = self.fragment.len().max(1);
-        let times = (self.repeat as usize).min(500_000 / unit);
+        let unit = self.fragment.chars().count().max(1);
+        let times = (self.repeat as usize).min((MAX_MESSAGE_CHARS + 2) / unit + 1);
         self.fragment.repeat(times.max(1))
     }
 }
