@@ -135,8 +135,19 @@ pub enum ServerFrame {
     },
 }
 
-/// WebSocket close codes the server uses (4000–4999 is the application range).
+/// WebSocket close codes the server uses: RFC 6455's for protocol
+/// violations (§7.4.1), 4000–4999 for the application's own reasons.
 pub mod close_code {
+    /// Normal closure: the server echoes it (or the client's own valid code)
+    /// when the client starts the close handshake.
+    pub const NORMAL: u16 = 1000;
+    /// The client broke the WebSocket framing rules: an unmasked frame,
+    /// reserved bits set, an unknown opcode, a control frame over 125 bytes
+    /// or fragmented, a continuation with nothing to continue, a new message
+    /// inside a fragmented one, or a close frame with an invalid code.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message (or a close reason) that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// The device's outbound queue filled up: it read too slowly. Reconnect and sync.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// Nothing was received for `idle_timeout_ms`.
@@ -147,6 +158,6 @@ pub mod close_code {
     pub const RATE_LIMITED: u16 = 4029;
     /// The server is shutting down; reconnect and sync.
     pub const GOING_AWAY: u16 = 1001;
-    /// A frame exceeded the size limit.
+    /// A frame, or a message of several fragments, exceeded the size limit.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
 }

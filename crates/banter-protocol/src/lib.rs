@@ -6,6 +6,8 @@
 //! * [`frames`] — the JSON frames carried over the WebSocket at `/api/v1/ws`,
 //!   as `#[serde(tag = "type")]` enums so they document themselves in the
 //!   OpenAPI schema.
+//! * [`codec`] — decoding those frames from text, for the server and the SDK
+//!   alike (the fuzz targets in `fuzz/` drive it).
 //! * [`error`] — the stable machine-readable [`ErrorCode`]s and the error body.
 //! * [`limits`] — the limits the server enforces, and the text validation rule
 //!   shared by server and clients so both agree on what "100,000 characters"
@@ -15,12 +17,14 @@
 //! this crate, so a change here is a protocol change: document it in
 //! `docs/PROTOCOL.md`.
 
+pub mod codec;
 pub mod error;
 pub mod frames;
 pub mod http;
 pub mod limits;
 pub mod model;
 
+pub use codec::{decode_client_frame, decode_server_frame, FrameDecodeError};
 pub use error::{ErrorBody, ErrorCode};
 pub use frames::{ClientFrame, ServerFrame};
 pub use model::*;

@@ -668,7 +668,7 @@ impl Connection {
             match self.ws.next().await {
                 None => self.mark_closed(None, "connection ended without a close frame".into()),
                 Some(Ok(WsMessage::Text(text))) => {
-                    return serde_json::from_str::<ServerFrame>(text.as_str()).map_err(|e| {
+                    return banter_protocol::decode_server_frame(text.as_str()).map_err(|e| {
                         SdkError::Protocol(format!(
                             "invalid server frame ({e}): {}",
                             snippet(text.as_bytes())

@@ -41,6 +41,20 @@ struct ConversationState {
     ahead: BTreeSet<Seq>,
 }
 
+impl ConversationState {
+    /// Moves the cursor over the seqs held just above it. Stops at
+    /// `Seq::MAX` rather than overflowing: seqs come from the server, and a
+    /// wrong or hostile one must not crash the client.
+    fn absorb_ahead(&mut self) {
+        while let Some(next) = self.cursor.checked_add(1) {
+            if !self.ahead.remove(&next) {
+                break;
+            }
+            self.cursor = next;
+        }
+    }
+}
+
 /// Per-conversation cursors of one device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncState {
@@ -81,9 +95,7 @@ impl SyncState {
         if seq == expected {
             conv.cursor = seq;
             // The hole may now be closed: absorb what was held above it.
-            while conv.ahead.remove(&(conv.cursor + 1)) {
-                conv.cursor += 1;
-            }
+            conv.absorb_ahead();
             Accepted::New
         } else {
             conv.ahead.insert(seq);
@@ -105,9 +117,7 @@ impl SyncState {
         if seq > conv.cursor {
             conv.cursor = seq;
             conv.ahead.retain(|&s| s > seq);
-            while conv.ahead.remove(&(conv.cursor + 1)) {
-                conv.cursor += 1;
-            }
+            conv.absorb_ahead();
         }
     }
 
@@ -157,6 +167,23 @@ mod tests {
             text: "hi".into(),
             server_ts: 0,
         }
+    }
+
+    /// Regression: reaching the largest seq overflowed `cursor + 1` (a panic
+    /// in debug builds, a wrapped cursor in release); the `sync_state` fuzz
+    /// target finds it within a second on the old code.
+    #[test]
+    fn the_largest_seq_does_not_overflow_the_cursor() {
+        let mut s = SyncState::new();
+        s.set_cursor(1, Seq::MAX - 1);
+        assert_eq!(s.accept_seq(1, Seq::MAX), Accepted::New);
+        assert_eq!(s.cursor(1), Seq::MAX);
+        assert_eq!(s.accept_seq(1, Seq::MAX), Accepted::Duplicate);
+        let mut t = SyncState::new();
+        t.accept_seq(2, Seq::MAX);
+        t.set_cursor(2, Seq::MAX - 1);
+        assert_eq!(t.cursor(2), Seq::MAX);
+        assert!(!t.has_gaps());
     }
 
     #[test]

@@ -29,7 +29,10 @@ use banter_protocol::{
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use super::decode::{client_msg_id_of, decode};
+use super::{
+    decode::{client_msg_id_of, decode},
+    read_error::close_for,
+};
 use crate::{
     auth::Authenticated,
     error::ApiError,
@@ -207,18 +210,18 @@ impl Reader<'_> {
             let text = match next {
                 None => return,
                 Some(Err(e)) => {
-                    if is_capacity_error(&e) {
-                        return self.close(close_code::MESSAGE_TOO_BIG, "frame exceeds the size limit").await;
-                    }
                     tracing::debug!(connection = self.connection, error = %e, "websocket read failed");
-                    return;
+                    match close_for(&e) {
+                        Some(fail) => return self.close(fail.code, fail.reason).await,
+                        None => return,
+                    }
                 }
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Binary(_))) => {
                     self.reply_error(ApiError::new(ErrorCode::BinaryFrame, "binary frames are not supported; send JSON text frames"), None).await;
                     continue;
                 }
-                Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Close(_))) => return finish_close_handshake(&mut stream).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
             let limited = if self.limiter.check().is_err() {
@@ -318,8 +321,17 @@ impl Reader<'_> {
     }
 }
 
-/// Whether a read error is tungstenite's "message/frame too big".
-fn is_capacity_error(error: &axum::Error) -> bool {
-    let text = error.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+/// The client started the close handshake. The WebSocket layer has queued
+/// the echo of its close frame (RFC 6455 §5.5.1; `1002` instead when the
+/// client's code is not a valid one) and writes it on the next read, which
+/// then reports the end: read until then, so the echo goes out before the
+/// server closes the TCP connection. Bounded, for a peer that stops reading.
+async fn finish_close_handshake(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+    let drain = async {
+        while let Some(Ok(_)) = stream.next().await {}
+    };
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
 }
+
+/// How long the close echo may take to write.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,32 +1,17 @@
 //! Decoding of inbound text frames into [`ClientFrame`]s with precise errors:
 //! `unknown_frame_type` when the `type` is not one we know, `invalid_json`
-//! for anything else malformed (bad JSON, wrong or missing fields).
+//! for anything else malformed (bad JSON, wrong or missing fields). The
+//! rules themselves live in `banter_protocol::codec`, shared with the SDK.
 
-use banter_protocol::{ClientFrame, ErrorCode};
+use banter_protocol::{decode_client_frame, limits::CLIENT_MSG_ID_MAX_CHARS, ClientFrame};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 
 /// Parses one text frame.
 pub fn decode(text: &str) -> Result<ClientFrame, ApiError> {
-    serde_json::from_str::<ClientFrame>(text).map_err(|err| {
-        #[derive(Deserialize)]
-        struct TypeOnly {
-            #[serde(rename = "type")]
-            frame_type: String,
-        }
-        // Only on the error path: find out whether the type was the problem.
-        match serde_json::from_str::<TypeOnly>(text) {
-            Ok(t) if !KNOWN_TYPES.contains(&t.frame_type.as_str()) => {
-                let shown: String = t.frame_type.chars().take(40).collect();
-                ApiError::new(ErrorCode::UnknownFrameType, format!("unknown frame type {shown:?}"))
-            }
-            _ => ApiError::new(ErrorCode::InvalidJson, format!("malformed frame: {err}")),
-        }
-    })
+    decode_client_frame(text).map_err(|err| ApiError::new(err.code(), err.to_string()))
 }
-
-const KNOWN_TYPES: &[&str] = &["send", "sync", "read", "ping"];
 
 /// The `client_msg_id` of a frame that failed to decode, if one can be
 /// found, so the client can match the error to its pending send.
@@ -35,27 +20,26 @@ pub fn client_msg_id_of(text: &str) -> Option<String> {
     struct IdOnly {
         client_msg_id: String,
     }
-    serde_json::from_str::<IdOnly>(text).ok().map(|i| i.client_msg_id).filter(|id| id.len() <= 64)
+    serde_json::from_str::<IdOnly>(text).ok().map(|i| i.client_msg_id).filter(|id| id.len() <= CLIENT_MSG_ID_MAX_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
+    use banter_protocol::ErrorCode;
+
     use super::*;
 
     #[test]
-    fn known_frames_decode() {
-        let f = decode(r#"{"type":"send","client_msg_id":"a1","conversation_id":3,"text":"hi"}"#).unwrap();
-        assert_eq!(f, ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() });
+    fn decode_errors_keep_their_wire_codes() {
+        assert_eq!(decode(r#"{"type":"launch_missiles"}"#).unwrap_err().code, ErrorCode::UnknownFrameType);
+        assert_eq!(decode(r#"{"type":"typing"}"#).unwrap_err().code, ErrorCode::InvalidJson);
         assert_eq!(decode(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping);
-        assert_eq!(decode(r#"{"type":"sync"}"#).unwrap(), ClientFrame::Sync { cursors: vec![], limit: None });
     }
 
     #[test]
-    fn unknown_types_and_malformed_json_get_distinct_codes() {
-        assert_eq!(decode(r#"{"type":"launch_missiles"}"#).unwrap_err().code, ErrorCode::UnknownFrameType);
-        assert_eq!(decode("{not json").unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(decode(r#"{"type":"send","conversation_id":"three"}"#).unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(decode(r#"[1,2,3]"#).unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(decode(r#"{"type":"read","conversation_id":1,"seq":1e999}"#).unwrap_err().code, ErrorCode::InvalidJson);
+    fn the_client_msg_id_of_a_bad_frame_is_found_when_plausible() {
+        assert_eq!(client_msg_id_of(r#"{"type":"send","client_msg_id":"c7","text":5}"#).as_deref(), Some("c7"));
+        assert_eq!(client_msg_id_of(&format!(r#"{{"client_msg_id":"{}"}}"#, "x".repeat(65))), None);
+        assert_eq!(client_msg_id_of("{not json"), None);
     }
 }

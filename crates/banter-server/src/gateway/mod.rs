@@ -6,10 +6,15 @@
 //! hijacking). Browsers cannot set headers on a WebSocket, so besides
 //! `Authorization: Bearer <token>` the token may come as the subprotocol
 //! `banter.token.<token>` next to `banter.v1`.
+//!
+//! After the upgrade, framing violations (RFC 6455) close the connection
+//! with 1002, invalid UTF-8 with 1007 and oversized messages with 1009
+//! (`read_error.rs`); `tests/websocket_rfc6455.rs` is the specification.
 
 mod connection;
 mod decode;
 mod origin;
+mod read_error;
 
 use std::sync::Arc;
 

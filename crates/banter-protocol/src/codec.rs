@@ -1,0 +1,217 @@
+//! Decoding WebSocket text frames into [`ClientFrame`]s and [`ServerFrame`]s.
+//!
+//! One place for both directions so the server (decoding what devices send)
+//! and the SDK (decoding what the server sends) apply the same rules, and so
+//! the fuzz targets in `fuzz/` exercise exactly the code that runs. Encoding
+//! is plain `serde_json::to_string`; decoding adds one thing serde does not
+//! give: telling an unknown `type` (`unknown_frame_type`) apart from a known
+//! type with bad fields (`invalid_json`).
+
+use serde::{de::DeserializeOwned, Deserialize};
+
+use crate::{ClientFrame, ErrorCode, ServerFrame};
+
+/// At most this many characters of an unknown `type` are echoed back in
+/// the error, so a hostile frame cannot make the answer large.
+pub const SHOWN_TYPE_MAX_CHARS: usize = 40;
+
+/// Why a text frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameDecodeError {
+    /// The frame is a JSON object whose `type` is not one of the known ones.
+    /// Holds the type, cut to [`SHOWN_TYPE_MAX_CHARS`] characters.
+    #[error("unknown frame type {0:?}")]
+    UnknownType(String),
+    /// Anything else: not JSON, not an object, no `type`, or a known type
+    /// with missing or mistyped fields. Holds serde's description.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+impl FrameDecodeError {
+    /// The wire error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FrameDecodeError::UnknownType(_) => ErrorCode::UnknownFrameType,
+            FrameDecodeError::Malformed(_) => ErrorCode::InvalidJson,
+        }
+    }
+}
+
+/// Parses one text frame a client sent.
+pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameDecodeError> {
+    decode(text, ClientFrame::TYPES)
+}
+
+/// Parses one text frame the server sent.
+pub fn decode_server_frame(text: &str) -> Result<ServerFrame, FrameDecodeError> {
+    decode(text, ServerFrame::TYPES)
+}
+
+fn decode<F: DeserializeOwned>(text: &str, known_types: &[&str]) -> Result<F, FrameDecodeError> {
+    serde_json::from_str::<F>(text).map_err(|err| {
+        #[derive(Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            frame_type: String,
+        }
+        // Only on the error path: find out whether the type was the problem.
+        match serde_json::from_str::<TypeOnly>(text) {
+            Ok(t) if !known_types.contains(&t.frame_type.as_str()) => {
+                FrameDecodeError::UnknownType(t.frame_type.chars().take(SHOWN_TYPE_MAX_CHARS).collect())
+            }
+            _ => FrameDecodeError::Malformed(err.to_string()),
+        }
+    })
+}
+
+impl ClientFrame {
+    /// Every client frame `type`, as it appears on the wire.
+    pub const TYPES: &'static [&'static str] = &["send", "sync", "read", "delivered", "typing", "ping"];
+
+    /// This frame's `type` on the wire.
+    pub fn frame_type(&self) -> &'static str {
+        match self {
+            ClientFrame::Send { .. } => "send",
+            ClientFrame::Sync { .. } => "sync",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Delivered { .. } => "delivered",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Ping => "ping",
+        }
+    }
+}
+
+impl ServerFrame {
+    /// Every server frame `type`, as it appears on the wire.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "ack",
+        "message",
+        "sync_batch",
+        "read_marker",
+        "conversation_updated",
+        "typing",
+        "presence",
+        "receipt",
+        "pong",
+        "error",
+    ];
+
+    /// This frame's `type` on the wire.
+    pub fn frame_type(&self) -> &'static str {
+        match self {
+            ServerFrame::Hello { .. } => "hello",
+            ServerFrame::Ack { .. } => "ack",
+            ServerFrame::Message { .. } => "message",
+            ServerFrame::SyncBatch { .. } => "sync_batch",
+            ServerFrame::ReadMarker { .. } => "read_marker",
+            ServerFrame::ConversationUpdated { .. } => "conversation_updated",
+            ServerFrame::Typing { .. } => "typing",
+            ServerFrame::Presence { .. } => "presence",
+            ServerFrame::Receipt { .. } => "receipt",
+            ServerFrame::Pong => "pong",
+            ServerFrame::Error { .. } => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{frames::SyncCursor, Message};
+
+    fn wire_type(frame: &impl serde::Serialize) -> String {
+        let value = serde_json::to_value(frame).expect("frames serialize");
+        value["type"].as_str().expect("frames carry a type").to_owned()
+    }
+
+    fn every_client_frame() -> Vec<ClientFrame> {
+        vec![
+            ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() },
+            ClientFrame::Sync { cursors: vec![SyncCursor { conversation_id: 1, seq: 2 }], limit: Some(10) },
+            ClientFrame::Read { conversation_id: 1, seq: 2 },
+            ClientFrame::Delivered { conversation_id: 1, seq: 2 },
+            ClientFrame::Typing { conversation_id: 1 },
+            ClientFrame::Ping,
+        ]
+    }
+
+    #[test]
+    fn every_client_frame_type_is_listed_and_named_as_on_the_wire() {
+        let frames = every_client_frame();
+        assert_eq!(frames.len(), ClientFrame::TYPES.len());
+        for frame in frames {
+            assert_eq!(wire_type(&frame), frame.frame_type());
+            assert!(ClientFrame::TYPES.contains(&frame.frame_type()));
+            let text = serde_json::to_string(&frame).unwrap();
+            assert_eq!(decode_client_frame(&text), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn every_server_frame_type_is_named_as_on_the_wire() {
+        let message = Message {
+            conversation_id: 1,
+            seq: 1,
+            sender_id: 1,
+            sender_device_id: 1,
+            client_msg_id: "c".into(),
+            text: "t".into(),
+            server_ts: 0,
+        };
+        let frames = vec![
+            ServerFrame::Ack { client_msg_id: "c".into(), conversation_id: 1, seq: 1, server_ts: 0, duplicate: false },
+            ServerFrame::Message { message: message.clone() },
+            ServerFrame::SyncBatch { messages: vec![message], complete: true },
+            ServerFrame::ReadMarker { conversation_id: 1, user_id: 1, seq: 1 },
+            ServerFrame::ConversationUpdated { conversation_id: 1, change: crate::frames::ConversationChange::Left },
+            ServerFrame::Typing { conversation_id: 1, user_id: 1, expires_in_ms: 5 },
+            ServerFrame::Presence { user_id: 1, online: true, last_seen_at: None },
+            ServerFrame::Receipt { conversation_id: 1, user_id: 1, delivered_seq: 1, read_seq: 0 },
+            ServerFrame::Pong,
+            ServerFrame::Error { code: ErrorCode::Internal, message: "m".into(), client_msg_id: None },
+        ];
+        for frame in frames {
+            assert_eq!(wire_type(&frame), frame.frame_type());
+            assert!(ServerFrame::TYPES.contains(&frame.frame_type()));
+            let text = serde_json::to_string(&frame).unwrap();
+            assert_eq!(decode_server_frame(&text), Ok(frame));
+        }
+        assert!(ServerFrame::TYPES.contains(&"hello"));
+    }
+
+    #[test]
+    fn known_frames_decode() {
+        let f = decode_client_frame(r#"{"type":"send","client_msg_id":"a1","conversation_id":3,"text":"hi"}"#).unwrap();
+        assert_eq!(f, ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() });
+        assert_eq!(decode_client_frame(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping);
+        assert_eq!(decode_client_frame(r#"{"type":"sync"}"#).unwrap(), ClientFrame::Sync { cursors: vec![], limit: None });
+    }
+
+    #[test]
+    fn unknown_types_and_malformed_json_get_distinct_codes() {
+        let code = |text: &str| decode_client_frame(text).unwrap_err().code();
+        assert_eq!(code(r#"{"type":"launch_missiles"}"#), ErrorCode::UnknownFrameType);
+        assert_eq!(code("{not json"), ErrorCode::InvalidJson);
+        assert_eq!(code(r#"{"type":"send","conversation_id":"three"}"#), ErrorCode::InvalidJson);
+        assert_eq!(code(r#"[1,2,3]"#), ErrorCode::InvalidJson);
+        assert_eq!(code(r#"{"type":"read","conversation_id":1,"seq":1e999}"#), ErrorCode::InvalidJson);
+    }
+
+    /// Regression: `delivered` and `typing` were missing from the server's
+    /// list of known types, so a malformed one was called unknown.
+    #[test]
+    fn a_known_type_with_missing_fields_is_malformed_not_unknown() {
+        for text in [r#"{"type":"typing"}"#, r#"{"type":"delivered","seq":1}"#, r#"{"type":"read"}"#] {
+            assert_eq!(decode_client_frame(text).unwrap_err().code(), ErrorCode::InvalidJson, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_is_echoed_only_in_part() {
+        let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(10_000));
+        let FrameDecodeError::UnknownType(shown) = decode_client_frame(&long).unwrap_err() else { panic!("unknown type expected") };
+        assert_eq!(shown.chars().count(), SHOWN_TYPE_MAX_CHARS);
+    }
+}
