@@ -95,12 +95,45 @@ impl ErrorCode {
     }
 
     /// The code's wire name, e.g. `"message_too_long"`.
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidJson => "invalid_json",
+            UnknownFrameType => "unknown_frame_type",
+            BinaryFrame => "binary_frame",
+            InvalidRequest => "invalid_request",
+            PayloadTooLarge => "payload_too_large",
+            Unauthorized => "unauthorized",
+            InvalidCredentials => "invalid_credentials",
+            NotAMember => "not_a_member",
+            Forbidden => "forbidden",
+            OriginNotAllowed => "origin_not_allowed",
+            RateLimited => "rate_limited",
+            InvalidUsername => "invalid_username",
+            InvalidPassword => "invalid_password",
+            InvalidName => "invalid_name",
+            UsernameTaken => "username_taken",
+            UserNotFound => "user_not_found",
+            DeviceNotFound => "device_not_found",
+            ConversationNotFound => "conversation_not_found",
+            GroupFull => "group_full",
+            InvalidConversation => "invalid_conversation",
+            AlreadyMember => "already_member",
+            MessageNotFound => "message_not_found",
+            MessageEmpty => "message_empty",
+            MessageTooLong => "message_too_long",
+            InvalidText => "invalid_text",
+            InvalidClientMsgId => "invalid_client_msg_id",
+            InvalidPushSubscription => "invalid_push_subscription",
+            StorageUnavailable => "storage_unavailable",
+            ShuttingDown => "shutting_down",
+            Internal => "internal",
+            NotFound => "not_found",
+        }
     }
+
+    /// Every code, for documentation and tests.
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::Unauthorized, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::InvalidPushSubscription, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound];
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -114,4 +147,16 @@ impl std::fmt::Display for ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn as_str_is_the_wire_name_of_every_code() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str(), "{code:?}");
+        }
+    }
 }

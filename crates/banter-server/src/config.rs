@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Directory for the SQLite database (created if missing).
     pub data_dir: PathBuf,
+    /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
+    /// its own so it stays off the public port. None: not served.
+    pub metrics_listen: Option<SocketAddr>,
     /// Origins (e.g. `https://chat.example.com`) allowed to open WebSockets in
     /// addition to the server's own origin. Requests without an Origin header
     /// (native clients) are allowed; they still need a token.
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("banter-data"),
+            metrics_listen: None,
             allowed_origins: Vec::new(),
             heartbeat_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(45),

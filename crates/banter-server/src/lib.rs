@@ -27,11 +27,13 @@
 pub mod auth;
 pub mod client_address;
 pub mod config;
+pub mod dirty_set;
 pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod listener;
 pub mod messaging;
+pub mod metrics;
 pub mod presence;
 pub mod rate_limits;
 pub mod push;
@@ -132,10 +134,22 @@ impl Server {
             shutdown: shutdown.clone(),
         });
         tokio::spawn(presence::run_notifier(state.clone(), presence_rx));
-        let app = http::routes(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+        let metrics_addr = match state.config.metrics_listen {
+            Some(metrics_listen) => {
+                metrics::handle();
+                let (bound, _task) = metrics::serve(metrics_listen, state.clone(), shutdown.clone())
+                    .await
+                    .map_err(|source| StartError::Bind { addr: metrics_listen, source })?;
+                Some(bound)
+            }
+            None => None,
+        };
+        let app = http::routes(state.clone())
+            .layer(axum::middleware::from_fn(metrics::track_http))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let serve = tokio::spawn(listener::serve(listener, app, shutdown.clone(), state.config.http_header_timeout));
         tracing::info!(%addr, "banter listening");
-        Ok(RunningServer { addr, state, serve })
+        Ok(RunningServer { addr, metrics_addr, state, serve })
     }
 }
 
@@ -156,6 +170,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// A server running in the background.
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<AppState>,
     serve: JoinHandle<()>,
 }
@@ -164,6 +179,11 @@ impl RunningServer {
     /// The address it listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `GET /metrics` is served, if `metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://<addr>`.

@@ -42,19 +42,9 @@ pub async fn send_message(
     client_msg_id: String,
     text: String,
 ) -> ApiResult<SendAck> {
-    limits::validate_client_msg_id(&client_msg_id)?;
-    limits::validate_message_text(&text)?;
-    let outcome = state
-        .store
-        .append_message(NewMessage {
-            conversation_id,
-            sender_id: sender.user.id,
-            sender_device_id: sender.device_id,
-            client_msg_id,
-            text,
-            server_ts: now_ms(),
-        })
-        .await?;
+    let outcome = store_message(state, sender, conversation_id, client_msg_id, text).await.inspect_err(|refusal| {
+        metrics::counter!(crate::metrics::SENDS_REFUSED, "code" => refusal.code.as_str()).increment(1);
+    })?;
     let message = outcome.message;
     let ack = SendAck {
         conversation_id: message.conversation_id,
@@ -73,6 +63,37 @@ pub async fn send_message(
         state.router.publish(&outcome.member_ids, frame, origin);
     }
     Ok(ack)
+}
+
+/// Validates and appends; the commit latency is measured here.
+async fn store_message(
+    state: &AppState,
+    sender: &Authenticated,
+    conversation_id: ConversationId,
+    client_msg_id: String,
+    text: String,
+) -> ApiResult<banter_store::AppendOutcome> {
+    limits::validate_client_msg_id(&client_msg_id)?;
+    limits::validate_message_text(&text)?;
+    let started = std::time::Instant::now();
+    let outcome = state
+        .store
+        .append_message(NewMessage {
+            conversation_id,
+            sender_id: sender.user.id,
+            sender_device_id: sender.device_id,
+            client_msg_id,
+            text,
+            server_ts: now_ms(),
+        })
+        .await?;
+    if outcome.duplicate {
+        metrics::counter!(crate::metrics::MESSAGES_DUPLICATE).increment(1);
+    } else {
+        metrics::histogram!(crate::metrics::MESSAGE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::MESSAGES_STORED).increment(1);
+    }
+    Ok(outcome)
 }
 
 /// Members other than the sender with no device connected right now: they

@@ -71,10 +71,13 @@ impl LoginLimits {
         let by_address = address.map_or(Ok(()), |ip| self.by_address.check(&ip));
         match by_user.and(by_address) {
             Ok(()) => Ok(()),
-            Err(wait) => Err(ApiError::new(
+            Err(wait) => Err({
+                crate::metrics::rate_limited("login");
+                ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many login attempts; try again in {} s", wait.as_secs().max(1)),
-            )),
+            )
+            }),
         }
     }
 }
@@ -96,10 +99,13 @@ impl SignupLimits {
     pub fn check(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
         match address.map_or(Ok(()), |ip| self.by_address.check(&ip)) {
             Ok(()) => Ok(()),
-            Err(wait) => Err(ApiError::new(
+            Err(wait) => Err({
+                crate::metrics::rate_limited("signup");
+                ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many accounts created from this address; try again in {} s", wait.as_secs().max(1)),
-            )),
+            )
+            }),
         }
     }
 }

@@ -87,6 +87,7 @@ impl ConnectionHandle {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(connection = self.id, device = self.device_id, "slow consumer disconnected");
+                metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
                 self.kick.kick(CloseReason { code: close_code::SLOW_CONSUMER, reason: "slow consumer: reconnect and sync" });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}

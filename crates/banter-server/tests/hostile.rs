@@ -174,3 +174,48 @@ async fn a_client_that_ignores_rate_limit_errors_is_disconnected_with_4029() {
     }
     assert_eq!(closed(&mut conn).await.close_code(), Some(close_code::RATE_LIMITED));
 }
+
+/// Text that would do harm if any query were built by string pasting.
+const SQL_INJECTIONS: &[&str] = &[
+    "Robert'); DROP TABLE users; --",
+    "\"; DELETE FROM messages; --",
+    "' OR '1'='1",
+    "%_\\ LIKE '%'",
+    "1; UPDATE members SET role='admin' --",
+];
+
+#[tokio::test]
+async fn sql_metacharacters_in_every_text_field_are_stored_verbatim_and_harm_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    for (n, evil) in SQL_INJECTIONS.iter().enumerate() {
+        let profile = alice.api.update_profile(evil).await.expect("any printable display name is fine");
+        assert_eq!(profile.display_name, *evil);
+        let device = server
+            .api()
+            .login(&bob.user.username, PASSWORD, Some(evil))
+            .await
+            .expect("device names are free text");
+        let devices = device.api.devices().await.expect("devices");
+        assert!(devices.iter().any(|d| d.name == *evil), "device name {evil:?} round-trips");
+        let group = alice.api.create_group(evil, &[bob.user.id]).await.expect("group names are free text");
+        assert_eq!(group.conversation.name.as_deref(), Some(*evil));
+        let mut conn = alice.connect().await.expect("connect");
+        let ack = conn.send_message(group.conversation.id, *evil).await.expect("message");
+        let history = bob.api.history(group.conversation.id, Default::default()).await.expect("history");
+        assert_eq!(history.messages.last().map(|m| (m.seq, m.text.as_str())), Some((ack.seq, *evil)), "case {n}");
+        let lookup = alice.api.user_by_username(evil).await.expect_err("no such user");
+        assert_eq!(lookup.code(), Some(ErrorCode::UserNotFound), "a lookup by {evil:?} finds nobody");
+    }
+    // Nothing else moved: carol is still in no conversation, every account
+    // still logs in, and the groups hold exactly one message each.
+    assert!(carol.api.conversations().await.expect("conversations").is_empty());
+    for user in [&alice, &bob, &carol] {
+        server.api().login(&user.user.username, PASSWORD, None).await.expect("accounts intact");
+    }
+    let groups = bob.api.conversations().await.expect("conversations");
+    assert_eq!(groups.len(), SQL_INJECTIONS.len());
+    assert!(groups.iter().all(|c| c.last_seq == 1));
+}

@@ -41,6 +41,11 @@ async fn malformed_oversized_and_misrouted_requests_get_documented_error_bodies(
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<ErrorBody>().await.unwrap().code, ErrorCode::InvalidJson);
 
+    let invalid_utf8 = b"{\"username\": \"\xff\xfe\", \"password\": \"correct horse battery\"}".to_vec();
+    let response = http.post(&signup).header("content-type", "application/json").body(invalid_utf8).send().await.unwrap();
+    assert_eq!(response.status(), 400, "invalid UTF-8 in a JSON body");
+    assert_eq!(response.json::<ErrorBody>().await.unwrap().code, ErrorCode::InvalidJson);
+
     let huge = serde_json::json!({"username": "x".repeat(2_000_000), "password": "p"});
     let response = http.post(&signup).json(&huge).send().await.unwrap();
     assert_eq!(response.status(), 413);

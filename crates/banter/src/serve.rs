@@ -17,6 +17,10 @@ pub struct ServeArgs {
     /// Directory for the database [default: ./banter-data].
     #[arg(long, env = "BANTER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g.
+    /// 10.0.0.5:9090 [default: not served].
+    #[arg(long, env = "BANTER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Extra Origin allowed to open WebSockets (repeatable).
     #[arg(long = "allow-origin", env = "BANTER_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
@@ -64,6 +68,9 @@ impl ServeArgs {
         }
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
+        }
+        if self.metrics_listen.is_some() {
+            config.metrics_listen = self.metrics_listen;
         }
         if !self.allowed_origins.is_empty() {
             config.allowed_origins = self.allowed_origins;

@@ -216,7 +216,15 @@ impl Reader<'_> {
                 Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
-            if self.limiter.check().is_err() || !self.state.account_frame_limits.allow(self.auth.user.id) {
+            let limited = if self.limiter.check().is_err() {
+                Some("connection_frames")
+            } else if !self.state.account_frame_limits.allow(self.auth.user.id) {
+                Some("account_frames")
+            } else {
+                None
+            };
+            if let Some(limit) = limited {
+                crate::metrics::rate_limited(limit);
                 strikes += 1;
                 // A client that keeps going after being told to slow down is
                 // disconnected rather than answered forever.

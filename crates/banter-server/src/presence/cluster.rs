@@ -40,6 +40,7 @@ use futures_util::StreamExt;
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{LiveState, LocalPresence, PresenceChange, PresenceTracker, TRANSITION_QUEUE};
+use crate::dirty_set::DirtySet;
 use crate::router::NatsRouterError;
 
 /// Another node's view of one user.
@@ -64,8 +65,8 @@ pub struct ClusterPresence {
     node: String,
     grace: Duration,
     mirror: Mutex<Mirror>,
-    /// Users whose connections on this node changed: rewrite their key.
-    dirty: mpsc::UnboundedSender<UserId>,
+    /// Users whose connections on this node changed: announce them.
+    dirty: Arc<DirtySet<UserId>>,
     changes: mpsc::Sender<PresenceChange>,
 }
 
@@ -86,17 +87,17 @@ impl ClusterPresence {
             .await
             .map_err(|e| NatsRouterError::Subscribe(e.to_string()))?;
         let (local_tx, local_rx) = mpsc::channel(TRANSITION_QUEUE);
-        let (dirty, dirty_rx) = mpsc::unbounded_channel();
+        let dirty = Arc::new(DirtySet::default());
         let tracker = Arc::new(ClusterPresence {
             local: LocalPresence::start(grace, local_tx),
             node: node.clone(),
             grace,
             mirror: Mutex::new(Mirror::default()),
-            dirty,
+            dirty: dirty.clone(),
             changes,
         });
         let subject = format!("{subject_prefix}.presence.{node}");
-        tokio::spawn(announce_loop(tracker.clone(), client, subject, local_rx, dirty_rx));
+        tokio::spawn(announce_loop(tracker.clone(), client, subject, local_rx, dirty));
         tokio::spawn(listen_loop(Arc::downgrade(&tracker), subscriber));
         tokio::spawn(sweep_loop(Arc::downgrade(&tracker)));
         Ok(tracker)
@@ -184,7 +185,7 @@ impl ClusterPresence {
 impl PresenceTracker for ClusterPresence {
     fn connected(&self, user_id: UserId) {
         self.local.connected(user_id);
-        let _ = self.dirty.send(user_id);
+        self.dirty.mark(user_id);
     }
 
     fn heartbeat(&self, user_id: UserId) {
@@ -193,7 +194,7 @@ impl PresenceTracker for ClusterPresence {
 
     fn disconnected(&self, user_id: UserId) {
         self.local.disconnected(user_id);
-        let _ = self.dirty.send(user_id);
+        self.dirty.mark(user_id);
     }
 
     fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
@@ -229,6 +230,11 @@ impl PresenceTracker for ClusterPresence {
     }
 }
 
+/// Announcements are cut into messages of at most this many bytes (NATS
+/// refuses payloads over its `max_payload`, 1 MiB by default; a node with
+/// 200k users has ~6 MB to say every refresh).
+const ANNOUNCEMENT_MAX_BYTES: usize = 64 * 1024;
+
 /// Announces this node's users: on local transitions, on connection
 /// changes, and all of them every third of the grace (which also says the
 /// node is alive).
@@ -237,39 +243,54 @@ async fn announce_loop(
     client: async_nats::Client,
     subject: String,
     mut local: mpsc::Receiver<PresenceChange>,
-    mut dirty: mpsc::UnboundedReceiver<UserId>,
+    dirty: Arc<DirtySet<UserId>>,
 ) {
     let mut refresh = tokio::time::interval((tracker.grace / 3).max(Duration::from_millis(100)));
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let payload = tokio::select! {
+        let lines: Vec<String> = tokio::select! {
             change = local.recv() => {
                 let Some(change) = change else { return };
                 let line = user_line(&tracker, change.user_id);
                 if !tracker.held_elsewhere(change.user_id) {
                     tracker.emit(change);
                 }
-                line
+                vec![line]
             }
-            user = dirty.recv() => {
-                let Some(user_id) = user else { return };
-                user_line(&tracker, user_id)
-            }
+            users = dirty.drain() => users.into_iter().map(|user_id| user_line(&tracker, user_id)).collect(),
             _ = refresh.tick() => {
                 let users = tracker.local.online_users();
-                let mut payload = String::from("n\n");
-                for line in users.iter().map(|(user_id, _)| user_line(&tracker, *user_id)) {
-                    payload.push_str(&line);
-                    payload.push('\n');
-                }
-                payload
+                // Sent even when empty: it says this node is alive.
+                std::iter::once("n".to_owned())
+                    .chain(users.iter().map(|(user_id, _)| user_line(&tracker, *user_id)))
+                    .collect()
             }
         };
-        if let Err(e) = client.publish(subject.clone(), payload.into()).await {
-            // NATS is down: the next refresh says it all again.
-            tracing::debug!(error = %e, "presence announcement not published");
+        for payload in chunk_lines(&lines, ANNOUNCEMENT_MAX_BYTES) {
+            if let Err(e) = client.publish(subject.clone(), payload.into()).await {
+                // NATS is down: the next refresh says it all again.
+                tracing::debug!(error = %e, "presence announcement not published");
+            }
         }
     }
+}
+
+/// Joins lines with `\n` into payloads of at most `max_bytes` (a single
+/// longer line gets a payload of its own).
+fn chunk_lines(lines: &[String], max_bytes: usize) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for line in lines {
+        if !current.is_empty() && current.len() + line.len() + 1 > max_bytes {
+            payloads.push(std::mem::take(&mut current));
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
 }
 
 /// `u <user> <connections> <last seen>` if the user is live on this node,
@@ -307,5 +328,25 @@ async fn sweep_loop(tracker: std::sync::Weak<ClusterPresence>) {
             Some(tracker) => tracker.sweep(),
             None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_lines;
+
+    #[test]
+    fn announcements_are_cut_at_line_boundaries_under_the_limit() {
+        let lines: Vec<String> = (0..10_000).map(|n| format!("u {n} 1 1795440873721")).collect();
+        let payloads = chunk_lines(&lines, 4096);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= 4096 && p.ends_with('\n')));
+        let rejoined: Vec<&str> = payloads.iter().flat_map(|p| p.lines()).collect();
+        assert_eq!(rejoined, lines.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_empty_refresh_is_still_one_payload() {
+        assert_eq!(chunk_lines(&["n".to_owned()], 4096), vec!["n\n".to_owned()]);
     }
 }

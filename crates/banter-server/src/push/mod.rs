@@ -70,6 +70,7 @@ impl PushDispatcher {
     pub fn enqueue(&self, job: PushJob) {
         if let Err(mpsc::error::TrySendError::Full(job)) = self.queue.try_send(job) {
             tracing::warn!(conversation = job.message.conversation_id, seq = job.message.seq, "push queue full; notification dropped");
+            crate::metrics::push("dropped");
         }
     }
 }
@@ -134,10 +135,12 @@ impl Worker {
             match self.provider.send(target, payload).await {
                 Ok(()) => {
                     tracing::debug!(subscription = target.id, user = target.user_id, "push delivered");
+                    crate::metrics::push("delivered");
                     return;
                 }
                 Err(PushError::Gone) => {
                     tracing::info!(subscription = target.id, user = target.user_id, "push subscription gone; removed");
+                    crate::metrics::push("gone");
                     if let Err(e) = self.store.remove_push_subscription(target.id).await {
                         tracing::warn!(error = %e, "could not remove a dead push subscription");
                     }
@@ -145,12 +148,14 @@ impl Worker {
                 }
                 Err(PushError::Rejected(why)) => {
                     tracing::warn!(subscription = target.id, %why, "push rejected");
+                    crate::metrics::push("rejected");
                     return;
                 }
                 Err(PushError::Temporary(why)) => {
                     tracing::debug!(subscription = target.id, attempt, %why, "push failed; will retry");
                     if attempt == self.retry.max_attempts {
                         tracing::warn!(subscription = target.id, %why, "push failed after every attempt");
+                        crate::metrics::push("failed");
                         return;
                     }
                     tokio::select! {

@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Router;
+use crate::dirty_set::DirtySet;
 use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry, UserWatcher};
 
 const HEADER_ORIGIN: &str = "Banter-Origin";
@@ -96,9 +97,9 @@ impl NatsRouter {
             .map_err(|source| NatsRouterError::Connect { url: url.to_owned(), source })?;
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, outbox_rx));
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        tokio::spawn(subscription_loop(client.clone(), subjects.clone(), node_id, registry.clone(), commands_rx));
-        registry.watch_users(Arc::new(SubscriptionWatcher { commands }));
+        let changed = Arc::new(DirtySet::default());
+        tokio::spawn(subscription_loop(client.clone(), subjects.clone(), node_id, registry.clone(), changed.clone()));
+        registry.watch_users(Arc::new(SubscriptionWatcher { changed }));
         tracing::info!(node = %format!("{node_id:016x}"), %url, "routing over NATS");
         Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client }))
     }
@@ -122,6 +123,7 @@ impl NatsRouter {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(event) {
             // Best effort: the recipients on other nodes will sync.
             tracing::warn!("NATS outbox full; dropping a cross-node event");
+            metrics::counter!(crate::metrics::ROUTER_DROPPED).increment(1);
         }
     }
 }
@@ -183,58 +185,53 @@ async fn publish_loop(
     }
 }
 
-/// A subscription change, in registry order.
-#[derive(Debug)]
-enum Command {
-    Subscribe(UserId),
-    Unsubscribe(UserId),
-}
-
-/// Turns registry events into commands for [`subscription_loop`].
+/// Tells [`subscription_loop`] which users' connections on this node changed.
 #[derive(Debug)]
 struct SubscriptionWatcher {
-    commands: mpsc::UnboundedSender<Command>,
+    changed: Arc<DirtySet<UserId>>,
 }
 
 impl UserWatcher for SubscriptionWatcher {
     fn first_connection(&self, user_id: UserId) {
-        let _ = self.commands.send(Command::Subscribe(user_id));
+        self.changed.mark(user_id);
     }
 
     fn last_connection_closed(&self, user_id: UserId) {
-        let _ = self.commands.send(Command::Unsubscribe(user_id));
+        self.changed.mark(user_id);
     }
 }
 
-/// Applies subscription changes one at a time, so subscribe / unsubscribe /
-/// subscribe of a reconnecting user end subscribed.
+/// Keeps this node subscribed to exactly the users it holds: for each user
+/// whose connections changed, compares the registry with the subscriptions
+/// (so subscribe / unsubscribe / subscribe of a reconnecting user ends
+/// subscribed, whatever the interleaving).
 async fn subscription_loop(
     client: async_nats::Client,
     subjects: Subjects,
     node_id: u64,
     registry: Arc<ConnectionRegistry>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    changed: Arc<DirtySet<UserId>>,
 ) {
     let mut subscribed: HashMap<UserId, CancellationToken> = HashMap::new();
-    while let Some(command) = commands.recv().await {
-        match command {
-            Command::Subscribe(user_id) => {
-                if subscribed.contains_key(&user_id) {
-                    continue;
-                }
-                match client.subscribe(subjects.user(user_id)).await {
-                    Ok(subscriber) => {
-                        let stop = CancellationToken::new();
-                        subscribed.insert(user_id, stop.clone());
-                        tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id));
-                    }
-                    Err(e) => tracing::warn!(error = %e, user = user_id, "NATS subscribe failed"),
-                }
-            }
-            Command::Unsubscribe(user_id) => {
+    loop {
+        for user_id in changed.drain().await {
+            let held = registry.has_user(user_id);
+            if !held {
                 if let Some(stop) = subscribed.remove(&user_id) {
                     stop.cancel();
                 }
+                continue;
+            }
+            if subscribed.contains_key(&user_id) {
+                continue;
+            }
+            match client.subscribe(subjects.user(user_id)).await {
+                Ok(subscriber) => {
+                    let stop = CancellationToken::new();
+                    subscribed.insert(user_id, stop.clone());
+                    tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id));
+                }
+                Err(e) => tracing::warn!(error = %e, user = user_id, "NATS subscribe failed"),
             }
         }
     }

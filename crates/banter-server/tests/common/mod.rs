@@ -2,6 +2,8 @@
 //! driven through the SDK over real HTTP and WebSocket.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
@@ -20,6 +22,9 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     pub data_dir: TempDir,
     pub config: ServerConfig,
+    /// With `BANTER_TEST_STORE=postgres`: the server's own database.
+    /// Declared last: dropped after the server has closed its pool.
+    database: Option<postgres::TestDatabase>,
 }
 
 impl TestServer {
@@ -33,11 +38,19 @@ impl TestServer {
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: data_dir.path().to_path_buf(),
+            // Tests sign up hundreds of users from 127.0.0.1; the signup
+            // limit itself is tested with its own setting (hostile.rs).
+            signups_per_hour_per_address: 100_000,
             ..ServerConfig::default()
         };
+        let database = if postgres::requested() { Some(postgres::TestDatabase::create().await) } else { None };
+        if let Some(database) = &database {
+            config.database_urls = vec![database.url()];
+            config.database_pool_size = 4;
+        }
         tweak(&mut config);
         let server = Server::start(config.clone()).await.expect("server starts");
-        TestServer { server: Some(server), data_dir, config }
+        TestServer { server: Some(server), data_dir, config, database }
     }
 
     pub fn url(&self) -> String {

@@ -143,6 +143,15 @@ export class Conversations {
     this.adopt(detail);
   }
 
+  /** Mutes or unmutes a conversation's push notifications (this account, every device). */
+  async setMuted(id, muted) {
+    const state = await this.api.setMuted(id, muted);
+    const c = this.store.conversations.get(id);
+    if (c) c.muted = state.muted;
+    this.store.changed();
+    this.save();
+  }
+
   async removeMember(id, userId) {
     await this.api.removeMember(id, userId);
     if (userId === this.store.me.id) {

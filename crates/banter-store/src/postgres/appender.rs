@@ -133,7 +133,7 @@ async fn run(pool: &PgPool, batch: Vec<Job>) {
             }
         }
         Err(first_error) => {
-            let job = batch.into_iter().next().expect("a batch has a job");
+            let Some(job) = batch.into_iter().next() else { return };
             let outcome = if is_retryable(&first_error) {
                 store_alone(pool, &job.message).await
             } else {
@@ -244,10 +244,19 @@ async fn store_batch(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreRe
             // Also a conversation that does not exist: it has no members.
             Plan::Refuse(StoreError::NotAMember)
         } else {
-            first_with_key.insert(key, index);
-            let seq = last_seq.get_mut(&new.conversation_id).expect("members imply a locked conversation row");
-            *seq += 1;
-            Plan::Store(*seq)
+            match last_seq.get_mut(&new.conversation_id) {
+                Some(seq) => {
+                    first_with_key.insert(key, index);
+                    *seq += 1;
+                    Plan::Store(*seq)
+                }
+                // Members without a conversation row: a broken invariant,
+                // refused rather than a panic that stops the appender.
+                None => Plan::Refuse(StoreError::Unavailable(format!(
+                    "conversation {} has members but no row",
+                    new.conversation_id
+                ))),
+            }
         };
         plans.push(plan);
     }

@@ -64,6 +64,16 @@ pub struct SqliteStore {
     _checkpointer: Checkpointer,
 }
 
+/// SQLite's own error for a read-only directory is "unable to open database
+/// file"; a probe file gives the operator the real reason (read-only file
+/// system, permission denied, disk full) before anything else is tried.
+fn check_writable(dir: &Path) -> StoreResult<()> {
+    let probe = dir.join(".banter-write-probe");
+    std::fs::write(&probe, b"banter")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| StoreError::Unavailable(format!("data directory {} is not writable: {e}", dir.display())))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, creating its parent
     /// directory, and brings the schema up to date.
@@ -71,6 +81,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display())))?;
+            check_writable(dir)?;
         }
         let mut write_conn = schema::open_connection(path, Access::ReadWrite)?;
         schema::migrate(&mut write_conn)?;

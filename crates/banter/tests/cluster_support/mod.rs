@@ -143,7 +143,7 @@ impl Node {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let process = BanterProcess::start_command(|command| {
             command
-                .args(["--database-pool-size", "4"])
+                .args(["--listen", "127.0.0.1:0", "--database-pool-size", "4"])
                 .args(["--presence-grace-secs", &PRESENCE_GRACE_SECS.to_string()])
                 .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
                 .arg("--data-dir")

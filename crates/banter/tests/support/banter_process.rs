@@ -1,5 +1,5 @@
-//! A real `banter serve` process for the binary-level tests: started on a
-//! free port, ready once it prints its `ready url=…` line, and stopped by
+//! A real `banter serve` process for the binary-level tests: started (on a
+//! free port unless told otherwise), ready once it prints its `ready url=…` line, and stopped by
 //! SIGTERM (graceful) or SIGKILL (crash). Included with `#[path]` by each
 //! test crate that needs it.
 #![allow(dead_code)]
@@ -25,15 +25,15 @@ impl BanterProcess {
         S: AsRef<OsStr>,
     {
         Self::start_command(|command| {
-            command.args(args);
+            command.args(["--listen", "127.0.0.1:0"]).args(args);
         })
     }
 
-    /// Like [`BanterProcess::start`], with the command adjusted by `configure`
-    /// (arguments, environment, resource limits).
+    /// `banter serve` with the arguments (`--listen` included) and
+    /// environment `configure` gives it.
     pub fn start_command(configure: impl FnOnce(&mut Command)) -> BanterProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
-        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        command.arg("serve");
         configure(&mut command);
         let mut child = command
             .env("BANTER_LOG", "info")

@@ -19,6 +19,25 @@ export function chatView({ store, client, onBack, onShowMembers }) {
   const dot = h('span', { class: 'presence-dot', hidden: true, role: 'img' });
   const subtitle = h('p', { class: 'chat-subtitle', id: 'chat-subtitle', 'aria-live': 'polite' });
   const membersButton = h('button', { type: 'button', class: 'icon-button', id: 'members-button', 'aria-label': 'Members', title: 'Members', text: 'Members', onclick: () => onShowMembers(store.activeId) });
+  const muteButton = h('button', {
+    type: 'button',
+    class: 'icon-button',
+    id: 'mute-button',
+    'aria-pressed': 'false',
+    onclick: async () => {
+      const c = store.conversations.get(store.activeId);
+      if (!c) return;
+      muteButton.disabled = true;
+      try {
+        await client.conversations.setMuted(c.id, !c.muted);
+      } catch (e) {
+        store.notice = { kind: 'error', text: `Could not change notifications: ${e.message}` };
+        store.changed();
+      } finally {
+        muteButton.disabled = false;
+      }
+    },
+  });
   const back = h('button', { type: 'button', class: 'icon-button back', 'aria-label': 'Back to conversations', title: 'Back', text: '‹', onclick: onBack });
   const header = h(
     'header',
@@ -26,6 +45,7 @@ export function chatView({ store, client, onBack, onShowMembers }) {
     back,
     h('span', { class: 'avatar-wrap' }, avatar, dot),
     h('div', { class: 'chat-head-text' }, title, subtitle),
+    muteButton,
     membersButton,
   );
   const log = messageLogView({ store, client });
@@ -57,6 +77,9 @@ export function chatView({ store, client, onBack, onShowMembers }) {
     setText(avatar, initials(name));
     avatar.classList.toggle('group', c.kind === 'group');
     membersButton.hidden = c.kind !== 'group';
+    muteButton.setAttribute('aria-pressed', String(!!c.muted));
+    setText(muteButton, c.muted ? 'Unmute' : 'Mute');
+    muteButton.title = c.muted ? 'Notifications are off for this conversation' : 'Turn off notifications for this conversation';
 
     const typers = store.isTyping(c.id);
     const typingText = typers.length === 0 ? '' : typers.length === 1 ? `${store.userName(typers[0])} is typing…` : `${typers.length} people are typing…`;

@@ -20,6 +20,7 @@ export function conversationListView({ store, onOpen }) {
     const time = h('time', { class: 'conv-time' });
     const last = h('span', { class: 'conv-last' });
     const badge = h('span', { class: 'badge', hidden: true });
+    const muted = h('span', { class: 'conv-muted', hidden: true, role: 'img', 'aria-label': 'muted', title: 'Notifications off', text: '🔕' });
     const link = h(
       'a',
       {
@@ -32,10 +33,10 @@ export function conversationListView({ store, onOpen }) {
         },
       },
       h('span', { class: 'avatar-wrap' }, avatar, dot),
-      h('span', { class: 'conv-body' }, h('span', { class: 'conv-row' }, title, time), h('span', { class: 'conv-row' }, last, badge)),
+      h('span', { class: 'conv-body' }, h('span', { class: 'conv-row' }, title, time), h('span', { class: 'conv-row' }, last, muted, badge)),
     );
     const li = h('li', { class: 'conv-item', dataset: { conversationId: String(id) } }, link);
-    it = { li, link, avatar, dot, title, time, last, badge };
+    it = { li, link, avatar, dot, title, time, last, badge, muted };
     items.set(id, it);
     return it;
   }
@@ -77,6 +78,7 @@ export function conversationListView({ store, onOpen }) {
       it.dot.classList.toggle('online', !!presence?.online);
       it.dot.setAttribute('aria-label', presence?.online ? 'online' : 'offline');
       it.dot.setAttribute('role', 'img');
+      it.muted.hidden = !c.muted;
       const active = store.activeId === c.id;
       it.li.classList.toggle('active', active);
       if (active) it.link.setAttribute('aria-current', 'page');

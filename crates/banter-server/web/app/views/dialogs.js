@@ -194,3 +194,98 @@ export function membersDialog({ store, client, onLeft }) {
     },
   };
 }
+
+/** The account: display name, and the devices logged in (any can be signed out). */
+export function settingsDialog({ store, api }) {
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const saved = h('p', { class: 'form-note', id: 'settings-saved', role: 'status' });
+  const displayName = h('input', { id: 'settings-display-name', name: 'display_name', required: true, maxlength: 64, autocomplete: 'name' });
+  const profileForm = h(
+    'form',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = '';
+        saved.textContent = '';
+        try {
+          const user = await api.updateProfile(displayName.value.trim());
+          store.me = user;
+          store.rememberUser(user);
+          store.changed();
+          saved.textContent = 'Saved.';
+        } catch (err) {
+          error.textContent = err.message;
+        }
+      },
+    },
+    h('div', { class: 'field' }, h('label', { for: 'settings-display-name', text: 'Display name' }), h('div', { class: 'composer-row' }, displayName, h('button', { type: 'submit', class: 'primary', text: 'Save' }))),
+  );
+  const devices = h('ul', { class: 'member-list', id: 'device-list', 'aria-label': 'Devices' });
+
+  async function loadDevices() {
+    let list;
+    try {
+      list = await api.devices();
+    } catch (err) {
+      error.textContent = err.message;
+      return;
+    }
+    list.sort((a, b) => b.last_active_at - a.last_active_at);
+    replaceChildren(
+      devices,
+      list.map((d) => {
+        const current = d.id === store.deviceId;
+        return h(
+          'li',
+          { class: 'member device', dataset: { deviceId: String(d.id) } },
+          h(
+            'span',
+            { class: 'member-text' },
+            h('span', { class: 'member-name', text: current ? `${d.name} (this device)` : d.name }),
+            h('span', { class: 'member-sub', text: `active ${formatLastSeen(d.last_active_at).replace(/^last seen /, '')}` }),
+          ),
+          current
+            ? null
+            : h('button', {
+                type: 'button',
+                class: 'link danger',
+                text: 'Sign out',
+                'aria-label': `Sign out ${d.name}`,
+                onclick: async () => {
+                  error.textContent = '';
+                  try {
+                    await api.revokeDevice(d.id);
+                    await loadDevices();
+                  } catch (err) {
+                    error.textContent = err.message;
+                  }
+                },
+              }),
+        );
+      }),
+    );
+  }
+
+  const dialog = h(
+    'dialog',
+    { id: 'settings-dialog', 'aria-labelledby': 'settings-dialog-title' },
+    h('h2', { id: 'settings-dialog-title', text: 'Settings' }),
+    profileForm,
+    saved,
+    h('h3', { text: 'Devices' }),
+    devices,
+    error,
+    h('div', { class: 'dialog-actions' }, h('button', { type: 'button', text: 'Close', onclick: () => dialog.close() })),
+  );
+
+  return {
+    root: dialog,
+    open() {
+      error.textContent = '';
+      saved.textContent = '';
+      displayName.value = store.me?.display_name || store.me?.username || '';
+      dialog.showModal();
+      loadDevices();
+    },
+  };
+}

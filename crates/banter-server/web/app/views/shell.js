@@ -7,7 +7,7 @@ import { initials } from '../format.js';
 import { enablePush, pushSupported } from '../push.js';
 import { chatView } from './chat.js';
 import { conversationListView } from './conversation-list.js';
-import { membersDialog, newChatDialog, newGroupDialog } from './dialogs.js';
+import { membersDialog, newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
 
 const PUSH_DISMISSED = 'banter.push-prompt-dismissed';
 
@@ -24,6 +24,7 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
   const newChat = newChatDialog({ client, onOpen: open });
   const newGroup = newGroupDialog({ client, onOpen: open });
   const members = membersDialog({ store, client, onLeft: () => navigateTo(null) });
+  const settings = settingsDialog({ store, api });
 
   const meAvatar = h('span', { class: 'avatar small', 'aria-hidden': 'true' });
   const meName = h('span', { class: 'me-name', id: 'me-name' });
@@ -67,7 +68,12 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
       'header',
       { class: 'sidebar-head' },
       h('span', { class: 'me' }, meAvatar, meName),
-      h('button', { type: 'button', id: 'logout-button', class: 'link', text: 'Log out', onclick: onLogout }),
+      h(
+        'span',
+        { class: 'head-actions' },
+        h('button', { type: 'button', id: 'settings-button', class: 'link', text: 'Settings', onclick: () => settings.open() }),
+        h('button', { type: 'button', id: 'logout-button', class: 'link', text: 'Log out', onclick: onLogout }),
+      ),
     ),
     h(
       'div',
@@ -80,7 +86,7 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
     notice,
     list.root,
   );
-  const root = h('div', { class: 'shell' }, sidebar, chat.root, newChat, newGroup, members.root);
+  const root = h('div', { class: 'shell' }, sidebar, chat.root, newChat, newGroup, members.root, settings.root);
 
   const CONNECTION_TEXT = {
     connecting: 'Connecting…',
