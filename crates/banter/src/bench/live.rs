@@ -30,6 +30,10 @@ pub struct LoadArgs {
     /// Concurrent WebSocket handshakes while connecting.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// Seconds to wait, once sending stops, for the last acks and
+    /// deliveries; sends still unanswered then are a problem of the run.
+    #[arg(long, default_value_t = 15.0)]
+    drain: f64,
 }
 
 /// The conversations of a run.
@@ -103,7 +107,7 @@ pub async fn run(common: &CommonArgs, rooms: Rooms, rate: f64, load: &LoadArgs) 
         warmup: Duration::from_secs_f64(load.warmup),
         duration: Duration::from_secs_f64(load.duration),
         text_size: load.size,
-        drain_timeout: Duration::from_secs(15),
+        drain_timeout: Duration::from_secs_f64(load.drain),
         connect_concurrency: load.connect_concurrency,
     };
     let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses);
