@@ -143,9 +143,7 @@ impl Target {
     /// Stops the server if the bench started it (SIGTERM, then SIGKILL
     /// after 10 s); a `--url` server is left alone.
     pub fn stop_child(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+        let Some(mut child) = self.child.take() else { return };
         // SAFETY: kill(2) with our own child's pid.
         unsafe {
             libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
