@@ -98,3 +98,54 @@ fn history_pages_through_the_whole_conversation_with_correct_pages() {
     assert_eq!(results["bad_pages"], 0);
     assert_eq!(r["params"]["pages"], 27);
 }
+
+/// The shared PostgreSQL server and NATS (`scripts/services-up`).
+fn cluster_services() -> (String, String) {
+    let database = std::env::var("BANTER_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let nats = std::env::var("BANTER_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    (database, nats)
+}
+
+#[test]
+fn a_two_node_cluster_delivers_every_group_message_exactly_once_across_nodes() {
+    let (database, nats) = cluster_services();
+    let r = bench(&[
+        "group",
+        "--nodes",
+        "2",
+        "--database-url",
+        &database,
+        "--nats-url",
+        &nats,
+        "--groups",
+        "2",
+        "--members",
+        "6",
+        "--senders-per-group",
+        "2",
+        "--rate",
+        "40",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+    ]);
+    assert_eq!(r["params"]["nodes"], 2);
+    assert_eq!(r["params"]["storage"], "postgresql");
+    let results = &r["results"];
+    let acked = results["acked"].as_u64().unwrap();
+    assert!(acked > 0);
+    assert_eq!(results["acked"], results["sent"]);
+    assert_eq!(results["expected_deliveries"].as_u64().unwrap(), acked * 5);
+    assert_eq!(results["delivered_live"], results["expected_deliveries"]);
+    assert_eq!(results["lost"], 0);
+    assert_eq!(results["duplicates"], 0);
+    // Members alternate between the nodes: of a sender's 5 fellow members,
+    // 3 are on the other node whichever node it is on.
+    assert_eq!(results["delivered_cross_node"].as_u64().unwrap(), acked * 3);
+    assert!(r["latency_ms"]["publish_to_cross_node_recipient"]["count"].as_u64().unwrap() > 0);
+    for node in ["node0_rss_mib", "node1_rss_mib"] {
+        assert!(results[node].as_f64().unwrap() > 0.0, "{node}");
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use banter_protocol::ConversationId;
 
+use super::cluster::CpuUse;
 use super::report::{round2, Latency, Report};
 
 /// Everything measured in a run.
@@ -44,6 +45,15 @@ pub struct Outcome {
     pub sender_lag: Latency,
     /// CPU time the load generator used from connecting to the end.
     pub client_cpu_seconds: Option<f64>,
+    /// Nodes the devices were spread over.
+    pub nodes: usize,
+    /// Live deliveries to a device on another node than the sender's.
+    pub delivered_cross_node: u64,
+    /// send → recipient on the sender's node / on another node.
+    pub delivery_same_node: Latency,
+    pub delivery_cross_node: Latency,
+    /// Server (and database) CPU from the first send to the end of the drain.
+    pub server_cpu: Option<CpuUse>,
 }
 
 /// What one device task logged.
@@ -51,8 +61,9 @@ pub struct Outcome {
 pub(super) struct DeviceLog {
     /// (message key, sent µs, acked µs)
     pub(super) acks: Vec<(u64, u64, u64)>,
-    /// (message key, sent µs, received µs), first live receipt only
-    pub(super) deliveries: Vec<(u64, u64, u64)>,
+    /// (message key, sent µs, received µs, crossed nodes), first live
+    /// receipt only
+    pub(super) deliveries: Vec<(u64, u64, u64, bool)>,
     pub(super) lags: Vec<u64>,
     pub(super) sent: u64,
     pub(super) send_errors: u64,
@@ -111,6 +122,11 @@ pub(super) fn account(
         last_delivery: Latency::new(),
         sender_lag: Latency::new(),
         client_cpu_seconds: None,
+        nodes: 1,
+        delivered_cross_node: 0,
+        delivery_same_node: Latency::new(),
+        delivery_cross_node: Latency::new(),
+        server_cpu: None,
     };
     // Per acknowledged message: (sent µs, receivers so far, latest receipt µs).
     let mut messages: HashMap<u64, (u64, u32, u64)> = HashMap::new();
@@ -138,12 +154,19 @@ pub(super) fn account(
         if out.first_errors.len() < 5 {
             out.first_errors.extend(log.errors.iter().take(5 - out.first_errors.len()).cloned());
         }
-        for &(k, sent, received) in &log.deliveries {
+        for &(k, sent, received, cross_node) in &log.deliveries {
             out.delivered_live += 1;
+            out.delivered_cross_node += u64::from(cross_node);
             out.delivered_in_window += u64::from(window.measured(received));
             if window.measured(sent) {
                 out.measured_deliveries += 1;
-                out.delivery.record_us(received.saturating_sub(sent));
+                let us = received.saturating_sub(sent);
+                out.delivery.record_us(us);
+                if cross_node {
+                    out.delivery_cross_node.record_us(us);
+                } else {
+                    out.delivery_same_node.record_us(us);
+                }
             }
             if let Some(m) = messages.get_mut(&k) {
                 m.1 += 1;
@@ -193,10 +216,48 @@ pub fn report_common(report: &mut Report, out: &Outcome) {
         .must_be_zero("duplicates", "duplicates", out.duplicates)
         .must_be_zero("send_errors", "send errors", out.send_errors)
         .must_be_zero("disconnects", "disconnects", out.disconnects);
+    report.result("delivered_cross_node", "delivered live across nodes", out.delivered_cross_node, "").result(
+        "cross_node_pct",
+        "  share of live deliveries",
+        round2(100.0 * out.delivered_cross_node as f64 / out.delivered_live.max(1) as f64),
+        "%",
+    );
     if let Some(cpu) = out.client_cpu_seconds {
         report.result("client_cpu_s", "load generator CPU time", round2(cpu), "s");
     }
+    if let Some(used) = &out.server_cpu {
+        report_traffic_cpu(report, out, used);
+    }
     if !out.first_errors.is_empty() {
         report.result("first_errors", "first errors", out.first_errors.join(" | "), "");
+    }
+}
+
+/// What the traffic cost the servers: CPU seconds from the first send to
+/// the end of the drain, per node and summed, and per acknowledged message
+/// (µs; each message includes its deliveries).
+fn report_traffic_cpu(report: &mut Report, out: &Outcome, used: &CpuUse) {
+    let per_message_us = |seconds: f64| round2(seconds * 1e6 / out.acked.max(1) as f64);
+    if let Some(total) = used.nodes_total() {
+        report.result("traffic_server_cpu_s", "server CPU while sending (all nodes)", round2(total), "s").result(
+            "traffic_server_system_cpu_s",
+            "  of which in the kernel",
+            round2(used.nodes_system),
+            "s",
+        );
+        if used.nodes.len() > 1 {
+            for (i, seconds) in used.nodes.iter().flatten().enumerate() {
+                report.result(&format!("node{i}_traffic_cpu_s"), &format!("  node {i}"), round2(*seconds), "s");
+            }
+        }
+        report.result("server_cpu_us_per_msg", "server CPU per message (all nodes)", per_message_us(total), "µs");
+    }
+    if let Some(database) = used.database {
+        report.result("traffic_database_cpu_s", "PostgreSQL backends CPU while sending", round2(database), "s").result(
+            "database_cpu_us_per_msg",
+            "PostgreSQL CPU per message",
+            per_message_us(database),
+            "µs",
+        );
     }
 }

@@ -53,10 +53,10 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     let conversation = setup.directs(&[(writer.clone(), reader.clone())]).await?[0];
     let seed_started = Instant::now();
     let seeded_in_store = setup.messages(conversation, &writer, args.messages, args.size).await?;
-    let target = setup.start(common).await?;
+    let cluster = setup.start(common).await?;
     if !seeded_in_store {
         let members = [writer.clone(), reader.clone()];
-        seed_messages_over_api(&target.base_url, conversation, &members, args.messages, args.size, common.quiet)
+        seed_messages_over_api(cluster.first_url(), conversation, &members, args.messages, args.size, common.quiet)
             .await?;
     }
     let seed_seconds = seed_started.elapsed().as_secs_f64();
@@ -79,7 +79,7 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .map(|r| {
             let (low, high) = stretch(r);
             let pages = pages_of[r as usize];
-            let api = ApiClient::new(&target.base_url).map(|a| a.with_token(reader.token.clone()));
+            let api = ApiClient::new(cluster.url_of_client(r as usize)).map(|a| a.with_token(reader.token.clone()));
             let (bar, page) = (bar.clone(), args.page);
             tokio::spawn(async move {
                 let api = api?;
@@ -130,7 +130,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let mut report = Report::new("history", target.describe());
+    let mut report = Report::new("history", cluster.describe());
+    cluster.add_params(&mut report);
     report
         .param("messages", args.messages)
         .param("page", args.page)
@@ -148,6 +149,6 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         report.result("first_problem", "first problem", p, "");
     }
     report.latency("page", "page (HTTP request → parsed)", &latency);
-    target.stop();
+    cluster.stop();
     Ok(report)
 }

@@ -1,28 +1,39 @@
 //! `banter bench <scenario>`: the load tool, built on the Rust SDK.
 //!
-//! Every scenario runs against a server that `bench` starts itself — by
-//! default `banter serve` in a child process with a temporary data dir, so
-//! the server's memory can be read from `/proc` and it does not share a
-//! runtime with the load generator — or against a running server (`--url`).
+//! Every scenario runs against servers that `bench` starts itself — by
+//! default one `banter serve` in a child process with a temporary data dir,
+//! so the server's memory can be read from `/proc` and it does not share a
+//! runtime with the load generator; with `--nodes N --database-url …
+//! --nats-url …` a cluster of N child processes on a fresh PostgreSQL
+//! database and NATS — or against running servers (`--url`, repeatable).
+//! Clients are spread round-robin over the nodes.
 //!
-//! Shape of a run: **seed** (users, devices, conversations, history: straight
-//! into the SQLite store before the embedded server starts, or through the
-//! HTTP API for `--url`), **start** the server, **load** it, **report** a
-//! table (or JSON with `--json`). A run that finds lost, duplicated or
-//! out-of-order messages reports them and exits with status 1.
+//! Shape of a run: **seed** (users, devices, conversations, history:
+//! straight into the store through the `Store` trait before the servers
+//! start, or through the HTTP API for `--url`), **start** the servers,
+//! **load** them, **report** a table (or JSON with `--json`). A run that
+//! finds lost, duplicated or out-of-order messages reports them and exits
+//! with status 1.
 //!
-//! Modules: [`target`] (the server under test), [`seed`] (fast setup),
+//! Modules: [`cluster`] (the servers under test, one or more [`target`]s),
+//! [`backend`] (their storage: SQLite, or PostgreSQL + NATS) and
+//! [`database`] (the run's own PostgreSQL database), [`seed`] (fast setup),
 //! [`net`] (source addresses, file limits), [`clock`] (timestamps carried in
-//! messages), [`pace`] (the open-loop rate-paced sender), [`traffic`] (the
-//! engine shared by `direct` and `group`) and [`accounting`] (its figures), [`report`] (table and JSON), and
-//! one module per scenario.
+//! messages), [`pace`] (the open-loop rate-paced sender), [`live`] (the
+//! set-up and report shared by `direct` and `group`), [`traffic`] (their
+//! engine) and [`accounting`] (its figures), [`report`] (table and JSON),
+//! and one module per scenario.
 
 mod accounting;
+mod backend;
 mod clock;
+mod cluster;
 mod connections;
+mod database;
 mod direct;
 mod group;
 mod history;
+mod live;
 mod net;
 mod pace;
 mod pipeline;
@@ -52,14 +63,33 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// Load a running server at this base URL (e.g. http://127.0.0.1:8080)
-    /// instead of starting one. Users are then created through the API
-    /// (slow: every signup hashes a password).
+    /// instead of starting one; repeat it for the nodes of a running
+    /// cluster (clients are spread round-robin). Users are then created
+    /// through the API of the first (slow: every signup hashes a password).
+    #[arg(long, global = true, conflicts_with_all = ["nodes", "database_url"])]
+    url: Vec<String>,
+    /// With --url: the servers' process ids, in the same order, to report
+    /// their memory and CPU.
     #[arg(long, global = true)]
-    url: Option<String>,
-    /// With --url: the server's process id, to report its memory.
+    server_pid: Vec<u32>,
+    /// Start this many `banter serve` nodes (more than 1 needs
+    /// --database-url and --nats-url).
+    #[arg(long, global = true, default_value_t = 1)]
+    nodes: usize,
+    /// Cluster mode: a PostgreSQL database to administer from (e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres). The run creates a
+    /// fresh database `banter_bench_<run>` beside it, seeds it, runs the
+    /// nodes on it and drops it at the end.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
-    /// TOML file passed to the embedded `banter serve --config`.
+    database_url: Option<String>,
+    /// Cluster mode: the NATS server the nodes route through
+    /// (e.g. nats://127.0.0.1:4222); subjects are private to the run.
+    #[arg(long, global = true, requires = "database_url")]
+    nats_url: Option<String>,
+    /// Cluster mode: PostgreSQL connections per node (and for seeding).
+    #[arg(long, global = true, default_value_t = 8)]
+    database_pool_size: u32,
+    /// TOML file passed to each started `banter serve --config`.
     #[arg(long, global = true)]
     server_config: Option<PathBuf>,
     /// Run the embedded server under this command, e.g. "valgrind
@@ -102,6 +132,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     clock::start();
     net::raise_file_limit();
     let common = args.common;
+    anyhow::ensure!(common.nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        common.nodes == 1 || (common.database_url.is_some() && common.nats_url.is_some()),
+        "--nodes above 1 needs --database-url and --nats-url"
+    );
     let report = match args.scenario {
         Scenario::Connections(a) => connections::run(&common, a).await,
         Scenario::Direct(a) => direct::run(&common, a).await,

@@ -73,10 +73,11 @@ impl SourceAddresses {
 }
 
 /// Opens one connection per token, `concurrency` handshakes at a time, with
-/// a progress bar. Returns the connections (in token order), the latency of
+/// a progress bar; connection *i* goes to the cluster's node for client *i*
+/// (round-robin). Returns the connections (in token order), the latency of
 /// each handshake (TCP connect to `hello`) and the total time taken.
 pub async fn connect_all(
-    base_url: &str,
+    cluster: &super::cluster::Cluster,
     sources: &SourceAddresses,
     tokens: &[String],
     concurrency: usize,
@@ -91,8 +92,10 @@ pub async fn connect_all(
             let bar = bar.clone();
             async move {
                 let t0 = super::clock::now_us();
-                let conn =
-                    sources.connect(base_url, i, token).await.map_err(|e| anyhow::anyhow!("connection {i}: {e}"))?;
+                let conn = sources
+                    .connect(cluster.url_of_client(i), i, token)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("connection {i}: {e}"))?;
                 bar.inc(1);
                 Ok::<_, anyhow::Error>((conn, super::clock::now_us() - t0))
             }

@@ -1,7 +1,9 @@
 //! Setting a scenario up fast: users, devices, conversations and history.
 //!
-//! For the embedded server (the default) the data is written **straight
-//! into its SQLite store** through `banter-store` before the server starts:
+//! For the servers the bench starts (the default) the data is written
+//! **straight into their store** through the `Store` trait of
+//! `banter-store` before any of them starts — the SQLite file of the
+//! embedded server, or the run's PostgreSQL database in cluster mode:
 //! one password hash shared by every bench user (hashing is deliberately
 //! slow, ~20k signups through the API would take minutes), random device
 //! tokens of which only the hash is stored, exactly as `signup` does, and
@@ -17,11 +19,11 @@ use anyhow::{anyhow, Context};
 use banter_protocol::http::SignupRequest;
 use banter_protocol::{ConversationId, DeviceId, UserId};
 use banter_sdk::{ApiClient, Session};
-use banter_store::sqlite::SqliteStore;
 use banter_store::{NewMessage, Store};
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::target::{DataDir, Target};
+use super::backend::Backend;
+use super::cluster::Cluster;
 use super::{pipeline, progress, CommonArgs};
 
 /// Every bench user's password.
@@ -45,10 +47,10 @@ pub struct Setup {
 }
 
 enum Seeder {
-    /// Writes into the store of a server that has not started yet.
-    Store { store: Arc<SqliteStore>, password_hash: String, data: DataDir },
-    /// Uses the API of a running server.
-    Api { api: ApiClient, target: Target },
+    /// Writes into the store of servers that have not started yet.
+    Store { store: Arc<dyn Store>, password_hash: String, backend: Backend },
+    /// Uses the API of running servers (node 0's).
+    Api { api: ApiClient, cluster: Cluster },
 }
 
 fn now_ms() -> i64 {
@@ -67,36 +69,34 @@ impl Setup {
             let mut rng = rand::thread_rng();
             (0..6).map(|_| char::from(b'a' + rng.gen_range(0..26))).collect()
         };
-        let seeder = match &common.url {
-            Some(url) => {
-                let target = Target::external(common, url);
-                let api = ApiClient::new(&target.base_url)?;
-                api.health().await.with_context(|| format!("no server answers at {url}"))?;
-                Seeder::Api { api, target }
+        let seeder = if common.url.is_empty() {
+            let backend = Backend::new(common, &run_id).await?;
+            let store = backend.open_store().await?;
+            let password_hash = banter_server::auth::PasswordHashing::new(1)
+                .hash(PASSWORD.to_owned())
+                .await
+                .map_err(|e| anyhow!("hashing the bench password: {}", e.message))?;
+            Seeder::Store { store, password_hash, backend }
+        } else {
+            for url in &common.url {
+                ApiClient::new(url)?.health().await.with_context(|| format!("no server answers at {url}"))?;
             }
-            None => {
-                let data = DataDir::new(common)?;
-                let store = SqliteStore::open(&data.database_path()).context("opening the bench database")?;
-                let password_hash = banter_server::auth::PasswordHashing::new(1)
-                    .hash(PASSWORD.to_owned())
-                    .await
-                    .map_err(|e| anyhow!("hashing the bench password: {}", e.message))?;
-                Seeder::Store { store: Arc::new(store), password_hash, data }
-            }
+            let cluster = Cluster::external(common);
+            Seeder::Api { api: ApiClient::new(cluster.first_url())?, cluster }
         };
         Ok(Setup { seeder, quiet: common.quiet, run_id })
     }
 
-    /// Finishes seeding and returns the server to load: starts the embedded
-    /// one on the seeded data, or hands back `--url`.
-    pub async fn start(self, common: &CommonArgs) -> anyhow::Result<Target> {
+    /// Finishes seeding and returns the servers to load: starts the
+    /// `--nodes` child servers on the seeded data, or hands back `--url`.
+    pub async fn start(self, common: &CommonArgs) -> anyhow::Result<Cluster> {
         match self.seeder {
-            Seeder::Store { store, data, .. } => {
+            Seeder::Store { store, backend, .. } => {
                 store.close().await;
                 drop(store);
-                Target::start_embedded(common, data)
+                Cluster::start(common, backend).await
             }
-            Seeder::Api { target, .. } => Ok(target),
+            Seeder::Api { cluster, .. } => Ok(cluster),
         }
     }
 
@@ -221,7 +221,9 @@ impl Setup {
         count: u64,
         size: usize,
     ) -> anyhow::Result<bool> {
-        let Seeder::Store { store, .. } = &self.seeder else { return Ok(false) };
+        let Seeder::Store { store, .. } = &self.seeder else {
+            return Ok(false);
+        };
         let bar = progress::bar(count, "messages", self.quiet);
         let text = "x".repeat(size.max(1));
         stream::iter(0..count)
@@ -299,7 +301,7 @@ pub async fn seed_messages_over_api(
     Ok(())
 }
 
-async fn add_device(store: &SqliteStore, user_id: UserId, username: &str) -> anyhow::Result<BenchUser> {
+async fn add_device(store: &Arc<dyn Store>, user_id: UserId, username: &str) -> anyhow::Result<BenchUser> {
     let token = banter_server::auth::new_token();
     let device = store.create_device(user_id, "bench", &banter_server::auth::token_hash(&token), now_ms()).await?;
     Ok(BenchUser { user_id, username: username.to_owned(), device_id: device.id, token })

@@ -65,16 +65,15 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     for members in &groups {
         senders.push(setup.extra_device(&members[0]).await?);
     }
-    let target = setup.start(common).await?;
-    let base_url = target.base_url.clone();
-    let sources = SourceAddresses::for_server(&base_url, common.source_addresses);
+    let cluster = setup.start(common).await?;
+    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses);
 
     // While every measured device is offline: M messages into each group.
     let bar = progress::bar(senders.len() as u64, "offline send", common.quiet);
     let send_started = std::time::Instant::now();
     stream::iter(senders.iter().zip(&conversations).enumerate())
         .map(|(i, (sender, &conversation))| {
-            let (sources, base_url, bar) = (&sources, &base_url, bar.clone());
+            let (sources, base_url, bar) = (&sources, cluster.url_of_client(i), bar.clone());
             async move {
                 let mut conn = sources.connect(base_url, i, &sender.token).await?;
                 pipeline::send_all(&mut conn, conversation, "offline", args.messages, args.size, 64).await?;
@@ -98,8 +97,13 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .enumerate()
         .map(|(i, user)| {
             let conversation = conversations[i / args.group_size];
-            let (permits, sources, base_url, token, bar) =
-                (permits.clone(), sources.clone(), base_url.clone(), user.token.clone(), bar.clone());
+            let (permits, sources, base_url, token, bar) = (
+                permits.clone(),
+                sources.clone(),
+                cluster.url_of_client(i).to_owned(),
+                user.token.clone(),
+                bar.clone(),
+            );
             let (expected, page) = (args.messages, args.page);
             tokio::spawn(async move {
                 let permit = permits.acquire_owned().await?;
@@ -159,7 +163,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     }
     let total_s = (all_done_us - start_us) as f64 / 1e6;
 
-    let mut report = Report::new("sync", target.describe());
+    let mut report = Report::new("sync", cluster.describe());
+    cluster.add_params(&mut report);
     report
         .param("devices", args.devices)
         .param("messages_per_device", args.messages)
@@ -181,6 +186,6 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         "reconnect start → device connected",
         &connect,
     );
-    target.stop();
+    cluster.stop();
     Ok(report)
 }

@@ -1,12 +1,13 @@
-//! The server under test: `banter serve` started as a child process on a
-//! temporary data dir (the embedded default), or a server already running
-//! at `--url`.
+//! One server under test (one node): `banter serve` started as a child
+//! process on the storage [`super::backend`] chose, or a server already
+//! running at `--url`. [`super::cluster`] holds one or more of them.
 //!
 //! A child process rather than an in-process server so that its memory can
 //! be read on its own (`/proc/<pid>/status`, VmRSS) and it has its own
 //! runtime and threads, as in production; the load generator competes with
 //! it only for the CPU.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,21 +51,20 @@ impl DataDir {
 /// A running server to load.
 pub struct Target {
     pub base_url: String,
-    /// Its process, when known: the embedded child, or `--server-pid`.
+    /// Its process, when known: the child, or `--server-pid`.
     pub pid: Option<u32>,
     child: Option<Child>,
-    _data: Option<DataDir>,
 }
 
 impl Target {
-    /// The server at `--url`.
-    pub fn external(common: &CommonArgs, url: &str) -> Target {
-        Target { base_url: url.trim_end_matches('/').to_owned(), pid: common.server_pid, child: None, _data: None }
+    /// A server at `url` (one `--url`), with its process id if given.
+    pub fn external(url: &str, pid: Option<u32>) -> Target {
+        Target { base_url: url.trim_end_matches('/').to_owned(), pid, child: None }
     }
 
-    /// Starts `banter serve` on `data` (already seeded) on a free port and
-    /// waits until it is ready.
-    pub fn start_embedded(common: &CommonArgs, data: DataDir) -> anyhow::Result<Target> {
+    /// Starts `banter serve <storage_args>` (storage already seeded) on a
+    /// free port and waits until it is ready.
+    pub fn start_child(common: &CommonArgs, storage_args: &[OsString]) -> anyhow::Result<Target> {
         let exe = std::env::current_exe().context("finding the banter binary")?;
         let mut command = match common.server_wrapper.as_deref().map(str::split_whitespace) {
             Some(mut words) => {
@@ -74,7 +74,7 @@ impl Target {
             }
             None => Command::new(exe),
         };
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
+        command.args(["serve", "--listen", "127.0.0.1:0"]).args(storage_args);
         if let Some(config) = &common.server_config {
             command.arg("--config").arg(config);
         }
@@ -94,6 +94,8 @@ impl Target {
             .env_remove("BANTER_LISTEN")
             .env_remove("BANTER_DATA_DIR")
             .env_remove("BANTER_CONFIG")
+            .env_remove("BANTER_DATABASE_URL")
+            .env_remove("BANTER_NATS_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,15 +132,7 @@ impl Target {
                 bail!("banter serve did not become ready (exit status {status:?})");
             }
         };
-        Ok(Target { base_url, pid: Some(pid), child: Some(child), _data: Some(data) })
-    }
-
-    /// Where the server runs, for the report.
-    pub fn describe(&self) -> String {
-        match &self.child {
-            Some(_) => format!("embedded banter serve (child process) at {}", self.base_url),
-            None => self.base_url.clone(),
-        }
+        Ok(Target { base_url, pid: Some(pid), child: Some(child) })
     }
 
     /// The server's resident memory in bytes, if its process is known.
@@ -146,22 +140,9 @@ impl Target {
         rss_bytes(self.pid?)
     }
 
-    /// CPU time (user + system) the server has used, if its process is known.
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds(self.pid?)
-    }
-
-    /// The system (kernel) part of [`Target::cpu_seconds`].
-    pub fn system_cpu_seconds(&self) -> Option<f64> {
-        cpu_times(self.pid?).map(|(_, system)| system)
-    }
-
-    /// Stops the embedded server (SIGTERM, then SIGKILL after 10 s).
-    pub fn stop(mut self) {
-        self.stop_child();
-    }
-
-    fn stop_child(&mut self) {
+    /// Stops the server if the bench started it (SIGTERM, then SIGKILL
+    /// after 10 s); a `--url` server is left alone.
+    pub fn stop_child(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         // SAFETY: kill(2) with our own child's pid.
         unsafe {

@@ -17,19 +17,24 @@
 //! (every member's device but the sender's), so:
 //! `lost = expected − received live − recovered` and `duplicates` = live
 //! frames for a seq already held. Both must be zero.
+//!
+//! With several nodes, device *i* is on node *i mod N* ([`Cluster`]); a
+//! receiver knows each sender's node, so every live delivery is counted and
+//! timed as same-node or cross-node (the latter went through NATS).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use banter_protocol::{ClientFrame, ConversationId, ServerFrame};
+use banter_protocol::{ClientFrame, ConversationId, DeviceId, ServerFrame};
 use banter_sdk::{Connection, SyncState};
 use tokio::sync::watch;
 
 use super::accounting::{account, key, DeviceLog, Window};
 pub use super::accounting::{report_common, Outcome};
 use super::clock::{self, now_us};
+use super::cluster::Cluster;
 use super::net::{connect_all, SourceAddresses};
 use super::pace::{sleep_until_us, Schedule};
 use super::progress;
@@ -68,12 +73,16 @@ struct Shared {
     delivered: AtomicU64,
 }
 
-/// Connects every device, runs the traffic, drains and accounts.
-pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: bool) -> anyhow::Result<Outcome> {
+/// Connects every device (round-robin over the cluster's nodes), runs the
+/// traffic, drains and accounts.
+pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet: bool) -> anyhow::Result<Outcome> {
     let cpu_at_start = super::target::cpu_seconds(std::process::id());
     let tokens: Vec<String> = plan.devices.iter().map(|d| d.user.token.clone()).collect();
     let (connections, connect, connect_time) =
-        connect_all(base_url, sources, &tokens, plan.connect_concurrency, quiet).await?;
+        connect_all(cluster, sources, &tokens, plan.connect_concurrency, quiet).await?;
+    let node_of_device: Arc<HashMap<DeviceId, usize>> =
+        Arc::new(plan.devices.iter().enumerate().map(|(i, d)| (d.user.device_id, cluster.node_of_client(i))).collect());
+    let server_cpu_at_start = cluster.cpu_snapshot().await;
 
     let senders = plan.devices.iter().filter(|d| d.sends_to.is_some()).count();
     let start_us = now_us() + 300_000;
@@ -89,7 +98,8 @@ pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: b
     let tasks: Vec<_> = connections
         .into_iter()
         .zip(plan.devices)
-        .map(|(conn, device)| {
+        .enumerate()
+        .map(|(i, (conn, device))| {
             let schedule = device.sends_to.map(|conversation_id| {
                 let s = Schedule::new(sender_index, senders, plan.rate, window.start_us, window.end_us);
                 sender_index += 1;
@@ -98,6 +108,8 @@ pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: b
             let task = DeviceTask {
                 conn,
                 device_id: device.user.device_id,
+                node: cluster.node_of_client(i),
+                node_of_device: node_of_device.clone(),
                 schedule,
                 window,
                 text_size: plan.text_size,
@@ -133,12 +145,15 @@ pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: b
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let server_cpu = cluster.cpu_snapshot().await.since(&server_cpu_at_start);
     let _ = stop_tx.send(true);
     let mut logs = Vec::with_capacity(tasks.len());
     for task in tasks {
         logs.push(task.await?);
     }
     let mut out = account(logs, &recipients, window, connect, connect_time);
+    out.nodes = cluster.len();
+    out.server_cpu = Some(server_cpu);
     if let (Some(start), Some(end)) = (cpu_at_start, super::target::cpu_seconds(std::process::id())) {
         out.client_cpu_seconds = Some(end - start);
     }
@@ -149,6 +164,9 @@ pub async fn run(base_url: &str, sources: &SourceAddresses, plan: Plan, quiet: b
 struct DeviceTask {
     conn: Connection,
     device_id: i64,
+    /// The node this device is connected to.
+    node: usize,
+    node_of_device: Arc<HashMap<DeviceId, usize>>,
     schedule: Option<(ConversationId, Schedule)>,
     window: Window,
     text_size: usize,
@@ -229,7 +247,8 @@ impl DeviceTask {
                 }
                 if state.accept(&message).is_new() {
                     let sent = clock::stamp_of(&message.text).unwrap_or(now);
-                    log.deliveries.push((key(message.conversation_id, message.seq), sent, now));
+                    let cross_node = self.node_of_device.get(&message.sender_device_id) != Some(&self.node);
+                    log.deliveries.push((key(message.conversation_id, message.seq), sent, now, cross_node));
                     self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                 } else {
                     log.duplicates += 1;
