@@ -16,9 +16,10 @@
 mod cluster;
 mod local;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use banter_protocol::{limits::MAX_PRESENCE_QUERY_USERS, Presence, ServerFrame, TimestampMs, UserId};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 pub use cluster::ClusterPresence;
@@ -117,23 +118,34 @@ pub async fn run_notifier(state: Arc<AppState>, mut changes: mpsc::Receiver<Pres
                 tracing::warn!(error = %e, "could not record last-seen times");
             }
         }
+        // A user who flapped within one batch gets one frame: the latest.
+        let mut latest: HashMap<UserId, PresenceChange> = HashMap::with_capacity(batch.len());
         for change in batch.drain(..) {
-            let contacts = match state.store.contacts(change.user_id).await {
-                Ok(contacts) => contacts,
-                Err(e) => {
-                    tracing::warn!(error = %e, user = change.user_id, "could not load contacts for presence");
-                    continue;
-                }
-            };
-            if contacts.is_empty() {
-                continue;
-            }
-            let frame = encode(&ServerFrame::Presence {
-                user_id: change.user_id,
-                online: change.online,
-                last_seen_at: Some(change.last_seen_at),
-            });
-            state.router.publish(&contacts, frame, None);
+            latest.insert(change.user_id, change);
         }
+        // Contacts are looked up several at a time: one after the other, a
+        // connect burst outran them and changes were dropped (queue full).
+        futures_util::stream::iter(latest.into_values())
+            .for_each_concurrent(CONTACT_LOOKUPS_IN_FLIGHT, |change| notify_contacts(&state, change))
+            .await;
     }
+}
+
+/// Contact lookups the notifier runs at once.
+const CONTACT_LOOKUPS_IN_FLIGHT: usize = 16;
+
+/// Sends one presence change to the user's contacts.
+async fn notify_contacts(state: &AppState, change: PresenceChange) {
+    let contacts = match state.store.contacts(change.user_id).await {
+        Ok(contacts) => contacts,
+        Err(e) => {
+            tracing::warn!(error = %e, user = change.user_id, "could not load contacts for presence");
+            return;
+        }
+    };
+    if contacts.is_empty() {
+        return;
+    }
+    let frame = encode(&ServerFrame::Presence { user_id: change.user_id, online: change.online, last_seen_at: Some(change.last_seen_at) });
+    state.router.publish(&contacts, frame, None);
 }
