@@ -99,7 +99,9 @@ test('an offline start shows the recent history of a conversation read before', 
     await alice.waitForTimeout(100);
   }
   // The cache is written within a second of a change.
-  await alice.waitForFunction(() => Object.keys(localStorage).some((k) => /^banter\.history\.\d+\.\d+$/.test(k)));
+  await alice.waitForFunction(() =>
+    Object.keys(localStorage).some((k) => /^banter\.history\.\d+\.\d+$/.test(k) && localStorage.getItem(k).includes('"three"')),
+  );
 
   await alice.context().setOffline(true);
   await alice.reload();

@@ -85,11 +85,13 @@ export class Client {
     this.onVisibility = () => {
       if (document.visibilityState === 'visible') this.scheduleRead();
     };
+    this.onPageHide = () => this.saveCache();
   }
 
   start() {
     document.addEventListener('visibilitychange', this.onVisibility);
     this.unsubscribeCache = this.store.subscribe(() => this.scheduleCacheSave());
+    window.addEventListener('pagehide', this.onPageHide);
     this.conversations.restore();
     this.conversations.refresh();
     this.socket.start();
@@ -103,19 +105,24 @@ export class Client {
     clearInterval(this.groupPollTimer);
     clearTimeout(this.cacheTimer);
     this.unsubscribeCache?.();
+    window.removeEventListener('pagehide', this.onPageHide);
   }
 
   /** Writes changed open timelines to the offline history cache, at most once a second. */
   scheduleCacheSave() {
     if (this.cacheTimer) return;
-    this.cacheTimer = setTimeout(() => {
-      this.cacheTimer = null;
-      for (const t of this.store.timelines.values()) {
-        if (!t.loaded || t.fromCache || this.cachedVersions.get(t.conversationId) === t.version) continue;
-        this.cachedVersions.set(t.conversationId, t.version);
-        this.history.save(t.conversationId, t.messages());
-      }
-    }, 1000);
+    this.cacheTimer = setTimeout(() => this.saveCache(), 1000);
+  }
+
+  /** Writes now (also when the page is going away, so nothing shown is left out). */
+  saveCache() {
+    clearTimeout(this.cacheTimer);
+    this.cacheTimer = null;
+    for (const t of this.store.timelines.values()) {
+      if (!t.loaded || t.fromCache || this.cachedVersions.get(t.conversationId) === t.version) continue;
+      this.cachedVersions.set(t.conversationId, t.version);
+      this.history.save(t.conversationId, t.messages());
+    }
   }
 
   // ---- frames -------------------------------------------------------------
