@@ -1,14 +1,15 @@
 //! The validators for user-supplied text, checked against their written
 //! rules (docs/PROTOCOL.md), stated here independently of the code:
 //!
-//! * message text: accepted ⇔ not only whitespace, at most 100,000 Unicode
+//! * message text: accepted ⇔ not only whitespace and zero-width characters, at most 100,000 Unicode
 //!   scalar values, no control character but tab, LF and CR; a refusal names
 //!   a rule the text really breaks;
 //! * usernames: accepted ⇔ 3–32 of `a-z 0-9 _ . -`, starting with a letter
 //!   or digit;
 //! * passwords: accepted ⇔ 8–256 characters;
-//! * display, group and device names: accepted ⇔ not blank, at most `max`
-//!   characters, no control character;
+//! * display, group and device names: accepted ⇔ not blank (whitespace and
+//!   zero-width characters only), at most `max` characters, no control
+//!   character and no bidi embedding/override/isolate control;
 //! * `client_msg_id`: accepted ⇔ 1–64 of `[A-Za-z0-9_-]`.
 //!
 //! Texts are a fragment repeated, so short inputs reach the length limits.
@@ -46,13 +47,24 @@ impl Input {
     }
 }
 
+/// Shows nothing: whitespace or a zero-width character (written out here,
+/// not taken from the code under test).
+fn invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}')
+}
+
+/// Bidi embedding / override / isolate controls, refused in names.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn forbidden_in_messages(c: char) -> bool {
     c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 fn check_message_text(text: &str) {
     let chars = text.chars().count();
-    let blank = text.chars().all(char::is_whitespace);
+    let blank = text.chars().all(invisible);
     let has_forbidden = text.chars().any(forbidden_in_messages);
     match validate_message_text(text) {
         Ok(()) => {
@@ -86,9 +98,9 @@ fn check_password(password: &str) {
 }
 
 fn check_name(name: &str, max: usize) {
-    let expected = !name.chars().all(char::is_whitespace)
+    let expected = !name.chars().all(invisible)
         && name.chars().count() <= max
-        && !name.chars().any(char::is_control);
+        && !name.chars().any(|c| c.is_control() || bidi_control(c));
     let result = validate_name("name", name, max);
     assert_eq!(result.is_ok(), expected, "name {name:?} with max {max}");
     if let Err(invalid) = result {

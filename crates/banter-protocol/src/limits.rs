@@ -59,8 +59,21 @@ impl Invalid {
 /// Checks a message text: not empty or only whitespace, at most
 /// [`MAX_MESSAGE_CHARS`] scalar values, and no control characters other than
 /// tab, line feed and carriage return.
+/// Characters that show nothing: whitespace and the zero-width ones (a
+/// message of only U+200B would look empty but not count as empty).
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}')
+}
+
+/// Bidirectional embedding, override and isolate controls: in a name they
+/// reorder the text shown after it ("evil\u{202E}cod.exe"), a spoofing tool.
+/// Allowed in messages, where right-to-left writers may need them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn validate_message_text(text: &str) -> Result<(), Invalid> {
-    if text.trim().is_empty() {
+    if text.chars().all(is_invisible) {
         return Err(Invalid::new(ErrorCode::MessageEmpty, "message text is empty"));
     }
     let mut chars = 0usize;
@@ -117,13 +130,13 @@ pub fn validate_password(password: &str) -> Result<(), Invalid> {
 /// Display, group and device names: non-blank, at most `max` characters,
 /// no control characters.
 pub fn validate_name(what: &str, name: &str, max: usize) -> Result<(), Invalid> {
-    if name.trim().is_empty() {
+    if name.chars().all(is_invisible) {
         return Err(Invalid::new(ErrorCode::InvalidName, format!("{what} is empty")));
     }
     if name.chars().count() > max {
         return Err(Invalid::new(ErrorCode::InvalidName, format!("{what} is longer than {max} characters")));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(Invalid::new(ErrorCode::InvalidName, format!("{what} contains a control character")));
     }
     Ok(())
@@ -164,6 +177,13 @@ mod tests {
 
     #[test]
     fn blank_and_control_characters_are_refused() {
+        assert_eq!(validate_message_text("\u{200B}\u{FEFF} \u{2060}").unwrap_err().code, ErrorCode::MessageEmpty);
+        assert!(validate_message_text("\u{200B}hi").is_ok(), "zero-width beside text is fine");
+        assert!(validate_message_text("\u{202E}مرحبا").is_ok(), "bidi controls are allowed in messages");
+        assert_eq!(validate_name("display name", "\u{200B}", 64).unwrap_err().code, ErrorCode::InvalidName);
+        assert_eq!(validate_name("display name", "evil\u{202E}cod.exe", 64).unwrap_err().code, ErrorCode::InvalidName);
+        assert_eq!(validate_name("group name", "a\u{2067}b", 100).unwrap_err().code, ErrorCode::InvalidName);
+        assert!(validate_name("display name", "Zoë 🎉", 64).is_ok());
         assert_eq!(validate_message_text(" \n\t ").unwrap_err().code, ErrorCode::MessageEmpty);
         assert_eq!(validate_message_text("a\u{0}b").unwrap_err().code, ErrorCode::InvalidText);
         assert_eq!(validate_message_text("a\u{1b}[2J").unwrap_err().code, ErrorCode::InvalidText);

@@ -50,6 +50,11 @@ async fn display_names_default_to_the_username_and_can_be_changed() {
     assert_eq!(seen.display_name, "Dave <b>D</b>");
     let blank = dave.api().update_profile("   ").await.unwrap_err();
     assert_eq!(blank.code(), Some(ErrorCode::InvalidName));
+    for spoof in ["\u{200B}\u{200B}", "admin\u{202E}nimda"] {
+        let refused = dave.api().update_profile(spoof).await.unwrap_err();
+        assert_eq!(refused.code(), Some(ErrorCode::InvalidName), "{spoof:?}: invisible or bidi-reordered names");
+    }
+    assert_eq!(dave.api().me().await.unwrap().display_name, "Dave <b>D</b>", "a refused name changes nothing");
 
     let erin = server
         .api()

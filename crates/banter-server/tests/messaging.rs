@@ -126,7 +126,7 @@ async fn empty_whitespace_and_control_character_messages_are_refused() {
     let bob = server.user("bob").await;
     let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
     let mut conn = alice.connect().await.unwrap();
-    for (text, code) in [("", ErrorCode::MessageEmpty), (" \n\t", ErrorCode::MessageEmpty), ("bell\u{7}", ErrorCode::InvalidText)] {
+    for (text, code) in [("", ErrorCode::MessageEmpty), ("\u{200B}\u{FEFF}", ErrorCode::MessageEmpty), (" \n\t", ErrorCode::MessageEmpty), ("bell\u{7}", ErrorCode::InvalidText)] {
         assert_eq!(conn.send_message(chat.id, text).await.unwrap_err().code(), Some(code), "text {text:?}");
     }
     let bad_id = conn.send_message_with_id(chat.id, "has spaces in it", "hi").await.unwrap_err();
