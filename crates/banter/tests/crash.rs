@@ -14,6 +14,8 @@
 
 #[path = "support/banter_process.rs"]
 mod banter_process;
+#[path = "support/history.rs"]
+mod history;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -23,7 +25,8 @@ use std::{
 };
 
 use banter_process::BanterProcess;
-use banter_protocol::{http::HistoryQuery, ConversationId, ErrorCode, Message, Seq, ServerFrame};
+use history::full_history;
+use banter_protocol::{ConversationId, ErrorCode, Message, Seq, ServerFrame};
 use banter_sdk::{new_client_msg_id, ApiClient, Session};
 use rand::Rng;
 
@@ -93,22 +96,6 @@ async fn watch_until_crash(session: Session) -> Vec<Message> {
         }
     }
     seen
-}
-
-/// A conversation's whole history, oldest first.
-async fn full_history(api: &ApiClient, conversation_id: ConversationId) -> Vec<Message> {
-    let mut messages: Vec<Message> = Vec::new();
-    loop {
-        let after = messages.last().map(|m| m.seq).unwrap_or(0);
-        let page = api
-            .history(conversation_id, HistoryQuery { after: Some(after), before: None, limit: Some(200) })
-            .await
-            .expect("history");
-        messages.extend(page.messages);
-        if !page.has_more {
-            return messages;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

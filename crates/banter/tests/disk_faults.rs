@@ -11,6 +11,8 @@
 
 #[path = "support/banter_process.rs"]
 mod banter_process;
+#[path = "support/history.rs"]
+mod history;
 
 use std::{
     ffi::OsStr,
@@ -20,7 +22,8 @@ use std::{
 };
 
 use banter_process::BanterProcess;
-use banter_protocol::{http::HistoryQuery, ConversationId, ErrorCode, Message, Seq};
+use history::full_history;
+use banter_protocol::{ConversationId, ErrorCode, Seq};
 use banter_sdk::{ApiClient, Connection, Session};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -79,19 +82,6 @@ async fn two_users(url: &str) -> (Session, Session, ConversationId) {
     let bob = api.signup("bob", PASSWORD).await.expect("signup");
     let chat = alice.api().direct_conversation_with(bob.user.id).await.expect("direct").conversation.id;
     (alice, bob, chat)
-}
-
-async fn full_history(api: &ApiClient, conversation_id: ConversationId) -> Vec<Message> {
-    let mut messages: Vec<Message> = Vec::new();
-    loop {
-        let after = messages.last().map(|m| m.seq).unwrap_or(0);
-        let query = HistoryQuery { after: Some(after), before: None, limit: Some(200) };
-        let page = api.history(conversation_id, query).await.expect("history");
-        messages.extend(page.messages);
-        if !page.has_more {
-            return messages;
-        }
-    }
 }
 
 /// History holds exactly `acked` (seq, text), densely from 1.
