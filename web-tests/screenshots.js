@@ -1,5 +1,7 @@
 // Takes the README's screenshots (docs/screenshots/*.png) of a real server
-// with a little conversation in it. Not a test: run it after a UI change.
+// with a little conversation in it, each in light and dark mode
+// (`<name>.png`, `<name>-dark.png`), on a desktop and a phone. Not a test:
+// run it after a UI change.
 //
 //   cargo build -p banter && node web-tests/screenshots.js
 
@@ -10,14 +12,21 @@ import { createGroup, messages, openConversation, send, setup, signup, startChat
 
 const out = resolve(fileURLToPath(new URL('.', import.meta.url)), '../docs/screenshots');
 mkdirSync(out, { recursive: true });
-const shot = (page, name) => page.screenshot({ path: resolve(out, name) });
+/** `name.png` in light mode and `name-dark.png` in dark mode. */
+async function shot(page, name) {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.screenshot({ path: resolve(out, `${name}.png`) });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: resolve(out, `${name}-dark.png`) });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
 
 const world = await setup();
 try {
   const login = await (await world.context()).newPage();
   await login.goto(world.url);
   await login.locator('#auth-username').waitFor();
-  await shot(login, 'login.png');
+  await shot(login, 'login');
 
   const named = async (username, display, options) => {
     const page = await (await world.context(options)).newPage();
@@ -29,7 +38,7 @@ try {
     page.username = username;
     return page;
   };
-  const alice = await named('alice', 'Alice Martin');
+  const alice = await named('alice', 'Alice Martin', { viewport: { width: 1280, height: 800 } });
   const bob = await named('bob', 'Bob Chen');
   const carol = await named('carol', 'Carol Diaz');
 
@@ -45,27 +54,27 @@ try {
   await bob.locator('#composer-input').pressSequentially('See you', { delay: 30 });
   await alice.locator('#typing-indicator', { hasText: 'typing' }).waitFor();
   await alice.locator('#messages li.msg[data-status=read]').last().waitFor();
-  await shot(alice, 'desktop-chat.png');
+  await shot(alice, 'desktop-chat');
 
   await openConversation(alice, 'Weekend hike');
   await send(alice, 'Count me in!');
   await alice.click('#members-button');
   await alice.locator('#member-list li.member').nth(2).waitFor();
   await alice.waitForTimeout(300);
-  await shot(alice, 'desktop-group-members.png');
+  await shot(alice, 'desktop-group-members');
   await alice.keyboard.press('Escape');
 
-  const phone = await named('dana', 'Dana Park', { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const phone = await named('dana', 'Dana Park', { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   await startChat(phone, 'alice');
   await send(phone, 'Hi Alice, this is Dana. Is there room for one more on the hike?');
   await openConversation(alice, 'Dana Park');
   await send(alice, 'Of course! Saturday 9:00 at the trailhead.');
   await messages(phone, 'Of course!').waitFor();
   await phone.waitForTimeout(300);
-  await shot(phone, 'phone-chat.png');
+  await shot(phone, 'phone-chat');
   await phone.getByRole('button', { name: 'Back to conversations' }).click();
   await phone.locator('.sidebar').waitFor();
-  await shot(phone, 'phone-list.png');
+  await shot(phone, 'phone-list');
   console.log(`screenshots in ${out}`);
 } finally {
   await world.close();

@@ -65,7 +65,8 @@ enum AnyServerFrame {
     Presence { user_id: i64, online: bool, last_seen_at: Option<i64> },
     Receipt { conversation_id: i64, user_id: i64, delivered_seq: i64, read_seq: i64 },
     Pong,
-    Error { code: u8, message: String, client_msg_id: Option<String> },
+    Resync { reason: String },
+    Error { code: u8, message: String, client_msg_id: Option<String>, retry_after_ms: Option<u64> },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -93,6 +94,7 @@ const CODES: &[ErrorCode] = &[
     ErrorCode::RateLimited,
     ErrorCode::MessageTooLong,
     ErrorCode::NotAMember,
+    ErrorCode::ClientMsgIdReused,
     ErrorCode::StorageUnavailable,
     ErrorCode::Internal,
 ];
@@ -133,8 +135,9 @@ fn server_frame(f: AnyServerFrame) -> ServerFrame {
             ServerFrame::Receipt { conversation_id, user_id, delivered_seq, read_seq }
         }
         AnyServerFrame::Pong => ServerFrame::Pong,
-        AnyServerFrame::Error { code, message, client_msg_id } => {
-            ServerFrame::Error { code: CODES[code as usize % CODES.len()], message, client_msg_id }
+        AnyServerFrame::Resync { reason } => ServerFrame::Resync { reason },
+        AnyServerFrame::Error { code, message, client_msg_id, retry_after_ms } => {
+            ServerFrame::Error { code: CODES[code as usize % CODES.len()], message, client_msg_id, retry_after_ms }
         }
     }
 }

@@ -67,8 +67,15 @@ export async function login(page, name) {
   await page.locator('#me-name').waitFor();
 }
 
+/** Connected: the connection line is then out of sight (it shows only trouble). */
 export async function waitOnline(page) {
-  await page.locator('#connection-status[data-state=online]').waitFor();
+  await page.locator('#connection-status[data-state=online]').waitFor({ state: 'attached' });
+}
+
+/** Logs out through the button and its confirmation. */
+export async function logout(page) {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.locator('#confirm-dialog').getByRole('button', { name: 'Log out' }).click();
 }
 
 /** Starts (or opens) the 1:1 chat with `name` through the New chat dialog. */
@@ -76,6 +83,10 @@ export async function startChat(page, name) {
   await page.click('#new-chat-button');
   await page.fill('#new-chat-username', name);
   await page.getByRole('button', { name: 'Start chat' }).click();
+  // The dialog closes once the chat exists and the app has navigated to it
+  // (same task): waiting for the URL alone would return at once when
+  // another chat was open already.
+  await page.locator('#new-chat-dialog').waitFor({ state: 'hidden' });
   await page.locator('#chat-title').waitFor();
   await page.waitForURL(/\/c\/\d+$/);
 }
@@ -85,6 +96,7 @@ export async function createGroup(page, name, members) {
   await page.fill('#new-group-name', name);
   await page.fill('#new-group-members', members.join(', '));
   await page.getByRole('button', { name: 'Create group' }).click();
+  await page.locator('#new-group-dialog').waitFor({ state: 'hidden' });
   await page.waitForURL(/\/c\/\d+$/);
 }
 

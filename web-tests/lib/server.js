@@ -16,8 +16,21 @@ export async function startServer({ args = [] } = {}) {
   // Quick heartbeats and a short presence grace, so "went offline" shows in
   // seconds rather than the default 30 s; the only push service allowed is
   // one that cannot exist, so no test ever sends a push off this machine.
+  // Every simulated person connects from 127.0.0.1, and each browser context
+  // keeps up to six keep-alive connections open: the per-address cap (64 by
+  // default, a guard against one abusive host) would refuse the page loads
+  // of a test file's later people, so it is lifted far above what a test opens.
   const config = join(dataDir, 'test.toml');
-  writeFileSync(config, 'heartbeat_interval = 1000\npresence_grace = 3000\npush_endpoint_hosts = ["push.invalid"]\n');
+  writeFileSync(
+    config,
+    [
+      'heartbeat_interval = "1s"',
+      'presence_grace = "3s"',
+      'push_endpoint_hosts = ["push.invalid"]',
+      'max_http_connections_per_address = 4096',
+      '',
+    ].join('\n'),
+  );
   const child = spawn(BANTER_BIN, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
     env: { ...process.env, BANTER_LOG: process.env.BANTER_LOG || 'info,tower_http=warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,13 +57,17 @@ export async function startServer({ args = [] } = {}) {
     url,
     logs: () => output,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await stopProcess(child, 'SIGTERM', 8000);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Sends `signal`, waits up to `graceMs` for the exit, then SIGKILL. */
+export async function stopProcess(child, signal, graceMs) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
 }

@@ -133,5 +133,64 @@ test('Enter sends, Shift+Enter starts a new line, and the counter guards the len
   await input.fill('y'.repeat(100_000));
   await input.press('Enter');
   await alice.locator('#messages li.msg[data-seq="2"]').waitFor();
-  assert.equal((await alice.locator('#messages li.msg[data-seq="2"] p.text').textContent()).length, 100_000);
+  // A long text shows its start and "Read more"; the button shows it all.
+  const long = alice.locator('#messages li.msg[data-seq="2"] p.text');
+  assert.ok((await long.textContent()).length < 2_100, 'cut short');
+  await long.getByRole('button', { name: 'Read more' }).click();
+  assert.equal((await long.textContent()).length, 100_000);
+  assert.equal(await long.getByRole('button', { name: 'Read more' }).count(), 0);
+});
+
+test('links in a message open safely, other schemes stay text, and right-to-left text is laid out right to left', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  await startChat(alice, bob.username);
+  const text = 'see https://example.com/a_(b). and javascript:alert(1) or http://x.test/?q=1, שלום';
+  await send(alice, text);
+  await openConversation(bob, alice.username);
+  const bubble = bob.locator('#messages li.msg p.text').first();
+  await bubble.waitFor();
+  assert.equal(await bubble.textContent(), text, 'the text is shown unchanged');
+  const links = await bubble.locator('a').evaluateAll((as) => as.map((a) => ({ href: a.href, text: a.textContent, rel: a.rel, target: a.target })));
+  assert.deepEqual(links, [
+    { href: 'https://example.com/a_(b)', text: 'https://example.com/a_(b)', rel: 'noopener noreferrer', target: '_blank' },
+    { href: 'http://x.test/?q=1', text: 'http://x.test/?q=1', rel: 'noopener noreferrer', target: '_blank' },
+  ]);
+  assert.equal(await bubble.getAttribute('dir'), 'auto');
+  await send(bob, 'שלום עולם');
+  const rtl = bob.locator('#messages li.msg p.text', { hasText: 'שלום עולם' });
+  await rtl.waitFor();
+  assert.equal(await rtl.evaluate((p) => getComputedStyle(p).direction), 'rtl');
+});
+
+test('dark mode follows the system setting', async () => {
+  const light = await world.user('light');
+  const dark = await world.user('dark', { colorScheme: 'dark' });
+  const background = (page) => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  const [l, d] = [await background(light), await background(dark)];
+  assert.notEqual(l, d);
+  const luminance = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+  assert.ok(luminance(d) < 150 && luminance(l) > 600, `light ${l}, dark ${d}`);
+});
+
+test('a draft is kept per conversation across a reload, shown in the list, and gone once sent', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  const carol = await world.user('carol');
+  await startChat(alice, bob.username);
+  await alice.locator('#composer-input').fill('half a thought');
+  await startChat(alice, carol.username);
+  const bobRow = alice.locator('.conv-item', { hasText: bob.username });
+  await bobRow.locator('.conv-last', { hasText: 'Draft: half a thought' }).waitFor();
+  // Written to storage within a moment; a reload keeps it.
+  await alice.waitForTimeout(600);
+  await alice.reload();
+  await bobRow.locator('.conv-last', { hasText: 'Draft: half a thought' }).waitFor();
+  await openConversation(alice, bob.username);
+  await alice.waitForFunction(() => document.getElementById('composer-input')?.value === 'half a thought');
+  await alice.locator('#composer-input').press('Enter');
+  await messages(alice, 'half a thought').waitFor();
+  await openConversation(alice, carol.username);
+  await bobRow.locator('.conv-last', { hasText: 'You: half a thought' }).waitFor();
+  await alice.waitForFunction(() => document.getElementById('composer-input')?.value === '');
 });

@@ -54,7 +54,16 @@ test('the admin removes a member, and a member leaves', async () => {
   const list = alice.locator('#member-list');
   await list.locator('li.member').nth(2).waitFor();
   assert.equal(await list.locator('li.member').count(), 3);
-  await list.locator(`li[data-username="${carol.username}"]`).getByRole('button', { name: /Remove/ }).click();
+  // Removing asks first; Cancel keeps Carol.
+  const removeCarol = list.locator(`li[data-username="${carol.username}"]`).getByRole('button', { name: /Remove/ });
+  await removeCarol.click();
+  const confirm = alice.getByRole('alertdialog');
+  await confirm.getByText(/Remove .*\?/).waitFor();
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+  assert.equal(await list.locator('li.member').count(), 3);
+  await removeCarol.click();
+  await confirm.getByRole('button', { name: 'Remove' }).click();
   await list.locator(`li[data-username="${carol.username}"]`).waitFor({ state: 'detached' });
   await alice.keyboard.press('Escape');
 
@@ -68,6 +77,7 @@ test('the admin removes a member, and a member leaves', async () => {
   assert.equal(await bob.locator('#member-list button', { hasText: 'Remove' }).count(), 0);
   assert.equal(await bob.locator('.add-members').isVisible(), false);
   await bob.click('#leave-group');
+  await bob.getByRole('alertdialog').getByRole('button', { name: 'Leave group' }).click();
   await bob.locator('.conv-item', { hasText: 'Book club' }).waitFor({ state: 'detached' });
   await bob.waitForURL((url) => url.pathname === '/');
 

@@ -23,6 +23,9 @@ test('on a 375 px phone the list and the chat take the whole screen in turn', as
   await startChat(alice, bob.username);
   // The chat replaces the list.
   assert.equal(await alice.locator('.sidebar').isVisible(), false);
+  // Opening a chat does not pop the phone's keyboard up.
+  await alice.waitForTimeout(100);
+  assert.notEqual(await alice.evaluate(() => document.activeElement?.id), 'composer-input');
   await send(alice, 'Hello from my phone 📱');
   await openConversation(bob, alice.username);
   await send(bob, 'A long reply that has to wrap on a narrow screen, with a-very-long-word-that-does-not-fit-anywhere-on-a-phone-screen-at-all.');

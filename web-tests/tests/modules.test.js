@@ -89,3 +89,24 @@ test('history cache: keeps the newest 50 messages of the 20 most recent conversa
   });
   assert.deepEqual(r, { first: 71, last: 120, count: 50, evicted: 0, newest: 3, damaged: 0, left: 0 });
 });
+
+test('links: only http(s) URLs, without the trailing punctuation of the sentence', async () => {
+  const r = await page.evaluate(async () => {
+    const { linkParts } = await import('/app/message-text.js');
+    const cases = [
+      'go to https://example.com.',
+      '(see https://en.wikipedia.org/wiki/Foo_(bar))',
+      'javascript:alert(1) data:text/html,x ftp://x.test',
+      'xhttps://nope.test and HTTPS://Example.com/Path?x=1#y!',
+      'http:// alone',
+    ];
+    return cases.map((c) => ({ joined: linkParts(c).map((p) => p.text).join('') === c, urls: linkParts(c).filter((p) => p.url).map((p) => p.url) }));
+  });
+  assert.deepEqual(r, [
+    { joined: true, urls: ['https://example.com/'] },
+    { joined: true, urls: ['https://en.wikipedia.org/wiki/Foo_(bar)'] },
+    { joined: true, urls: [] },
+    { joined: true, urls: ['https://example.com/Path?x=1#y'] },
+    { joined: true, urls: [] },
+  ]);
+});

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { messages, messageTexts, openConversation, send, setup, startChat, waitOnline } from '../lib/app.js';
+import { messages, messageTexts, openConversation, send, setup, startChat, waitOnline, logout } from '../lib/app.js';
 
 let world;
 before(async () => (world = await setup()));
@@ -118,7 +118,7 @@ test('an offline start shows the recent history of a conversation read before', 
   assert.deepEqual(await messageTexts(alice), ['one', 'two', 'three', 'four']);
 
   // Logging out removes the cached history from this browser.
-  await alice.click('#logout-button');
+  await logout(alice);
   await alice.locator('#auth-username').waitFor();
   assert.equal(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('banter.history')).length), 0);
 });

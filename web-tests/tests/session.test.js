@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { login, messages, messageTexts, openConversation, send, setup, startChat, waitOnline } from '../lib/app.js';
+import { login, messages, messageTexts, openConversation, send, setup, startChat, waitOnline, logout } from '../lib/app.js';
 
 let world;
 before(async () => (world = await setup()));
@@ -60,7 +60,7 @@ test('two tabs of the same account stay in sync', async () => {
   await badge.waitFor({ state: 'hidden' });
 
   // Logging out in one tab logs out the other.
-  await tab2.click('#logout-button');
+  await logout(tab2);
   await tab2.locator('#auth-username').waitFor();
   await alice.locator('#auth-username').waitFor();
 
@@ -73,7 +73,7 @@ test('two tabs of the same account stay in sync', async () => {
 
 test('a wrong password is refused with a message', async () => {
   const alice = await world.user('alice');
-  await alice.click('#logout-button');
+  await logout(alice);
   await alice.fill('#auth-username', alice.username);
   await alice.fill('#auth-password', 'not the password');
   await alice.getByRole('button', { name: 'Log in' }).click();
@@ -103,4 +103,21 @@ test('two devices of the same account stay in sync', async () => {
   await send(bob, 'got both');
   await messages(alice, 'got both').waitFor();
   await messages(laptop, 'got both').waitFor();
+});
+
+test('a start fetches the conversation list once, not once per path', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  await startChat(alice, bob.username);
+  const listFetches = [];
+  alice.on('request', (r) => {
+    if (r.method() === 'GET' && new URL(r.url()).pathname === '/api/v1/conversations') listFetches.push(r.url());
+  });
+  await alice.reload();
+  await waitOnline(alice);
+  await alice.locator('.conv-item', { hasText: bob.username }).waitFor();
+  // Past the HTTP fallback's moment (3 s after start without a socket):
+  // with the socket up, it must not have fetched a second time.
+  await alice.waitForTimeout(3500);
+  assert.equal(listFetches.length, 1, listFetches.join(', '));
 });

@@ -49,6 +49,11 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, FrameDecodeError> 
 }
 
 fn decode<F: DeserializeOwned>(text: &str, known_types: &[&str]) -> Result<F, FrameDecodeError> {
+    // serde also reads a tagged enum from an array (`["sync", …]`, tag
+    // first, fields by position); the protocol's frames are objects only.
+    if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        return Err(FrameDecodeError::Malformed("a frame is a JSON object".to_owned()));
+    }
     serde_json::from_str::<F>(text).map_err(|err| {
         #[derive(Deserialize)]
         struct TypeOnly {
@@ -95,6 +100,7 @@ impl ServerFrame {
         "presence",
         "receipt",
         "pong",
+        "resync",
         "error",
     ];
 
@@ -111,6 +117,7 @@ impl ServerFrame {
             ServerFrame::Presence { .. } => "presence",
             ServerFrame::Receipt { .. } => "receipt",
             ServerFrame::Pong => "pong",
+            ServerFrame::Resync { .. } => "resync",
             ServerFrame::Error { .. } => "error",
         }
     }
@@ -170,7 +177,14 @@ mod tests {
             ServerFrame::Presence { user_id: 1, online: true, last_seen_at: None },
             ServerFrame::Receipt { conversation_id: 1, user_id: 1, delivered_seq: 1, read_seq: 0 },
             ServerFrame::Pong,
-            ServerFrame::Error { code: ErrorCode::Internal, message: "m".into(), client_msg_id: None },
+            ServerFrame::Resync { reason: "bus_reconnected".into() },
+            ServerFrame::Error { code: ErrorCode::Internal, message: "m".into(), client_msg_id: None, retry_after_ms: None },
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "m".into(),
+                client_msg_id: Some("c".into()),
+                retry_after_ms: Some(5),
+            },
         ];
         for frame in frames {
             assert_eq!(wire_type(&frame), frame.frame_type());
@@ -187,6 +201,20 @@ mod tests {
         assert_eq!(f, ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() });
         assert_eq!(decode_client_frame(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping);
         assert_eq!(decode_client_frame(r#"{"type":"sync"}"#).unwrap(), ClientFrame::Sync { cursors: vec![], limit: None });
+    }
+
+    /// Fields added to `hello.limits` and `error` later are optional on the
+    /// wire: frames from a server that does not send them still decode.
+    #[test]
+    fn frames_without_the_later_limit_fields_still_decode() {
+        let hello = r#"{"type":"hello","user":{"id":1,"username":"a","display_name":"A"},"device_id":2,
+            "heartbeat_interval_ms":1,"idle_timeout_ms":2,"presence_grace_ms":3,
+            "limits":{"max_message_chars":4,"max_frame_bytes":5,"max_group_members":6,"frames_per_second":7,"burst":8}}"#;
+        let ServerFrame::Hello { limits, .. } = decode_server_frame(hello).unwrap() else { panic!("hello expected") };
+        assert_eq!((limits.frames_per_second, limits.burst, limits.account_frames_per_second), (7, 8, 0));
+        assert_eq!((limits.close_after_refusals, limits.outbound_queue_bytes), (0, None));
+        let error = decode_server_frame(r#"{"type":"error","code":"rate_limited","message":"m"}"#).unwrap();
+        assert!(matches!(error, ServerFrame::Error { retry_after_ms: None, client_msg_id: None, .. }));
     }
 
     #[test]
@@ -213,5 +241,16 @@ mod tests {
         let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(10_000));
         let FrameDecodeError::UnknownType(shown) = decode_client_frame(&long).unwrap_err() else { panic!("unknown type expected") };
         assert_eq!(shown.chars().count(), SHOWN_TYPE_MAX_CHARS);
+    }
+
+    /// Found by the `client_frame` fuzz target: serde reads a tagged enum
+    /// from an array too (`["ping"]` was a ping). Frames are objects only.
+    #[test]
+    fn a_frame_in_array_form_is_malformed() {
+        for text in ["[\r\"sync\"]\n\n", r#"["ping"]"#, r#"["read", 1, 2]"#, r#" ["pong"]"#] {
+            assert!(matches!(decode_client_frame(text), Err(FrameDecodeError::Malformed(_))), "{text:?}");
+            assert!(matches!(decode_server_frame(text), Err(FrameDecodeError::Malformed(_))), "{text:?}");
+        }
+        assert_eq!(decode_client_frame(" \r\n\t{\"type\":\"ping\"}"), Ok(ClientFrame::Ping));
     }
 }

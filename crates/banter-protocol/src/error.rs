@@ -3,10 +3,10 @@
 //! Codes never change meaning; new ones may be added.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// A machine-readable error code. Serialized in `snake_case`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     // --- request shape ---
@@ -20,10 +20,16 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The frame or body is larger than the limit.
     PayloadTooLarge,
+    /// The HTTP request (its body) did not arrive within the server's
+    /// request deadline.
+    RequestTimeout,
 
     // --- authentication and access ---
     /// No token, an unknown token or a revoked token.
     Unauthorized,
+    /// The token's session has expired (absolute lifetime or idle timeout):
+    /// log in again.
+    SessionExpired,
     /// Wrong username or password.
     InvalidCredentials,
     /// The user is not a member of the conversation (or it does not exist).
@@ -36,43 +42,73 @@ pub enum ErrorCode {
     RateLimited,
 
     // --- accounts ---
+    /// The username is not 3–32 characters from `a-z 0-9 _ . -` starting with a letter or digit.
     InvalidUsername,
+    /// The password is too short or too long.
     InvalidPassword,
     /// Display, group or device name is empty, too long or has control characters.
     InvalidName,
+    /// Another account has this username.
     UsernameTaken,
+    /// No user with that id or username.
     UserNotFound,
+    /// No device with that id among the caller's.
     DeviceNotFound,
 
     // --- conversations ---
+    /// No such conversation, or the caller is not a member (the two are not told apart).
     ConversationNotFound,
     /// The group would exceed 100 members.
     GroupFull,
     /// A direct conversation with yourself, or a member operation on a direct conversation.
     InvalidConversation,
+    /// The user is a member already.
     AlreadyMember,
 
     // --- messages ---
     /// No message with that seq in the conversation.
     MessageNotFound,
+    /// The text is empty or shows nothing (only whitespace or zero-width characters).
     MessageEmpty,
     /// More than 100,000 characters.
     MessageTooLong,
     /// The text holds a control character other than tab, LF or CR.
     InvalidText,
+    /// The `client_msg_id` is not 1–64 characters from `[A-Za-z0-9_-]`.
     InvalidClientMsgId,
+    /// This device already used the `client_msg_id` for another message (in
+    /// another conversation, or with another text); nothing was stored.
+    /// Only an exact retry gets the original ack.
+    ClientMsgIdReused,
 
     // --- push ---
     /// The push subscription's endpoint is not allowed, or its keys are malformed.
     InvalidPushSubscription,
+    /// Another device holds this push endpoint; it must unsubscribe (or be
+    /// removed) before the endpoint can be registered again.
+    PushEndpointTaken,
+    /// The device or the account already has as many push subscriptions as
+    /// the server allows.
+    TooManyPushSubscriptions,
+    /// The native push service named (`fcm` or `apns`) is not configured on
+    /// this server, so its tokens cannot be registered.
+    PushProviderNotConfigured,
 
     // --- server side ---
-    /// Storage could not commit (disk full, read-only, I/O error). Nothing was stored; retry later.
+    /// Storage could not commit (disk full, read-only, I/O error, database
+    /// unreachable). Nothing was stored, unless the message says the commit
+    /// was interrupted; either way, retry later with the same `client_msg_id`.
     StorageUnavailable,
-    /// The server is shutting down; reconnect (to another node) and sync.
+    /// The server is shutting down (the send was not stored); reconnect (to
+    /// another node), sync, and resend.
     ShuttingDown,
+    /// A bug or an unexpected failure on the server; the details are in its logs.
     Internal,
+    /// No such path.
     NotFound,
+    /// The path exists but not with this HTTP method (the `Allow` header
+    /// lists the methods it takes).
+    MethodNotAllowed,
 }
 
 impl ErrorCode {
@@ -83,10 +119,14 @@ impl ErrorCode {
             InvalidJson | UnknownFrameType | BinaryFrame | InvalidRequest | InvalidUsername | InvalidPassword
             | InvalidName | MessageEmpty | MessageTooLong | InvalidText | InvalidClientMsgId
             | InvalidConversation | InvalidPushSubscription => 400,
-            Unauthorized | InvalidCredentials => 401,
+            Unauthorized | SessionExpired | InvalidCredentials => 401,
             NotAMember | Forbidden | OriginNotAllowed => 403,
             UserNotFound | DeviceNotFound | ConversationNotFound | MessageNotFound | NotFound => 404,
-            UsernameTaken | AlreadyMember | GroupFull => 409,
+            MethodNotAllowed => 405,
+            UsernameTaken | AlreadyMember | GroupFull | PushEndpointTaken | TooManyPushSubscriptions
+            | PushProviderNotConfigured
+            | ClientMsgIdReused => 409,
+            RequestTimeout => 408,
             PayloadTooLarge => 413,
             RateLimited => 429,
             Internal => 500,
@@ -103,7 +143,9 @@ impl ErrorCode {
             BinaryFrame => "binary_frame",
             InvalidRequest => "invalid_request",
             PayloadTooLarge => "payload_too_large",
+            RequestTimeout => "request_timeout",
             Unauthorized => "unauthorized",
+            SessionExpired => "session_expired",
             InvalidCredentials => "invalid_credentials",
             NotAMember => "not_a_member",
             Forbidden => "forbidden",
@@ -124,16 +166,21 @@ impl ErrorCode {
             MessageTooLong => "message_too_long",
             InvalidText => "invalid_text",
             InvalidClientMsgId => "invalid_client_msg_id",
+            ClientMsgIdReused => "client_msg_id_reused",
             InvalidPushSubscription => "invalid_push_subscription",
+            PushEndpointTaken => "push_endpoint_taken",
+            TooManyPushSubscriptions => "too_many_push_subscriptions",
+            PushProviderNotConfigured => "push_provider_not_configured",
             StorageUnavailable => "storage_unavailable",
             ShuttingDown => "shutting_down",
             Internal => "internal",
             NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::Unauthorized, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::InvalidPushSubscription, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound];
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -143,9 +190,12 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// The JSON body of every HTTP error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
+    /// The stable, machine-readable reason.
     pub code: ErrorCode,
+    /// A human-readable explanation (not stable; do not parse it).
     pub message: String,
 }
 

@@ -2,14 +2,16 @@
 //! Authenticated endpoints take `Authorization: Bearer <token>`.
 
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::{ConversationId, Device, DeviceId, Message, Presence, Seq, TimestampMs, User, UserId};
 
 /// `POST /api/v1/auth/signup`. Creates the account and logs this device in.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignupRequest {
+    /// The new account's username: 3–32 characters from `a-z 0-9 _ . -`, starting with a letter or digit.
     pub username: String,
+    /// At least 8 characters.
     pub password: String,
     /// Defaults to the username.
     #[serde(default)]
@@ -20,61 +22,81 @@ pub struct SignupRequest {
 }
 
 /// `POST /api/v1/auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
+    /// The account's username.
     pub username: String,
+    /// The account's password.
     pub password: String,
+    /// A label for this device, e.g. "Firefox on laptop". Defaults to "device".
     #[serde(default)]
     pub device_name: Option<String>,
 }
 
 /// Answer to signup and login: a new device session.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionResponse {
+    /// The account.
     pub user: User,
+    /// The new device's id.
     pub device_id: DeviceId,
     /// Bearer token for this device. Shown once; the server keeps only its hash.
     pub token: String,
 }
 
 /// `PATCH /api/v1/me`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateProfileRequest {
+    /// The new display name.
     pub display_name: String,
 }
 
 /// `GET /api/v1/devices`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceList {
+    /// The caller's devices, this one included.
     pub devices: Vec<Device>,
 }
 
 /// `POST /api/v1/conversations/direct`: get or create the 1:1 conversation
 /// with a user, given by `user_id` or `username`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateDirectRequest {
+    /// The other user, by id.
     #[serde(default)]
     pub user_id: Option<UserId>,
+    /// The other user, by username.
     #[serde(default)]
     pub username: Option<String>,
 }
 
 /// `POST /api/v1/conversations/groups`: the creator is added as admin.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateGroupRequest {
+    /// The group's name.
     pub name: String,
+    /// The first members besides the creator.
     #[serde(default)]
     pub member_ids: Vec<UserId>,
 }
 
 /// `POST /api/v1/conversations/{id}/members` (admins only).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddMembersRequest {
+    /// The users to add.
     pub user_ids: Vec<UserId>,
 }
 
 /// `GET /api/v1/conversations`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationList {
     /// Newest activity first.
     pub conversations: Vec<crate::Conversation>,
@@ -82,8 +104,8 @@ pub struct ConversationList {
 
 /// Query of `GET /api/v1/conversations/{id}/messages`. Give at most one of
 /// `before` and `after`. With neither, the newest page is returned.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct HistoryQuery {
     /// Messages with seq < before, newest page first (returned in ascending order).
     #[serde(default)]
@@ -93,33 +115,42 @@ pub struct HistoryQuery {
     pub after: Option<Seq>,
     /// Page size, 1–200 (default 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 200))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
 }
 
 /// A page of history, always in ascending seq order.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
+    /// The page's messages, ascending by seq.
     pub messages: Vec<Message>,
     /// True when more messages exist in the direction asked for.
     pub has_more: bool,
 }
 
 /// `POST /api/v1/conversations/{id}/read`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MarkReadRequest {
+    /// Read up to and including this seq.
     pub seq: Seq,
 }
 
 /// Answer to mark-read: the marker after the update (never moves back).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadMarkerResponse {
+    /// The conversation.
     pub conversation_id: ConversationId,
+    /// The caller's read marker.
     pub read_seq: Seq,
 }
 
 /// `GET /api/v1/presence?user_ids=1,2,3`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct PresenceQuery {
     /// Comma-separated user ids, at most 200.
     pub user_ids: String,
@@ -127,20 +158,27 @@ pub struct PresenceQuery {
 
 /// Presence of the asked-for users that share a conversation with the caller
 /// (others are left out, so presence does not leak to strangers).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PresenceList {
+    /// One entry per visible user.
     pub presence: Vec<Presence>,
 }
 
 /// `GET /api/v1/conversations/{id}/messages/{seq}/receipts`: who has the
 /// message and who read it. The sender is not counted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageReceipts {
+    /// The conversation.
     pub conversation_id: ConversationId,
+    /// The message.
     pub seq: Seq,
     /// Current members, sender excluded.
     pub member_count: i64,
+    /// How many of `member_count` have it delivered.
     pub delivered_count: i64,
+    /// How many of `member_count` have read it.
     pub read_count: i64,
     /// Members (sender excluded) whose delivered marker reached `seq`.
     pub delivered_to: Vec<UserId>,
@@ -149,20 +187,26 @@ pub struct MessageReceipts {
 }
 
 /// `PUT /api/v1/conversations/{id}/mute`, and its answer.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MuteRequest {
+    /// True to mute (no push notifications), false to unmute.
     pub muted: bool,
 }
 
 /// The mute state after a change.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MuteState {
+    /// The conversation.
     pub conversation_id: ConversationId,
+    /// True when muted.
     pub muted: bool,
 }
 
 /// `GET /api/v1/push/vapid-public-key`: the server's VAPID key (RFC 8292).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VapidPublicKey {
     /// Uncompressed P-256 point, base64url without padding: pass it as
     /// `applicationServerKey` to `pushManager.subscribe`.
@@ -170,7 +214,8 @@ pub struct VapidPublicKey {
 }
 
 /// The keys of a Web Push subscription, base64url (as in `PushSubscription.toJSON()`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushKeys {
     /// The subscription's P-256 public key (65 bytes uncompressed).
     pub p256dh: String,
@@ -179,39 +224,74 @@ pub struct PushKeys {
 }
 
 /// `POST /api/v1/push/subscriptions`: the browser's `PushSubscription.toJSON()`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushSubscriptionRequest {
     /// The push service URL (https, or http on loopback for tests).
     pub endpoint: String,
+    /// The subscription's keys.
     pub keys: PushKeys,
 }
 
 /// Answer to registering a push subscription.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushSubscriptionCreated {
+    /// The subscription's id.
     pub id: i64,
 }
 
+/// A native push service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NativePushProvider {
+    /// Firebase Cloud Messaging (Android): a registration token.
+    Fcm,
+    /// Apple Push Notification service (iOS): a device token, hex.
+    Apns,
+}
+
+/// `PUT /api/v1/push/native`: the calling device's native push token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NativePushRequest {
+    /// Which service the token is for.
+    pub provider: NativePushProvider,
+    /// The token the platform gave the app: non-empty, at most 4096 bytes;
+    /// hex for APNs.
+    pub token: String,
+}
+
 /// The JSON a push notification carries (encrypted end to end to the device).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushPayload {
     /// Always `"message"` for now.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The message's conversation.
     pub conversation_id: ConversationId,
+    /// The message's seq.
     pub seq: Seq,
+    /// Who sent it.
     pub sender_id: UserId,
+    /// The sender's display name.
     pub sender_name: String,
     /// The group's name; `None` for direct conversations.
     pub conversation_name: Option<String>,
     /// The start of the message, at most 200 characters.
     pub preview: String,
+    /// When the server stored it.
     pub server_ts: TimestampMs,
 }
 
 /// `GET /api/v1/health`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
+    /// `"ok"` when the server can serve.
     pub status: String,
+    /// The server's version.
     pub version: String,
 }

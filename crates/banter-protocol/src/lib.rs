@@ -16,6 +16,12 @@
 //! The server, the Rust SDK, `banter bench` and `banter chat` all depend on
 //! this crate, so a change here is a protocol change: document it in
 //! `docs/PROTOCOL.md`.
+//!
+//! The `openapi` feature derives the OpenAPI schemas (utoipa) the server
+//! publishes; clients leave it off.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod codec;
 pub mod error;

@@ -20,6 +20,9 @@ pub const MAX_PRESENCE_QUERY_USERS: usize = 200;
 pub const PUSH_PREVIEW_MAX_CHARS: usize = 200;
 /// Longest accepted push subscription endpoint URL, in bytes.
 pub const PUSH_ENDPOINT_MAX_BYTES: usize = 2_048;
+/// Longest accepted native push token (FCM registration token or APNs
+/// device token), in bytes.
+pub const NATIVE_PUSH_TOKEN_MAX_BYTES: usize = 4_096;
 /// Largest WebSocket message (frame payload) the server reads, in bytes.
 /// A 100,000-character message needs at most 400 KB of UTF-8 plus JSON
 /// escaping, so 1 MiB leaves room for any valid `send` frame.
@@ -28,12 +31,15 @@ pub const MAX_WS_FRAME_BYTES: usize = 1024 * 1024;
 pub const MAX_HTTP_BODY_BYTES: usize = 64 * 1024;
 /// Username length bounds, in characters.
 pub const USERNAME_MIN_CHARS: usize = 3;
+/// Longest username, in characters.
 pub const USERNAME_MAX_CHARS: usize = 32;
 /// Password length bounds, in characters (the upper bound caps hashing cost).
 pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest password, in characters.
 pub const PASSWORD_MAX_CHARS: usize = 256;
 /// Display names and group names, in characters.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Longest group name, in characters.
 pub const GROUP_NAME_MAX_CHARS: usize = 100;
 /// Device names, in characters.
 pub const DEVICE_NAME_MAX_CHARS: usize = 64;
@@ -41,12 +47,15 @@ pub const DEVICE_NAME_MAX_CHARS: usize = 64;
 pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
 /// Largest page of history or sync messages; the default page is smaller.
 pub const MAX_PAGE_SIZE: u32 = 200;
+/// Page size when a request gives none.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// A rule that a piece of user input broke, with the wire code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
+    /// The wire code of the refusal.
     pub code: ErrorCode,
+    /// What is wrong, for people.
     pub message: String,
 }
 
@@ -56,9 +65,6 @@ impl Invalid {
     }
 }
 
-/// Checks a message text: not empty or only whitespace, at most
-/// [`MAX_MESSAGE_CHARS`] scalar values, and no control characters other than
-/// tab, line feed and carriage return.
 /// Characters that show nothing: whitespace and the zero-width ones (a
 /// message of only U+200B would look empty but not count as empty).
 pub fn is_invisible(c: char) -> bool {
@@ -72,6 +78,9 @@ pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Checks a message text: not empty or only whitespace, at most
+/// [`MAX_MESSAGE_CHARS`] scalar values, and no control characters other than
+/// tab, line feed and carriage return.
 pub fn validate_message_text(text: &str) -> Result<(), Invalid> {
     if text.chars().all(is_invisible) {
         return Err(Invalid::new(ErrorCode::MessageEmpty, "message text is empty"));

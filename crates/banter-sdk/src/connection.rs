@@ -168,18 +168,47 @@ pub struct Hello {
     pub presence_grace_ms: u64,
     /// Limits that apply to this connection.
     pub limits: ConnectionLimits,
+    /// The user's contacts' presence at connect time (up to 200).
+    pub presence: Vec<banter_protocol::Presence>,
 }
 
 /// A durable acknowledgement of a sent message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
+    /// The id the message was sent with.
     pub client_msg_id: String,
+    /// The message's conversation.
     pub conversation_id: ConversationId,
     /// The message's position in its conversation.
     pub seq: Seq,
+    /// When the server stored it.
     pub server_ts: TimestampMs,
     /// True when the server had already stored this `client_msg_id` (a retry).
     pub duplicate: bool,
+}
+
+impl TryFrom<ServerFrame> for Ack {
+    type Error = ServerFrame;
+
+    /// The ack an `ack` frame carries; any other frame is given back.
+    fn try_from(frame: ServerFrame) -> Result<Ack, ServerFrame> {
+        match frame {
+            ServerFrame::Ack {
+                client_msg_id,
+                conversation_id,
+                seq,
+                server_ts,
+                duplicate,
+            } => Ok(Ack {
+                client_msg_id,
+                conversation_id,
+                seq,
+                server_ts,
+                duplicate,
+            }),
+            other => Err(other),
+        }
+    }
 }
 
 /// One `sync_batch` answer.
@@ -204,10 +233,10 @@ pub struct Connection {
     ws: WsStream,
     hello: Hello,
     /// Frames read while waiting for something else, for `next_frame`.
-    buffered: VecDeque<ServerFrame>,
+    pub(crate) buffered: VecDeque<ServerFrame>,
     /// Set once the connection ended: the close code and reason.
     closed: Option<(Option<u16>, String)>,
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -301,13 +330,8 @@ impl Connection {
                 heartbeat_interval_ms: 0,
                 idle_timeout_ms: 0,
                 presence_grace_ms: 0,
-                limits: ConnectionLimits {
-                    max_message_chars: 0,
-                    max_frame_bytes: 0,
-                    max_group_members: 0,
-                    frames_per_second: 0,
-                    burst: 0,
-                },
+                limits: ConnectionLimits::default(),
+                presence: Vec::new(),
             },
             buffered: VecDeque::new(),
             closed: None,
@@ -325,6 +349,7 @@ impl Connection {
                 idle_timeout_ms,
                 presence_grace_ms,
                 limits,
+                presence,
             } => {
                 conn.hello = Hello {
                     user,
@@ -333,6 +358,7 @@ impl Connection {
                     idle_timeout_ms,
                     presence_grace_ms,
                     limits,
+                    presence,
                 };
                 Ok(conn)
             }
@@ -413,22 +439,17 @@ impl Connection {
         self.send_frame(frame).await?;
         self.wait_for(|frame| match frame {
             ServerFrame::Ack {
-                client_msg_id: id,
-                conversation_id,
-                seq,
-                server_ts,
-                duplicate,
-            } if id == client_msg_id => Pick::Take(Ok(Ack {
-                client_msg_id: id,
-                conversation_id,
-                seq,
-                server_ts,
-                duplicate,
-            })),
+                client_msg_id: ref id,
+                ..
+            } if id == client_msg_id => match Ack::try_from(frame) {
+                Ok(ack) => Pick::Take(Ok(ack)),
+                Err(frame) => Pick::Keep(frame),
+            },
             ServerFrame::Error {
                 code,
                 message,
                 client_msg_id: Some(id),
+                ..
             } if id == client_msg_id => Pick::Take(Err(SdkError::from_frame(code, message))),
             other => Pick::Keep(other),
         })
@@ -504,6 +525,7 @@ impl Connection {
                 code,
                 message,
                 client_msg_id: None,
+                ..
             } => Pick::Take(Err(SdkError::from_frame(code, message))),
             other => Pick::Keep(other),
         })
@@ -657,7 +679,7 @@ impl Connection {
     }
 
     /// Reads the next frame from the socket (ignoring the buffer). Cancel-safe.
-    async fn read_frame(&mut self) -> Result<ServerFrame, SdkError> {
+    pub(crate) async fn read_frame(&mut self) -> Result<ServerFrame, SdkError> {
         loop {
             if let Some((code, reason)) = &self.closed {
                 return Err(SdkError::Closed {

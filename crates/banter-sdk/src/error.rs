@@ -19,14 +19,22 @@ pub enum SdkError {
     /// ([`ErrorCode::http_status`]), since frames carry none.
     #[error("server refused the request ({status} {code}): {message}")]
     Api {
+        /// The HTTP status (or the code's nominal one, for a frame).
         status: u16,
+        /// The server's stable error code.
         code: ErrorCode,
+        /// The server's explanation, for people.
         message: String,
     },
     /// The server answered with a non-2xx status whose body is not a JSON
     /// [`ErrorBody`] (e.g. a proxy error page). `body` is the start of it.
     #[error("unexpected HTTP status {status}: {body}")]
-    UnexpectedStatus { status: u16, body: String },
+    UnexpectedStatus {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// The HTTP request failed: connection refused, timeout, TLS, ...
     #[error("HTTP transport error: {0}")]
     Http(#[from] reqwest::Error),
@@ -37,7 +45,12 @@ pub enum SdkError {
     /// [`banter_protocol::frames::close_code`]); `None` when the connection
     /// ended without a close frame.
     #[error("connection closed (code {code:?}): {reason}")]
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        /// The close code, if the server sent a close frame.
+        code: Option<u16>,
+        /// The close reason, or how the connection ended.
+        reason: String,
+    },
     /// The server sent something the protocol does not allow here: a frame
     /// that is not valid JSON, a binary frame, a missing `hello`, a success
     /// body that does not match the expected type, ...
@@ -50,6 +63,13 @@ pub enum SdkError {
     /// token on a client without one, a token that is not a valid header.
     #[error("invalid SDK usage: {0}")]
     Config(String),
+    /// A [`ReconnectingClient`](crate::ReconnectingClient) already holds
+    /// `limit` messages waiting for their ack: wait for the connection.
+    #[error("{limit} messages are already waiting for the server")]
+    OutboxFull {
+        /// [`ReconnectOptions::outbox_limit`](crate::ReconnectOptions::outbox_limit).
+        limit: usize,
+    },
 }
 
 impl SdkError {

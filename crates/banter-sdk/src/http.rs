@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use banter_protocol::http::{
     AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, DeviceList,
-    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, MessageReceipts,
-    MuteRequest, MuteState, PresenceList, PushKeys, PushSubscriptionCreated,
-    PushSubscriptionRequest, ReadMarkerResponse, SessionResponse, SignupRequest,
-    UpdateProfileRequest, VapidPublicKey,
+    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, MessageReceipts, MuteRequest,
+    MuteState, NativePushProvider, NativePushRequest, PresenceList, PushKeys,
+    PushSubscriptionCreated, PushSubscriptionRequest, ReadMarkerResponse, SessionResponse,
+    SignupRequest, UpdateProfileRequest, VapidPublicKey,
 };
 use banter_protocol::{
-    Conversation, ConversationDetail, ConversationId, Device, DeviceId, Presence, Seq, User,
-    UserId,
+    Conversation, ConversationDetail, ConversationId, Device, DeviceId, Presence, Seq, User, UserId,
 };
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -433,9 +432,41 @@ impl ApiClient {
             .await
     }
 
+    /// `PUT /push/native`: registers this device's native push token (FCM
+    /// registration token or APNs device token, hex), replacing its
+    /// previous one. Errors: `invalid_push_subscription` (empty, over 4096
+    /// bytes, APNs not hex), `push_provider_not_configured`,
+    /// `push_endpoint_taken`, `too_many_push_subscriptions`.
+    pub async fn register_native_push(
+        &self,
+        provider: NativePushProvider,
+        token: &str,
+    ) -> Result<i64, SdkError> {
+        let request = NativePushRequest {
+            provider,
+            token: token.to_owned(),
+        };
+        let rb = self.request(Method::PUT, &["push", "native"]);
+        let created: PushSubscriptionCreated = self.json(rb.json(&request)).await?;
+        Ok(created.id)
+    }
+
+    /// `DELETE /push/native`: removes this device's native push token.
+    pub async fn unregister_native_push(&self) -> Result<(), SdkError> {
+        self.empty(self.request(Method::DELETE, &["push", "native"]))
+            .await
+    }
+
     /// `GET /health` (no token needed).
     pub async fn health(&self) -> Result<Health, SdkError> {
         self.json(self.request(Method::GET, &["health"])).await
+    }
+
+    /// `GET /ready` (no token needed): `Ok` when the server can serve,
+    /// [`SdkError::Api`] with `storage_unavailable` while its database is
+    /// unreachable, `shutting_down` while it drains.
+    pub async fn ready(&self) -> Result<Health, SdkError> {
+        self.json(self.request(Method::GET, &["ready"])).await
     }
 
     // ----- WebSocket -----

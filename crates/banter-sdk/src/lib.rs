@@ -10,6 +10,15 @@
 //!   address ([`ConnectOptions::local_addr`]), pass a TCP stream it opened
 //!   itself ([`Connection::connect_over`]) and shrink the per-connection
 //!   read buffer ([`ConnectOptions::read_buffer_size`]).
+//! * [`Connection::send_all`] — flushes an outbox of many messages on one
+//!   connection: pipelined, paced by the limits announced in `hello`, and
+//!   resending what the server refuses with `rate_limited` after the wait
+//!   it asks for ([`outbox`]).
+//! * [`ReconnectingClient`] — a device that stays connected: reconnects
+//!   with backoff and jitter, keeps an outbox resent with the same
+//!   `client_msg_id`s after every reconnect (on [`Connection::send_all`]),
+//!   catches up by cursor, and hands the application [`Event`]s
+//!   ([`reconnect`]). What a chat application uses.
 //! * [`SyncState`] — per-conversation cursors that turn at-least-once
 //!   delivery into exactly-once display and detect gaps.
 //! * [`SdkError`] — one error type; [`SdkError::code`] gives the server's
@@ -78,9 +87,14 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod connection;
 pub mod error;
 pub mod http;
+pub mod outbox;
+pub mod reconnect;
 pub mod session;
 pub mod sync;
 
@@ -89,6 +103,8 @@ pub use banter_protocol::ErrorCode;
 pub use connection::{new_client_msg_id, ws_url, Ack, ConnectOptions, Connection, Hello, SyncPage};
 pub use error::SdkError;
 pub use http::ApiClient;
+pub use outbox::{Flushed, OutgoingMessage};
+pub use reconnect::{Event, JoinedConversations, ReconnectOptions, ReconnectingClient};
 pub use session::Session;
 pub use sync::{Accepted, SyncState};
 

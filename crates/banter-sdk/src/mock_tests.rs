@@ -36,7 +36,9 @@ fn hello() -> ServerFrame {
             max_group_members: 100,
             frames_per_second: 20,
             burst: 40,
+            ..ConnectionLimits::default()
         },
+        presence: Vec::new(),
     }
 }
 
@@ -157,6 +159,7 @@ async fn send_message_waits_for_its_own_ack_and_keeps_other_frames_in_order() {
             code: ErrorCode::MessageTooLong,
             message: "too long".into(),
             client_msg_id: Some(client_msg_id),
+            retry_after_ms: None,
         };
         send(&mut ws, refusal).await;
         while ws.next().await.is_some() {}
@@ -342,4 +345,74 @@ async fn a_connection_can_run_over_a_stream_the_caller_opened() {
     assert_eq!(conn.hello().user.username, "alice");
     assert_eq!(peer.await.unwrap(), local);
     conn.close().await.unwrap();
+}
+
+/// `send_all` against a server that refuses the first send with
+/// `rate_limited`: the refused message is sent again with the same id, not
+/// before `retry_after_ms`, every message ends acknowledged once, and a live
+/// frame that arrived meanwhile is kept for `next_frame`.
+#[tokio::test]
+async fn send_all_resends_a_rate_limited_message_after_the_wait_with_the_same_id() {
+    const RETRY_AFTER: Duration = Duration::from_millis(200);
+    let base = serve(|mut ws| async move {
+        let mut refused: Option<(String, tokio::time::Instant)> = None;
+        let mut seq = 0;
+        let mut acked = Vec::new();
+        while acked.len() < 3 {
+            let ClientFrame::Send { client_msg_id, .. } = recv(&mut ws).await else {
+                panic!("only sends expected")
+            };
+            match &refused {
+                None => {
+                    send(
+                        &mut ws,
+                        ServerFrame::Error {
+                            code: ErrorCode::RateLimited,
+                            message: "slow down".into(),
+                            client_msg_id: Some(client_msg_id.clone()),
+                            retry_after_ms: Some(RETRY_AFTER.as_millis() as u64),
+                        },
+                    )
+                    .await;
+                    send(&mut ws, ServerFrame::Message { message: msg(5, 1) }).await;
+                    refused = Some((client_msg_id, tokio::time::Instant::now()));
+                    continue;
+                }
+                Some((id, at)) if *id == client_msg_id => {
+                    assert!(at.elapsed() >= RETRY_AFTER, "resent after {:?}", at.elapsed());
+                }
+                Some(_) => {}
+            }
+            assert!(!acked.contains(&client_msg_id), "each id acknowledged once");
+            seq += 1;
+            send(
+                &mut ws,
+                ServerFrame::Ack {
+                    client_msg_id: client_msg_id.clone(),
+                    conversation_id: 5,
+                    seq,
+                    server_ts: seq,
+                    duplicate: false,
+                },
+            )
+            .await;
+            acked.push(client_msg_id);
+        }
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let mut conn = Connection::connect(&base, TOKEN).await.unwrap();
+    let outgoing: Vec<_> = (0..3)
+        .map(|n| crate::OutgoingMessage::new(5, format!("m{n}")))
+        .collect();
+    let flushed = conn.send_all(outgoing.clone()).await.unwrap();
+    assert_eq!(flushed.rate_limited, 1);
+    let acks = flushed.into_acks().unwrap();
+    let ids: Vec<_> = acks.iter().map(|a| a.client_msg_id.clone()).collect();
+    let sent: Vec<_> = outgoing.into_iter().map(|o| o.client_msg_id).collect();
+    assert_eq!(ids, sent, "acks in the order given");
+    assert!(matches!(
+        conn.next_frame_timeout(Duration::from_secs(5)).await.unwrap(),
+        ServerFrame::Message { .. }
+    ));
 }

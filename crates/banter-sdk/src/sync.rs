@@ -23,7 +23,12 @@ pub enum Accepted {
     /// Not seen before, so show it, but messages `expected..got` are missing:
     /// run a sync (from [`SyncState::cursors`]) to fill the hole. The sync
     /// will return this message again, which is then a `Duplicate`.
-    Gap { expected: Seq, got: Seq },
+    Gap {
+        /// The first missing seq.
+        expected: Seq,
+        /// The seq of the message just accepted.
+        got: Seq,
+    },
 }
 
 impl Accepted {

@@ -7,7 +7,8 @@
 //!   a leaked database does not leak sessions, and since the token has full
 //!   entropy a fast hash is enough.
 //! * [`Authenticated`] is the axum extractor that turns `Authorization:
-//!   Bearer <token>` into the calling user and device.
+//!   Bearer <token>` into the calling user and device, refusing tokens whose
+//!   session ended ([`crate::sessions`]).
 
 use std::sync::Arc;
 
@@ -17,12 +18,16 @@ use argon2::{
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use banter_protocol::{DeviceId, ErrorCode, User};
+use banter_store::StoreError;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::{rngs::OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    state::{now_ms, AppState},
+};
 
 /// Hashes and verifies passwords with bounded concurrency.
 pub struct PasswordHashing {
@@ -107,13 +112,25 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// Looks a token up; `Unauthorized` if it is unknown or revoked.
+    /// Looks a token up: `unauthorized` if it is unknown or revoked,
+    /// `session_expired` if its session ended (see [`crate::sessions`]); an
+    /// expired device is removed on the spot, with its push subscriptions.
+    /// Notes the use for the device's last-used time.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         // Real tokens are 43 characters; refuse absurd input before hashing.
         if token.len() > 256 {
             return Err(ApiError::unauthorized());
         }
         let device = state.store.device_by_token_hash(&token_hash(token)).await?.ok_or_else(ApiError::unauthorized)?;
+        let now = now_ms();
+        if state.sessions.policy.is_expired(device.created_at, device.last_active_at, now) {
+            match state.store.revoke_device(device.user.id, device.device_id).await {
+                Ok(()) | Err(StoreError::DeviceNotFound) => state.router.revoke_device(device.user.id, device.device_id),
+                Err(e) => tracing::warn!(error = %e, device = device.device_id, "could not remove an expired session"),
+            }
+            return Err(ApiError::new(ErrorCode::SessionExpired, "this session has expired; log in again"));
+        }
+        state.sessions.note_use(device.device_id, device.last_active_at, now);
         Ok(Authenticated { user: device.user, device_id: device.device_id })
     }
 }
@@ -122,6 +139,10 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        // Already looked up by the per-account limits (http::account_limits).
+        if let Some(auth) = parts.extensions.get::<Authenticated>() {
+            return Ok(auth.clone());
+        }
         let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         Authenticated::from_token(state, token).await
     }

@@ -7,7 +7,7 @@
 //! never by the event rate, and bursts coalesce.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     hash::Hash,
     sync::Mutex,
 };
@@ -46,9 +46,72 @@ impl<K: Hash + Eq> DirtySet<K> {
     }
 }
 
+/// Like [`DirtySet`], with a value per key: marking a key again replaces
+/// its value, so the worker sees each key's latest value once. Memory is
+/// bounded by the number of distinct keys, never by the event rate.
+#[derive(Debug)]
+pub struct LatestByKey<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+    marked: Notify,
+}
+
+impl<K: Hash + Eq, V> Default for LatestByKey<K, V> {
+    fn default() -> Self {
+        LatestByKey { entries: Mutex::new(HashMap::new()), marked: Notify::new() }
+    }
+}
+
+impl<K: Hash + Eq, V> LatestByKey<K, V> {
+    /// Sets `key`'s latest value and wakes the worker.
+    pub fn mark(&self, key: K, value: V) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value);
+        self.marked.notify_one();
+    }
+
+    /// Takes every entry now, without waiting (possibly none).
+    pub fn take_now(&self) -> Vec<V> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect()
+    }
+
+    /// Waits until something is marked, then takes every entry with its key.
+    pub async fn drain_keyed(&self) -> Vec<(K, V)> {
+        loop {
+            let entries: Vec<(K, V)> = self.entries.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+            if !entries.is_empty() {
+                return entries;
+            }
+            self.marked.notified().await;
+        }
+    }
+
+    /// Waits until something is marked, then takes every entry.
+    pub async fn drain(&self) -> Vec<V> {
+        loop {
+            let values = self.take_now();
+            if !values.is_empty() {
+                return values;
+            }
+            self.marked.notified().await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_latest_value_of_each_key_wins() {
+        let latest = LatestByKey::default();
+        for n in 0..1000 {
+            latest.mark(7_i64, n);
+        }
+        latest.mark(8, -1);
+        let mut values = latest.drain().await;
+        values.sort_unstable();
+        assert_eq!(values, vec![-1, 999]);
+        assert!(latest.take_now().is_empty());
+    }
 
     #[tokio::test]
     async fn repeated_marks_coalesce_into_one_entry() {

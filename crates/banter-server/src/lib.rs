@@ -6,18 +6,26 @@
 //! storage (`banter-store`). The flow of a message:
 //!
 //! ```text
-//! device ──send──▶ gateway ──▶ messaging::send_message ──▶ Store::append_message
-//!                                   │                        (group commit, fsync)
-//!        ◀──ack─── gateway ◀────────┤
-//!                                   └──▶ Router::publish ──▶ every other connection
-//!                                                            of every member
+//! device ──send──▶ gateway (sends.rs: in order, per connection)
+//!                     │
+//!                     ▼
+//!        messaging::send_message ──1──▶ MessageStore::append_message (group commit, fsync)
+//!                     │
+//!                     ├──2──▶ LiveOrder (seq order) ──▶ Router::publish ──▶ every other
+//!                     │                                  connection of every member
+//!        ◀──ack───────┘ 3: the gateway queues the ack
 //! ```
 //!
-//! Acknowledged means committed; fan-out is best-effort and a device that
+//! Acknowledged means committed: both the fan-out (2) and the ack (3) come
+//! after the commit (1). The fan-out is handed to the router before the
+//! ack is queued, but the two travel different queues, so a member's device
+//! may see the message before the sender's device sees its ack; nothing
+//! depends on which comes first. Fan-out is best effort and a device that
 //! misses it catches up with `sync` from its cursors.
 //!
 //! Start one with [`Server::start`]; stop it with [`RunningServer::shutdown`]
-//! (graceful: stop accepting, close connections with a reason, flush storage).
+//! (graceful: drain — answer every send held, refuse new ones, health 503 —
+//! then close connections with a reason, stop accepting, flush storage).
 //!
 //! Cluster mode is the same server with two settings: `database_urls`
 //! (PostgreSQL instead of SQLite) and `nats_url` (routing to devices on other
@@ -29,17 +37,21 @@ pub mod client_address;
 pub mod config;
 pub mod dirty_set;
 pub mod error;
+pub mod frame;
 pub mod gateway;
 pub mod http;
 pub mod listener;
+pub mod live_order;
 pub mod messaging;
 pub mod metrics;
 pub mod outbound;
 pub mod presence;
 pub mod rate_limits;
 pub mod push;
+pub mod readiness;
 pub mod registry;
 pub mod router;
+pub mod sessions;
 pub mod state;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -57,22 +69,37 @@ pub use config::ServerConfig;
 
 use crate::{
     auth::PasswordHashing,
-    presence::{ClusterPresence, LocalPresence, PresenceTracker, TRANSITION_QUEUE},
-    push::{web_push::WebPush, PushDispatcher, RetryPolicy},
+    presence::{ClusterPresence, LocalPresence, PresenceChanges, PresenceTracker},
+    push::{
+        native::{NativePush, Providers},
+        web_push::WebPush,
+        PushDispatcher, PushSettings, RetryPolicy,
+    },
     registry::{CloseReason, ConnectionRegistry},
     router::{LocalRouter, NatsRouter, NatsRouterError, Router},
+    sessions::Sessions,
     state::AppState,
 };
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot open storage: {0}")]
+    #[error(transparent)]
+    Config(#[from] config::InvalidConfig),
+    // The messages name what failed; the cause is the error's source, so
+    // a `{:#}` chain ("cannot listen on …: Address already in use") shows
+    // it once.
+    #[error("cannot open storage")]
     Storage(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Routing(#[from] NatsRouterError),
+    #[error("cannot build the push HTTP client")]
+    PushClient(#[from] reqwest::Error),
+    /// A native push key file is missing, unreadable or malformed.
+    #[error("native push: {0}")]
+    NativePush(String),
 }
 
 /// Entry point.
@@ -83,6 +110,7 @@ impl Server {
     /// `database_urls` is set), binds the listener and starts serving in the
     /// background.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+        config.validate()?;
         let store: Arc<dyn Store> = if config.database_urls.is_empty() {
             Arc::new(SqliteStore::open(&config.database_path())?)
         } else {
@@ -94,47 +122,59 @@ impl Server {
 
     /// Like [`Server::start`] with a store chosen by the caller.
     pub async fn start_with_store(config: ServerConfig, store: Arc<dyn Store>) -> Result<RunningServer, StartError> {
+        config.validate()?;
         let listener = listen(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
-        let (presence_changes, presence_rx) = tokio::sync::mpsc::channel(TRANSITION_QUEUE);
+        let presence_changes = Arc::new(PresenceChanges::default());
         let (router, presence): (Arc<dyn Router>, Arc<dyn PresenceTracker>) = match &config.nats_url {
             Some(url) => {
                 let prefix = &config.nats_subject_prefix;
                 let nats = NatsRouter::connect(url, prefix, registry.clone()).await?;
                 let client = nats.client().clone();
                 let grace = config.presence_grace;
-                (nats.clone(), ClusterPresence::start(client, prefix, nats.node_id(), grace, presence_changes).await?)
+                (nats.clone(), ClusterPresence::start(client, prefix, nats.node_id(), grace, presence_changes.clone()).await?)
             }
             None => (
                 Arc::new(LocalRouter::new(registry.clone())),
-                LocalPresence::start(config.presence_grace, presence_changes),
+                LocalPresence::start(config.presence_grace, presence_changes.clone()),
             ),
         };
         let shutdown = CancellationToken::new();
         let vapid = push::vapid::load_or_create(&*store).await?;
         let vapid_public_key = push::vapid::public_key_base64url(&vapid);
+        let native_push = Arc::new(NativePush::from_config(&config).map_err(StartError::NativePush)?);
         let push = PushDispatcher::start(
             store.clone(),
-            Arc::new(WebPush::new(vapid, config.push_contact.clone())),
-            RetryPolicy { max_attempts: config.push_max_attempts, base_delay: config.push_retry_base },
+            Arc::new(Providers { web: WebPush::new(vapid, config.push_contact.clone())?, native: native_push.clone() }),
+            PushSettings {
+                retry: RetryPolicy { max_attempts: config.push_max_attempts, base_delay: config.push_retry_base },
+                endpoint_hosts: config.push_endpoint_hosts.clone(),
+            },
             shutdown.clone(),
         );
+        let sessions = Sessions::start(&config, store.clone(), shutdown.clone());
         let state = Arc::new(AppState {
             presence,
             push,
+            native_push,
             vapid_public_key,
-            passwords: PasswordHashing::new(config.max_concurrent_password_hashes),
+            passwords: PasswordHashing::new(config.password_hash_concurrency()),
+            sessions,
             login_limits: rate_limits::LoginLimits::new(&config),
             signup_limits: rate_limits::SignupLimits::new(&config),
             account_frame_limits: rate_limits::AccountFrameLimits::new(&config),
+            account_http_limits: rate_limits::AccountHttpRequestLimits::new(&config),
             router,
+            live_order: live_order::LiveOrder::new(),
             registry,
             store,
             config,
             shutdown: shutdown.clone(),
+            readiness: readiness::StoreReadiness::default(),
         });
-        tokio::spawn(presence::run_notifier(state.clone(), presence_rx));
+        tokio::spawn(presence::run_notifier(state.clone(), presence_changes));
+        tokio::spawn(sessions::checker::run(state.clone()));
         let metrics_addr = match state.config.metrics_listen {
             Some(metrics_listen) => {
                 metrics::handle();
@@ -148,9 +188,13 @@ impl Server {
         let app = http::routes(state.clone())
             .layer(axum::middleware::from_fn(metrics::track_http))
             .layer(tower_http::trace::TraceLayer::new_for_http());
-        let serve = tokio::spawn(listener::serve(listener, app, shutdown.clone(), state.config.http_header_timeout));
+        let policy = listener::ConnectionPolicy::from_config(&state.config);
+        // Not `shutdown`: the listener keeps serving (health answers 503)
+        // while connections drain.
+        let stop_listening = CancellationToken::new();
+        let serve = tokio::spawn(listener::serve(listener, app, stop_listening.clone(), policy));
         tracing::info!(%addr, "banter listening");
-        Ok(RunningServer { addr, metrics_addr, state, serve })
+        Ok(RunningServer { addr, metrics_addr, state, serve, stop_listening })
     }
 }
 
@@ -174,6 +218,8 @@ pub struct RunningServer {
     metrics_addr: Option<SocketAddr>,
     state: Arc<AppState>,
     serve: JoinHandle<()>,
+    /// Ends the accept loop, after the drain.
+    stop_listening: CancellationToken,
 }
 
 impl RunningServer {
@@ -192,22 +238,46 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
+    /// Resolves once storage has failed for good ([`StoreLifecycle::fatal_error`](banter_store::StoreLifecycle::fatal_error)):
+    /// nothing can be stored any more, so the process should exit non-zero
+    /// and be restarted by its supervisor (`banter serve` does).
+    pub async fn storage_failure(&self) -> String {
+        loop {
+            if let Some(failure) = self.state.store.fatal_error() {
+                return failure;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Number of open WebSocket connections.
     pub fn connection_count(&self) -> usize {
         self.state.registry.connection_count()
     }
 
-    /// Graceful shutdown: stop accepting, close every WebSocket with
-    /// "going away", wait (bounded) for connections to end, then flush and
-    /// close storage. Every acknowledged message is on disk when this returns.
+    /// Graceful shutdown, in three steps:
+    ///
+    /// 1. **Drain** (at most `shutdown_drain_timeout`): `/health` and
+    ///    `/ready` answer 503 `shutting_down`, new WebSockets are refused,
+    ///    and every connection answers what it holds — the send being
+    ///    stored gets its ack if it commits, sends not started get
+    ///    `shutting_down` — then closes with 1001 "going away". HTTP is
+    ///    still served meanwhile, so load balancers see the 503.
+    /// 2. Connections still open are closed at once (1001), and the
+    ///    listener stops accepting and finishes its open requests.
+    /// 3. Storage is flushed and closed: every acknowledged message is on
+    ///    disk when this returns.
     pub async fn shutdown(self) {
-        tracing::info!("shutting down");
+        tracing::info!(drain = ?self.state.config.shutdown_drain_timeout, "shutting down: draining connections");
         self.state.shutdown.cancel();
-        self.state.registry.kick_all(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down" });
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.state.registry.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let drained = self.wait_for_connections(self.state.config.shutdown_drain_timeout).await;
+        if !drained {
+            tracing::warn!(open = self.state.registry.connection_count(), "connections still open after the drain; closing them");
+            self.state.registry.kick_all(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down" });
+            // A kicked connection's close frame gets 2 s at most.
+            self.wait_for_connections(Duration::from_secs(3)).await;
         }
+        self.stop_listening.cancel();
         if tokio::time::timeout(Duration::from_secs(5), self.serve).await.is_err() {
             tracing::warn!("HTTP connections still open after 5 s; closing storage anyway");
         }
@@ -217,5 +287,17 @@ impl RunningServer {
         }
         self.state.store.close().await;
         tracing::info!("shut down");
+    }
+
+    /// Waits until no WebSocket is open, at most `limit`; true if none is.
+    async fn wait_for_connections(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.state.registry.connection_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 }

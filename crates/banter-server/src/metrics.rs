@@ -38,10 +38,13 @@ pub const MESSAGE_COMMIT_SECONDS: &str = "banter_message_commit_seconds";
 pub const SLOW_CONSUMERS: &str = "banter_slow_consumer_disconnects_total";
 /// Requests refused by a rate limit, by `limit` (`connection_frames`, `account_frames`, `login`, `signup`).
 pub const RATE_LIMITED: &str = "banter_rate_limited_total";
-/// Push notifications by `outcome` (`delivered`, `gone`, `rejected`, `failed`, `dropped`).
+/// Push notifications by `outcome` (`delivered`, `gone`, `rejected`, `failed`, `dropped`,
+/// `disallowed`: the endpoint no longer passes the allow-list).
 pub const PUSH: &str = "banter_push_notifications_total";
 /// Cross-node events dropped because the NATS outbox was full.
 pub const ROUTER_DROPPED: &str = "banter_router_dropped_total";
+pub const ROUTER_STALE_DROPPED: &str = "banter_router_stale_dropped_total";
+pub const RESYNCS_SENT: &str = "banter_resyncs_sent_total";
 /// HTTP responses by `status` class (`2xx`, `4xx`, …).
 pub const HTTP_RESPONSES: &str = "banter_http_responses_total";
 /// Seconds to answer an HTTP request (WebSocket upgrades excluded).
@@ -75,6 +78,8 @@ fn describe() {
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
     metrics::describe_counter!(PUSH, "Push notifications by outcome");
     metrics::describe_counter!(ROUTER_DROPPED, "Cross-node events dropped (NATS outbox full)");
+    metrics::describe_counter!(ROUTER_STALE_DROPPED, "Cross-node frames dropped for arriving too late (their recipients resync)");
+    metrics::describe_counter!(RESYNCS_SENT, "resync frames sent, by reason (per user; `bus_reconnected` counts once per node)");
     metrics::describe_counter!(HTTP_RESPONSES, "HTTP responses by status class");
     metrics::describe_histogram!(HTTP_SECONDS, metrics::Unit::Seconds, "HTTP request duration");
 }

@@ -1,10 +1,12 @@
 //! Which devices are connected to this node, and how to reach them.
 //!
-//! Each WebSocket connection registers a [`ConnectionHandle`]: a *bounded*
-//! queue of pre-encoded frames and a way to close it. Delivery never waits:
-//! if a connection's queue is full its consumer is too slow, so it is closed
-//! with [`close_code::SLOW_CONSUMER`] and will catch up by sync when it comes
-//! back. Server memory per connection is therefore bounded by the queue size.
+//! Each WebSocket connection registers a [`ConnectionHandle`]: a queue of
+//! pre-encoded frames bounded in frames and bytes, and a way to close it.
+//! Delivery never waits: if a connection's queue is full its consumer is too
+//! slow, so its queued frames are dropped at once and it is closed with
+//! [`close_code::SLOW_CONSUMER`]; it catches up by sync when it comes back.
+//! Server memory per connection is therefore bounded by the queue's byte
+//! bound (the whole per-connection formula is in SECURITY.md).
 //!
 //! In cluster mode the router must know which users this node holds (it
 //! subscribes to their subjects): a [`UserWatcher`] hears when a user's
@@ -18,11 +20,13 @@ use std::{
     },
 };
 
-use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{frames::close_code, DeviceId, UserId};
 use tokio_util::sync::CancellationToken;
 
-use crate::outbound::{OutboundQueue, Pushed};
+use crate::{
+    frame::EncodedFrame,
+    outbound::{OutboundQueue, Pushed},
+};
 
 /// Identifies one WebSocket connection (a device may have several, e.g. tabs).
 pub type ConnectionId = u64;
@@ -37,6 +41,10 @@ pub struct CloseReason {
 impl CloseReason {
     /// The session (device token) was revoked: logout or device removal.
     pub const SESSION_REVOKED: CloseReason = CloseReason { code: close_code::SESSION_REVOKED, reason: "session revoked" };
+    /// The device does not read fast enough: its queue filled, an answer
+    /// found no room within `write_timeout`, or a socket write took longer.
+    pub const SLOW_CONSUMER: CloseReason =
+        CloseReason { code: close_code::SLOW_CONSUMER, reason: "slow consumer: reconnect and sync" };
 }
 
 /// Told when a user starts and stops having connections on this node.
@@ -65,6 +73,11 @@ impl Kick {
         self.token.cancel();
     }
 
+    /// Whether the connection has been asked to close.
+    pub fn is_kicked(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
     /// Resolves once the connection has been kicked.
     pub async fn kicked(&self) -> CloseReason {
         self.token.cancelled().await;
@@ -82,14 +95,16 @@ pub struct ConnectionHandle {
 }
 
 impl ConnectionHandle {
-    /// Queues a frame without waiting; a full queue closes the connection.
-    pub fn deliver(&self, frame: Utf8Bytes) {
+    /// Queues a frame without waiting; a full queue closes the connection
+    /// and drops what it held.
+    pub fn deliver(&self, frame: EncodedFrame) {
         match self.outbound.try_push(frame) {
             Pushed::Queued | Pushed::Closed => {}
             Pushed::Full => {
-                tracing::info!(connection = self.id, device = self.device_id, "slow consumer disconnected");
+                tracing::info!(connection = self.id, device = self.device_id, "slow consumer disconnected: queue full");
                 metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
-                self.kick.kick(CloseReason { code: close_code::SLOW_CONSUMER, reason: "slow consumer: reconnect and sync" });
+                self.outbound.abandon();
+                self.kick.kick(CloseReason::SLOW_CONSUMER);
             }
         }
     }
@@ -157,7 +172,7 @@ impl ConnectionRegistry {
 
     /// Delivers `frame` to every connection of every listed user, except the
     /// connection `skip` (the sender's own, which gets an ack instead).
-    pub fn deliver_to_users(&self, user_ids: &[UserId], frame: &Utf8Bytes, skip: Option<ConnectionId>) {
+    pub fn deliver_to_users(&self, user_ids: &[UserId], frame: &EncodedFrame, skip: Option<ConnectionId>) {
         let by_user = self.lock();
         for user_id in user_ids {
             for handle in by_user.get(user_id).into_iter().flatten() {
@@ -168,6 +183,13 @@ impl ConnectionRegistry {
         }
     }
 
+    /// Delivers `frame` to every connection on this node.
+    pub fn deliver_to_all(&self, frame: &EncodedFrame) {
+        for handle in self.lock().values().flatten() {
+            handle.deliver(frame.clone());
+        }
+    }
+
     /// Closes every connection of one device (its session was revoked).
     pub fn kick_device(&self, user_id: UserId, device_id: DeviceId, reason: CloseReason) {
         for handle in self.lock().get(&user_id).into_iter().flatten() {
@@ -175,6 +197,16 @@ impl ConnectionRegistry {
                 handle.kick.kick(reason);
             }
         }
+    }
+
+    /// Every device with a connection on this node, once each (the
+    /// periodic session check reads them all in one batch).
+    pub fn connected_devices(&self) -> Vec<(UserId, DeviceId)> {
+        let mut devices: Vec<(UserId, DeviceId)> =
+            self.lock().iter().flat_map(|(&user_id, handles)| handles.iter().map(move |h| (user_id, h.device_id))).collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
     }
 
     /// Closes every connection (shutdown).
@@ -201,7 +233,7 @@ mod tests {
     use super::*;
 
     fn handle(registry: &ConnectionRegistry, device_id: DeviceId, capacity: usize) -> (ConnectionHandle, Arc<OutboundQueue>) {
-        let queue = Arc::new(OutboundQueue::new(capacity));
+        let queue = Arc::new(OutboundQueue::new(capacity, usize::MAX));
         let h = ConnectionHandle { id: registry.next_connection_id(), device_id, outbound: queue.clone(), kick: Arc::new(Kick::default()) };
         (h, queue)
     }
@@ -215,10 +247,10 @@ mod tests {
         registry.register(10, a1.clone());
         registry.register(10, a2);
         registry.register(20, b1);
-        registry.deliver_to_users(&[10, 20], &Utf8Bytes::from_static("x"), Some(a1.id));
+        registry.deliver_to_users(&[10, 20], &EncodedFrame::text("x"), Some(a1.id));
         assert!(a1_rx.drain_now().is_empty());
-        assert_eq!(a2_rx.drain_now(), vec![Utf8Bytes::from_static("x")]);
-        assert_eq!(b1_rx.drain_now(), vec![Utf8Bytes::from_static("x")]);
+        assert_eq!(a2_rx.drain_now(), vec![EncodedFrame::text("x")]);
+        assert_eq!(b1_rx.drain_now(), vec![EncodedFrame::text("x")]);
     }
 
     #[tokio::test]
@@ -227,9 +259,10 @@ mod tests {
         let (a, _rx) = handle(&registry, 1, 2);
         registry.register(10, a.clone());
         for _ in 0..3 {
-            registry.deliver_to_users(&[10], &Utf8Bytes::from_static("x"), None);
+            registry.deliver_to_users(&[10], &EncodedFrame::text("x"), None);
         }
         assert_eq!(a.kick.kicked().await.code, close_code::SLOW_CONSUMER);
+        assert_eq!(a.outbound.held_bytes(), 0, "its frames were dropped at once");
     }
 
     #[derive(Debug, Default)]

@@ -85,7 +85,11 @@ async fn browsers_may_pass_the_token_as_a_subprotocol() {
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
-    let server = TestServer::start_with(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let server = TestServer::start_with(|c| {
+        c.idle_timeout = Duration::from_millis(300);
+        c.heartbeat_interval = Duration::from_millis(100);
+    })
+    .await;
     let alice = server.user("alice").await;
     let mut conn = alice.connect().await.unwrap();
     let err = common::closed(&mut conn).await;
@@ -94,7 +98,11 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_connection_open_past_the_idle_timeout() {
-    let server = TestServer::start_with(|c| c.idle_timeout = Duration::from_millis(400)).await;
+    let server = TestServer::start_with(|c| {
+        c.idle_timeout = Duration::from_millis(400);
+        c.heartbeat_interval = Duration::from_millis(100);
+    })
+    .await;
     let alice = server.user("alice").await;
     let mut conn = alice.connect().await.unwrap();
     for _ in 0..6 {
@@ -129,10 +137,16 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_later_syncs_everythin
     let mut sender = alice.connect().await.unwrap();
     let big = "x".repeat(90_000);
     let mut sent = 0;
-    // Kernel socket buffers absorb a few MB; keep sending until the server gives up on bob.
-    while server.running().connection_count() > 1 && sent < 400 {
-        sender.send_message(chat.id, &big).await.unwrap();
-        sent += 1;
+    // Kernel socket buffers absorb a few MB; keep sending until the server
+    // gives up on bob (it then waits briefly for room for the close frame).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.running().connection_count() > 1 && std::time::Instant::now() < deadline {
+        if sent < 400 {
+            sender.send_message(chat.id, &big).await.unwrap();
+            sent += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     assert_eq!(server.running().connection_count(), 1, "the stalled connection was dropped after {sent} messages");
     drop(stalled);

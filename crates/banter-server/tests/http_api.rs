@@ -17,7 +17,7 @@ async fn the_openapi_document_describes_every_endpoint_and_the_frames() {
         "/api/v1/devices", "/api/v1/devices/{device_id}", "/api/v1/conversations", "/api/v1/conversations/direct",
         "/api/v1/conversations/groups", "/api/v1/conversations/{id}", "/api/v1/conversations/{id}/members",
         "/api/v1/conversations/{id}/members/{user_id}", "/api/v1/conversations/{id}/messages",
-        "/api/v1/conversations/{id}/read", "/api/v1/health",
+        "/api/v1/conversations/{id}/read", "/api/v1/health", "/api/v1/ready",
     ] {
         assert!(paths.contains_key(path), "missing {path}");
     }
@@ -67,4 +67,32 @@ async fn malformed_oversized_and_misrouted_requests_get_documented_error_bodies(
 
     // And the server is still fine.
     assert_eq!(server.api().health().await.unwrap().status, "ok");
+}
+
+#[tokio::test]
+async fn a_server_whose_storage_answers_is_ready() {
+    let server = TestServer::start().await;
+    let ready = server.api().ready().await.expect("ready");
+    assert_eq!(ready.status, "ready");
+    // Asked again at once: the same answer (reused, not probed again).
+    assert_eq!(server.api().ready().await.expect("still ready").status, "ready");
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_with_an_error_body_and_the_allowed_methods() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let response = http.put(format!("{}/api/v1/auth/login", server.url())).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+    assert_eq!(response.json::<ErrorBody>().await.unwrap().code, ErrorCode::MethodNotAllowed);
+
+    let response = http.delete(format!("{}/api/v1/health", server.url())).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.json::<ErrorBody>().await.unwrap().code, ErrorCode::MethodNotAllowed);
+
+    let response = http.post(format!("{}/index.html", server.url())).send().await.unwrap();
+    assert_eq!(response.status(), 405, "the web client's files");
+    assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET, HEAD"));
+    assert_eq!(response.json::<ErrorBody>().await.unwrap().code, ErrorCode::MethodNotAllowed);
 }

@@ -97,6 +97,34 @@ async fn a_retried_client_msg_id_returns_the_original_ack_and_stores_nothing_new
 }
 
 #[tokio::test]
+async fn a_client_msg_id_reused_for_another_message_is_refused_and_the_original_kept() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let first_chat = alice.api().create_group("first", &[bob.user.id]).await.unwrap().conversation;
+    let second_chat = alice.api().create_group("second", &[bob.user.id]).await.unwrap().conversation;
+    let mut conn = alice.connect().await.unwrap();
+    let original = conn.send_message_with_id(first_chat.id, "key-7", "the original").await.unwrap();
+
+    // Another conversation: refused, and nothing lands there.
+    let elsewhere = conn.send_message_with_id(second_chat.id, "key-7", "the original").await.unwrap_err();
+    assert_eq!(elsewhere.code(), Some(ErrorCode::ClientMsgIdReused));
+    assert!(bob.api().history(second_chat.id, Default::default()).await.unwrap().messages.is_empty());
+
+    // The same conversation with another text: refused, the original kept.
+    let edited = conn.send_message_with_id(first_chat.id, "key-7", "an edited text").await.unwrap_err();
+    assert_eq!(edited.code(), Some(ErrorCode::ClientMsgIdReused));
+    let history = bob.api().history(first_chat.id, Default::default()).await.unwrap().messages;
+    assert_eq!(history.iter().map(|m| (m.seq, m.text.as_str())).collect::<Vec<_>>(), vec![(original.seq, "the original")]);
+
+    // An exact retry, from a new connection: the original ack.
+    let mut reconnected = alice.connect().await.unwrap();
+    let retry = reconnected.send_message_with_id(first_chat.id, "key-7", "the original").await.unwrap();
+    assert!(retry.duplicate);
+    assert_eq!((retry.conversation_id, retry.seq, retry.server_ts), (first_chat.id, original.seq, original.server_ts));
+}
+
+#[tokio::test]
 async fn exactly_100000_characters_are_accepted_including_multibyte_and_100001_refused() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;

@@ -172,3 +172,72 @@ async fn presence_is_queried_in_bulk_only_for_people_who_share_a_conversation() 
     assert!(!after.online);
     assert!(after.last_seen_at.is_some(), "recorded at shutdown at the latest");
 }
+
+/// Applies presence frames in order until `view` says every user of `users`
+/// is `online`; fails if that takes longer than the harness's wait.
+async fn until_everyone_is(conn: &mut Connection, users: &[UserId], online: bool, view: &mut std::collections::HashMap<UserId, bool>) {
+    while !users.iter().all(|u| view.get(u) == Some(&online)) {
+        match conn.next_frame_timeout(WAIT).await {
+            Ok(ServerFrame::Presence { user_id, online, .. }) => {
+                view.insert(user_id, online);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("view {view:?} never became all {online}: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn hello_carries_the_contacts_presence_at_connect_time() {
+    let server = start().await;
+    let watcher = server.user("watcher").await;
+    let online = server.user("online").await;
+    let away = server.user("away").await;
+    let stranger = server.user("stranger").await;
+    for other in [&online, &away] {
+        watcher.api.direct_conversation_with(other.user.id).await.unwrap();
+    }
+    let mut online_conn = online.connect().await.unwrap();
+    online_conn.ping().await.unwrap();
+    drop(stranger);
+
+    let conn = watcher.connect().await.unwrap();
+    let mut seen: Vec<(UserId, bool)> = conn.hello().presence.iter().map(|p| (p.user_id, p.online)).collect();
+    seen.sort_unstable();
+    let mut expected = vec![(online.user.id, true), (away.user.id, false)];
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "every contact, online or not, and nobody else");
+}
+
+#[tokio::test]
+async fn after_a_reconnect_storm_every_contact_ends_with_the_true_state() {
+    // Silent sockets count as gone after the grace: long enough here for
+    // the whole storm to settle while nobody pings.
+    let server = TestServer::start_with(|c| c.presence_grace = Duration::from_secs(4)).await;
+    let watcher = server.user("watcher").await;
+    let mut contacts = Vec::new();
+    for n in 0..120 {
+        let contact = server.user(&format!("storm{n}")).await;
+        watcher.api.direct_conversation_with(contact.user.id).await.unwrap();
+        contacts.push(contact);
+    }
+    let ids: Vec<UserId> = contacts.iter().map(|c| c.user.id).collect();
+    let mut conn = watcher.connect().await.unwrap();
+    let mut view = std::collections::HashMap::new();
+
+    // Everyone comes online at once…
+    let mut sockets = futures_util::future::join_all(contacts.iter().map(|c| c.connect())).await;
+    until_everyone_is(&mut conn, &ids, true, &mut view).await;
+    // …goes away at once (offline after the grace)…
+    sockets.clear();
+    until_everyone_is(&mut conn, &ids, false, &mut view).await;
+    // …and storms back: the watcher's last word on each is "online".
+    sockets = futures_util::future::join_all(contacts.iter().map(|c| c.connect())).await;
+    until_everyone_is(&mut conn, &ids, true, &mut view).await;
+    assert!(sockets.iter().all(Result::is_ok));
+    // A new device of the watcher starts from the same view (hello).
+    let fresh = server.second_device(&watcher).await.connect().await.unwrap();
+    let fresh_view: std::collections::HashMap<UserId, bool> =
+        fresh.hello().presence.iter().map(|p| (p.user_id, p.online)).collect();
+    assert!(ids.iter().all(|id| fresh_view.get(id) == Some(&true)), "{fresh_view:?}");
+}

@@ -20,6 +20,8 @@ use axum::{
 };
 use banter_protocol::{http::PushPayload, ErrorCode};
 use banter_sdk::Session;
+use banter_server::push::{web_push::WebPush, PushError, PushProvider};
+use banter_store::{PushSubscriptionRecord, PushTarget};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use common::*;
 use tokio::sync::mpsc;
@@ -49,12 +51,21 @@ struct PushEndpoint {
 
 impl PushEndpoint {
     async fn start() -> PushEndpoint {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// Also serves `/hang/{subscription}` (records the request, never
+    /// answers) and `/redirect/{subscription}` (records it, answers 307 to
+    /// `/push/followed-<subscription>`).
+    async fn start_on(ip: &str) -> PushEndpoint {
         let (tx, received) = mpsc::unbounded_channel();
         let script: Script = Arc::default();
         let app = Router::new()
             .route("/push/{subscription}", post(receive))
+            .route("/hang/{subscription}", post(hang))
+            .route("/redirect/{subscription}", post(redirect))
             .with_state((tx, script.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         PushEndpoint { base, received, script }
@@ -91,6 +102,27 @@ async fn receive(
     StatusCode::from_u16(status).unwrap()
 }
 
+async fn hang(
+    State((tx, _)): State<(mpsc::UnboundedSender<PushRequest>, Script)>,
+    Path(subscription): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let _ = tx.send(PushRequest { subscription, headers, body });
+    std::future::pending().await
+}
+
+async fn redirect(
+    State((tx, _)): State<(mpsc::UnboundedSender<PushRequest>, Script)>,
+    Path(subscription): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, [(&'static str, String); 1]) {
+    let location = format!("/push/followed-{subscription}");
+    let _ = tx.send(PushRequest { subscription, headers, body });
+    (StatusCode::TEMPORARY_REDIRECT, [("location", location)])
+}
+
 /// A browser's side of a subscription: its keys, to decrypt with.
 struct Subscriber {
     keys: ece::EcKeyComponents,
@@ -100,10 +132,16 @@ struct Subscriber {
 impl Subscriber {
     /// Creates keys and registers the subscription for `session`'s device.
     async fn register(session: &Session, endpoint: &str) -> Subscriber {
+        let (subscriber, public, auth) = Subscriber::new();
+        session.api.subscribe_push(endpoint, &public, &auth).await.expect("subscribe");
+        subscriber
+    }
+
+    /// Fresh keys, and their public half and auth secret as a browser sends them.
+    fn new() -> (Subscriber, String, String) {
         let (pair, auth) = ece::generate_keypair_and_auth_secret().unwrap();
         let public = URL_SAFE_NO_PAD.encode(pair.pub_as_raw().unwrap());
-        session.api.subscribe_push(endpoint, &public, &URL_SAFE_NO_PAD.encode(auth)).await.expect("subscribe");
-        Subscriber { keys: pair.raw_components().unwrap(), auth }
+        (Subscriber { keys: pair.raw_components().unwrap(), auth }, public, URL_SAFE_NO_PAD.encode(auth))
     }
 
     fn decrypt(&self, request: &PushRequest) -> PushPayload {
@@ -285,4 +323,184 @@ async fn subscriptions_are_validated_and_the_vapid_key_survives_restarts() {
     assert_eq!(URL_SAFE_NO_PAD.decode(&before).unwrap().len(), 65, "uncompressed P-256 point");
     server.restart().await;
     assert_eq!(server.api().vapid_public_key().await.unwrap(), before, "browsers' subscriptions stay valid");
+}
+
+#[tokio::test]
+async fn push_subscriptions_are_capped_per_device_and_per_account() {
+    let endpoint = PushEndpoint::start().await;
+    let server = TestServer::start_with(|c| {
+        c.push_endpoint_hosts = vec!["127.0.0.1".into()];
+        c.push_subscriptions_per_device = 2;
+        c.push_subscriptions_per_user = 3;
+    })
+    .await;
+    let bob = server.user("bob").await;
+    let laptop = server.second_device(&bob).await;
+    let (_, key, auth) = Subscriber::new();
+    for n in 0..2 {
+        bob.api.subscribe_push(&endpoint.url(&format!("phone{n}")), &key, &auth).await.expect("under the caps");
+    }
+    let device_cap = bob.api.subscribe_push(&endpoint.url("phone2"), &key, &auth).await.unwrap_err();
+    assert_eq!((device_cap.status(), device_cap.code()), (Some(409), Some(ErrorCode::TooManyPushSubscriptions)));
+    bob.api.subscribe_push(&endpoint.url("phone1"), &key, &auth).await.expect("re-registering a held endpoint is no new one");
+
+    laptop.api.subscribe_push(&endpoint.url("laptop0"), &key, &auth).await.expect("the account's third");
+    let account_cap = laptop.api.subscribe_push(&endpoint.url("laptop1"), &key, &auth).await.unwrap_err();
+    assert_eq!((account_cap.status(), account_cap.code()), (Some(409), Some(ErrorCode::TooManyPushSubscriptions)));
+
+    bob.api.unsubscribe_push().await.unwrap();
+    laptop.api.subscribe_push(&endpoint.url("laptop1"), &key, &auth).await.expect("room again after unsubscribing");
+}
+
+#[tokio::test]
+async fn an_endpoint_held_by_another_device_cannot_be_taken_over() {
+    let (server, mut endpoint) = start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mallory = server.user("mallory").await;
+    let bobs_laptop = server.second_device(&bob).await;
+    let conv = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let bobs_phone = Subscriber::register(&bob, &endpoint.url("bob-phone")).await;
+
+    let (_, key, auth) = Subscriber::new();
+    for thief in [&mallory, &bobs_laptop] {
+        let taken = thief.api.subscribe_push(&endpoint.url("bob-phone"), &key, &auth).await.unwrap_err();
+        assert_eq!((taken.status(), taken.code()), (Some(409), Some(ErrorCode::PushEndpointTaken)));
+    }
+
+    // Bob's subscription, keys and all, is untouched: his push still decrypts.
+    let mut sender = alice.connect().await.unwrap();
+    sender.send_message(conv.id, "still yours").await.unwrap();
+    let request = endpoint.next().await;
+    assert_eq!(request.subscription, "bob-phone");
+    assert_eq!(bobs_phone.decrypt(&request).preview, "still yours");
+
+    // Once the holder lets go, the endpoint is free.
+    bob.api.unsubscribe_push().await.unwrap();
+    bobs_laptop.api.subscribe_push(&endpoint.url("bob-phone"), &key, &auth).await.expect("free after unsubscribing");
+}
+
+/// One account's 70 subscriptions all hang until the request timeout (10 s).
+/// The old dispatcher waited for a free slot of its 64 before even looking
+/// at the next job; now another user's push goes out at once.
+#[tokio::test]
+async fn a_user_with_many_hanging_endpoints_does_not_delay_anyone_elses_push() {
+    let mut endpoint = PushEndpoint::start().await;
+    let server = TestServer::start_with(|c| {
+        c.push_endpoint_hosts = vec!["127.0.0.1".into()];
+        c.push_subscriptions_per_device = 100;
+        c.push_subscriptions_per_user = 100;
+    })
+    .await;
+    let carol = server.user("carol").await;
+    let slow = server.user("slow").await;
+    let bob = server.user("bob").await;
+    let to_slow = carol.api.direct_conversation_with(slow.user.id).await.unwrap().conversation;
+    let to_bob = carol.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let (_, key, auth) = Subscriber::new();
+    for n in 0..70 {
+        let url = format!("{}/hang/slow{n}", endpoint.base);
+        slow.api.subscribe_push(&url, &key, &auth).await.unwrap();
+    }
+    let bobs_phone = Subscriber::register(&bob, &endpoint.url("bob")).await;
+
+    let mut sender = carol.connect().await.unwrap();
+    sender.send_message(to_slow.id, "into the void").await.unwrap();
+    // Wait until the slow user's requests are hanging.
+    let mut hanging = 0;
+    while hanging < 4 {
+        let request = endpoint.next().await;
+        assert!(request.subscription.starts_with("slow"));
+        hanging += 1;
+    }
+    sender.send_message(to_bob.id, "hello bob").await.unwrap();
+
+    let bound = Duration::from_secs(5);
+    let reached_bob = tokio::time::timeout(bound, async {
+        loop {
+            let request = endpoint.next().await;
+            if request.subscription == "bob" {
+                return request;
+            }
+        }
+    })
+    .await
+    .expect("bob's push is not held up by another user's hanging endpoints");
+    assert_eq!(bobs_phone.decrypt(&reached_bob).preview, "hello bob");
+}
+
+#[tokio::test]
+async fn a_redirect_from_a_push_service_is_not_followed() {
+    let mut endpoint = PushEndpoint::start().await;
+    let vapid = web_push_native::jwt_simple::algorithms::ES256KeyPair::generate();
+    let provider = WebPush::new(vapid, "mailto:ops@banter.test".into()).expect("client");
+    let (_, key, auth) = Subscriber::new();
+    let subscription = PushSubscriptionRecord {
+        id: 1,
+        user_id: 1,
+        device_id: 1,
+        target: PushTarget::Web { endpoint: format!("{}/redirect/elsewhere", endpoint.base), p256dh: key, auth },
+    };
+    let payload = banter_protocol::http::PushPayload {
+        kind: "message".into(),
+        conversation_id: 1,
+        seq: 1,
+        sender_id: 2,
+        sender_name: "Alice".into(),
+        conversation_name: None,
+        preview: "hi".into(),
+        server_ts: 1,
+    };
+    let sent = provider.send(&subscription, &payload).await;
+    assert!(matches!(sent, Err(PushError::Rejected(_))), "{sent:?}");
+    // `send` has returned, so a followed redirect would already have arrived.
+    assert_eq!(endpoint.next().await.subscription, "elsewhere");
+    assert!(endpoint.received.try_recv().is_err(), "the redirect target was never contacted");
+}
+
+/// A subscription accepted under a wider `push_endpoint_hosts` is not
+/// contacted once the server restarts with a narrower one, and is removed.
+#[tokio::test]
+async fn a_subscription_the_allow_list_no_longer_covers_is_not_contacted() {
+    let mut allowed = PushEndpoint::start_on("127.0.0.1").await;
+    let mut dropped = PushEndpoint::start_on("127.0.0.2").await;
+    let mut server = TestServer::start_with(|c| {
+        c.push_endpoint_hosts = vec!["127.0.0.1".into(), "127.0.0.2".into()];
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let laptop = server.second_device(&bob).await;
+    let conv = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let phone_keys = Subscriber::register(&bob, &allowed.url("phone")).await;
+    Subscriber::register(&laptop, &dropped.url("laptop")).await;
+
+    server.config.push_endpoint_hosts = vec!["127.0.0.1".into()];
+    server.restart().await;
+    let metrics_url = format!("http://{}/metrics", server.running().metrics_addr().expect("metrics"));
+    let mut sender = server.api().with_token(alice.token.clone()).connect().await.unwrap();
+    for n in 1..=2 {
+        sender.send_message(conv.id, &format!("message {n}")).await.unwrap();
+        assert_eq!(phone_keys.decrypt(&allowed.next().await).seq, n);
+    }
+    let disallowed = r#"banter_push_notifications_total{outcome="disallowed"}"#;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let page = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        if metric(&page, disallowed) == Some(1.0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the laptop's subscription was skipped: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dropped.received.try_recv().is_err(), "the endpoint off the allow-list got nothing");
+}
+
+/// The value of the sample `series` in a Prometheus text page.
+fn metric(page: &str, series: &str) -> Option<f64> {
+    page.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
 }

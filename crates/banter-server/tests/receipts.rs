@@ -51,6 +51,26 @@ async fn the_sender_of_a_direct_message_sees_it_delivered_then_read_on_every_dev
 }
 
 #[tokio::test]
+async fn replying_in_a_direct_conversation_tells_the_peer_everything_before_the_reply_was_read() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let conv = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let mut alice_phone = alice.connect().await.unwrap();
+    let mut bob_phone = bob.connect().await.unwrap();
+    alice_phone.send_message(conv.id, "one").await.unwrap();
+    alice_phone.send_message(conv.id, "two").await.unwrap();
+    next_message(&mut bob_phone).await;
+    next_message(&mut bob_phone).await;
+
+    // Bob answers without sending `read` first: the reply itself reads.
+    let reply = bob_phone.send_message(conv.id, "both read").await.unwrap();
+    assert_eq!(next_receipt(&mut alice_phone).await, (bob.user.id, reply.seq, reply.seq));
+    let seen_by_alice = alice.api.conversations().await.unwrap();
+    assert_eq!(seen_by_alice[0].peer_read_seq, Some(reply.seq), "the same through the conversation list");
+}
+
+#[tokio::test]
 async fn group_read_counts_are_fetched_on_request() {
     let server = TestServer::start().await;
     let author = server.user("author").await;

@@ -150,3 +150,24 @@ async fn read_markers_drive_unread_counts_on_every_device_of_the_user() {
     assert_eq!(bob_laptop.api().mark_read(chat.id, 1_000).await.unwrap().read_seq, 5);
     assert_eq!(bob_phone.api().conversations().await.unwrap()[0].unread_count, 0);
 }
+
+#[tokio::test]
+async fn a_sync_limit_out_of_range_is_refused_as_over_http() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let chat = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let mut conn = alice.connect().await.unwrap();
+    conn.send_message(chat.id, "one").await.unwrap();
+    for limit in [0, 201, 1000] {
+        let refused = conn.sync_once(&[], Some(limit)).await.unwrap_err();
+        assert_eq!(refused.code(), Some(ErrorCode::InvalidRequest), "limit {limit}");
+        let over_http =
+            alice.api.history(chat.id, HistoryQuery { limit: Some(limit), ..Default::default() }).await.unwrap_err();
+        assert_eq!(over_http.code(), Some(ErrorCode::InvalidRequest), "limit {limit} over HTTP");
+    }
+    for limit in [1, 200] {
+        let page = conn.sync_once(&[], Some(limit)).await.unwrap();
+        assert_eq!(page.messages.len(), 1, "limit {limit} is accepted");
+    }
+}

@@ -8,7 +8,8 @@
 //! another text), moves read markers, syncs from random cursors with random
 //! limits and reads history pages. A model says what each answer must be:
 //!
-//! * acks carry dense seqs; a retry is acked `duplicate` with the original seq;
+//! * acks carry dense seqs; a retry (same conversation and text) is acked
+//!   `duplicate` with the original seq, any other reuse of the key refused;
 //! * a sync page is the next missing messages in (conversation, seq) order,
 //!   at most `limit`, cut to the byte budget (never below one message) with
 //!   `complete: false` when cut, so paging on continues without a gap;
@@ -25,9 +26,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use banter_protocol::{frames::SyncCursor, http::HistoryQuery, ConversationId, Message, Seq};
+use banter_protocol::{frames::SyncCursor, http::HistoryQuery, ConversationId, ErrorCode, Message, Seq};
 use banter_sdk::{Connection, Session, SyncState};
-use banter_server::messaging::PAGE_TEXT_BYTES;
+use banter_store::PAGE_TEXT_BYTES;
 use common::TestServer;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -162,15 +163,22 @@ impl Case {
             Op::Send { device, conversation, key, size } => {
                 let (device, conversation, key) = (*device, *conversation, *key);
                 let (client_msg_id, text) = (self.key(device, key), Self::text(*size, device, key));
-                let ack = self.connections[device]
+                let answer = self.connections[device]
                     .send_message_with_id(self.conversations[conversation], &client_msg_id, text.clone())
-                    .await
-                    .map_err(ctx)?;
+                    .await;
                 if let Some(&(original_conversation, seq)) = self.keys.get(&(device, key)) {
+                    let original = &self.messages[original_conversation][(seq - 1) as usize];
+                    if original_conversation != conversation || original.text != text {
+                        let code = answer.err().and_then(|e| e.code());
+                        prop_assert_eq!(code, Some(ErrorCode::ClientMsgIdReused), "a key reused for another message");
+                        return Ok(());
+                    }
+                    let ack = answer.map_err(ctx)?;
                     prop_assert!(ack.duplicate, "a retry is acked as a duplicate");
                     prop_assert_eq!((ack.conversation_id, ack.seq), (self.conversations[original_conversation], seq));
                     return Ok(());
                 }
+                let ack = answer.map_err(ctx)?;
                 prop_assert!(!ack.duplicate);
                 prop_assert_eq!(ack.seq, self.messages[conversation].len() as Seq + 1, "the next seq");
                 let user = self.sessions[device].user.id;

@@ -11,7 +11,9 @@
 //! answer must be:
 //!
 //! * seqs of a conversation are 1..n, dense, in the order stored;
-//! * a retried `client_msg_id` returns the original message and stores nothing;
+//! * a retried `client_msg_id` (same conversation, same text) returns the
+//!   original message and stores nothing; the key reused for another
+//!   conversation or text is refused (`ClientMsgIdReused`), nothing stored;
 //! * sync from any cursors returns exactly the messages after them, in
 //!   (conversation, seq) order, at most `limit`, and paging on from the last
 //!   one returned reaches the end with no gap and no duplicate;
@@ -25,8 +27,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use banter_protocol::{frames::SyncCursor, ConversationId, DeviceId, Markers, Message, Seq, UserId};
-use banter_store::{HistoryRange, NewMessage, Store, StoreError};
+use banter_protocol::{ConversationId, DeviceId, Markers, Message, Seq, UserId};
+use banter_store::{ConversationCursor, HistoryRange, NewMessage, Store, StoreError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -164,6 +166,14 @@ fn new_message(world: &World, send: &Send) -> NewMessage {
     }
 }
 
+/// What a send was answered: the message and whether it was a duplicate.
+type Answer = Result<(Message, bool), StoreError>;
+
+/// The idempotency rule: the same conversation and text as the stored message.
+fn is_exact_retry(world: &World, send: &Send, stored: &Message) -> bool {
+    world.conversations[send.conversation] == stored.conversation_id && text_of(send) == stored.text
+}
+
 fn not_a_member<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) -> Result<(), TestCaseError> {
     prop_assert!(matches!(result, Err(StoreError::NotAMember)), "{what}: expected NotAMember, got {result:?}");
     Ok(())
@@ -230,9 +240,16 @@ impl Case<'_> {
     async fn send(&mut self, send: &Send) -> Result<(), TestCaseError> {
         let result = self.store.append_message(new_message(&self.world, send)).await;
         if let Some(original) = self.model.keys.get(&(send.device, send.key)) {
+            if !is_exact_retry(&self.world, send, original) {
+                prop_assert!(
+                    matches!(result, Err(StoreError::ClientMsgIdReused)),
+                    "a key reused for another message is refused: {result:?}"
+                );
+                return Ok(());
+            }
             let outcome = result.map_err(|e| TestCaseError::fail(format!("retry failed: {e}")))?;
             prop_assert!(outcome.duplicate, "a retried key is a duplicate");
-            prop_assert_eq!(&outcome.message, original, "a retry returns the original message, whatever its text or target");
+            prop_assert_eq!(&outcome.message, original, "a retry returns the original message");
             return Ok(());
         }
         if !is_member(user_of_device(send.device), send.conversation) {
@@ -249,35 +266,52 @@ impl Case<'_> {
     /// answer for one key is the same message.
     async fn burst(&mut self, sends: &[Send]) -> Result<(), TestCaseError> {
         let results = futures_util::future::join_all(sends.iter().map(|s| self.store.append_message(new_message(&self.world, s)))).await;
-        let mut answers: BTreeMap<(usize, u8), Vec<(Message, bool)>> = BTreeMap::new();
+        let mut answers: BTreeMap<(usize, u8), Vec<(&Send, Answer)>> = BTreeMap::new();
         for (send, result) in sends.iter().zip(results) {
-            let key = (send.device, send.key);
-            match result {
-                Ok(outcome) => answers.entry(key).or_default().push((outcome.message, outcome.duplicate)),
-                // Refused only when the key was new (else it is a retry of a
-                // stored message) and the sender is not a member there.
-                Err(StoreError::NotAMember) => prop_assert!(
-                    !self.model.keys.contains_key(&key) && !is_member(user_of_device(send.device), send.conversation),
-                    "refused a member's send"
-                ),
-                Err(e) => return Err(TestCaseError::fail(format!("send in a burst failed: {e}"))),
-            }
+            answers.entry((send.device, send.key)).or_default().push((send, result.map(|o| (o.message, o.duplicate))));
         }
         let mut fresh: Vec<(Send, Message)> = Vec::new();
         for (key, answered) in answers {
-            let message = &answered[0].0;
-            prop_assert!(answered.iter().all(|(m, _)| m == message), "one message per key: {answered:?}");
-            if let Some(original) = self.model.keys.get(&key) {
-                prop_assert_eq!(message, original, "a retry returns the original");
-                prop_assert!(answered.iter().all(|(_, duplicate)| *duplicate));
-            } else {
-                let new_ones = answered.iter().filter(|(_, duplicate)| !duplicate).count();
-                prop_assert_eq!(new_ones, 1, "a new key is stored exactly once: {:?}", answered);
-                let send = sends
+            // The message stored under the key: from before, or the one
+            // send of the burst that stored it.
+            let stored_now: Vec<&(Message, bool)> =
+                answered.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|(_, duplicate)| !duplicate).collect();
+            let stored = match self.model.keys.get(&key) {
+                Some(original) => {
+                    prop_assert!(stored_now.is_empty(), "a stored key is never stored again: {:?}", stored_now);
+                    Some(original.clone())
+                }
+                None => {
+                    prop_assert!(stored_now.len() <= 1, "a new key is stored at most once: {:?}", stored_now);
+                    stored_now.first().map(|(m, _)| m.clone())
+                }
+            };
+            for (send, result) in &answered {
+                match (result, &stored) {
+                    (Ok((message, _)), Some(stored)) => {
+                        prop_assert_eq!(message, stored, "every answer for one key is the stored message");
+                        prop_assert!(is_exact_retry(&self.world, send, stored), "only an exact retry is answered with it");
+                    }
+                    (Ok(_), None) => return Err(TestCaseError::fail("an answer without a stored message")),
+                    (Err(StoreError::ClientMsgIdReused), Some(stored)) => {
+                        prop_assert!(!is_exact_retry(&self.world, send, stored), "an exact retry was refused");
+                    }
+                    // Refused only when the sender is not a member there
+                    // (and the send is not a retry of a stored message).
+                    (Err(StoreError::NotAMember), _) => prop_assert!(
+                        !is_member(user_of_device(send.device), send.conversation),
+                        "refused a member's send"
+                    ),
+                    (Err(e), _) => return Err(TestCaseError::fail(format!("send in a burst failed: {e}"))),
+                }
+            }
+            if let (None, Some(message)) = (self.model.keys.get(&key), stored) {
+                let send = answered
                     .iter()
-                    .find(|s| (s.device, s.key) == key && self.world.conversations[s.conversation] == message.conversation_id && text_of(s) == message.text)
+                    .map(|(s, _)| *s)
+                    .find(|s| is_exact_retry(&self.world, s, &message))
                     .expect("the stored message is one of the sends");
-                fresh.push((send.clone(), message.clone()));
+                fresh.push((send.clone(), message));
             }
         }
         fresh.sort_by_key(|(_, m)| (m.conversation_id, m.seq));
@@ -331,11 +365,11 @@ impl Case<'_> {
         let mut received: Vec<Message> = Vec::new();
         // Page on, as a client does, until the store says there is no more.
         for _ in 0..=expected.len() {
-            let wire: Vec<SyncCursor> = cursors
+            let held: Vec<ConversationCursor> = cursors
                 .iter()
-                .map(|&(c, seq)| SyncCursor { conversation_id: self.world.conversations[c], seq })
+                .map(|&(c, seq)| ConversationCursor { conversation_id: self.world.conversations[c], seq })
                 .collect();
-            let page = self.store.sync(self.world.users[user], &wire, limit).await.map_err(|e| TestCaseError::fail(format!("sync: {e}")))?;
+            let page = self.store.sync(self.world.users[user], &held, limit).await.map_err(|e| TestCaseError::fail(format!("sync: {e}")))?;
             let remaining = self.missing(user, &cursors);
             let take = remaining.len().min(limit as usize);
             prop_assert_eq!(&page.messages, &remaining[..take].to_vec(), "a sync page is the next `limit` missing messages");

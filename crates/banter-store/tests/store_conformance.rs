@@ -15,10 +15,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use banter_protocol::frames::SyncCursor;
 use banter_protocol::limits::MAX_GROUP_MEMBERS;
 use banter_protocol::{ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, Seq, User, UserId};
-use banter_store::{HistoryRange, NewMessage, NewPushSubscription, Store, StoreError};
+use banter_store::{
+    ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget, Store,
+    StoreError, PAGE_TEXT_BYTES,
+};
 use tokio::task::JoinSet;
 
 mod support;
@@ -149,9 +151,10 @@ async fn device_tokens_authenticate_until_revoked(db: &dyn Backend) {
 
     let auth = store.device_by_token_hash(b"phone-hash").await.unwrap().unwrap();
     assert_eq!((auth.user, auth.device_id), (alice.clone(), phone.id));
+    assert_eq!((auth.created_at, auth.last_active_at), (10, 10));
     assert!(store.device_by_token_hash(b"unknown").await.unwrap().is_none());
 
-    store.touch_device(phone.id, 50).await.unwrap();
+    store.touch_devices(&[phone.id], 50).await.unwrap();
     let listed = store.list_devices(alice.id).await.unwrap();
     assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![phone.id, laptop.id], "oldest first");
     assert_eq!(listed[0].last_active_at, 50);
@@ -168,6 +171,68 @@ async fn device_tokens_authenticate_until_revoked(db: &dyn Backend) {
     // Idempotency keys are per device, so a revoked id must never come back.
     let tablet = store.create_device(alice.id, "tablet", b"tablet-hash", 30).await.unwrap();
     assert!(tablet.id > laptop.id, "device id {} reused (revoked {})", tablet.id, laptop.id);
+}
+
+async fn touches_are_batched_only_move_forward_and_ignore_revoked_devices(db: &dyn Backend) {
+    let store = db.open().await;
+    let alice = user(&*store, "alice").await;
+    let phone = store.create_device(alice.id, "phone", b"phone-hash", 10).await.unwrap();
+    let laptop = store.create_device(alice.id, "laptop", b"laptop-hash", 20).await.unwrap();
+    let gone = store.create_device(alice.id, "old", b"old-hash", 5).await.unwrap();
+    store.revoke_device(alice.id, gone.id).await.unwrap();
+
+    store.touch_devices(&[phone.id, laptop.id, gone.id, 999_999], 100).await.unwrap();
+    store.touch_devices(&[phone.id], 60).await.unwrap();
+    store.touch_devices(&[], 500).await.unwrap();
+    let mut found = store.devices_by_id(&[laptop.id, gone.id, phone.id, 999_999]).await.unwrap();
+    found.sort_by_key(|d| d.id);
+    let seen: Vec<_> = found.iter().map(|d| (d.id, d.name.as_str(), d.created_at, d.last_active_at)).collect();
+    assert_eq!(seen, vec![(phone.id, "phone", 10, 100), (laptop.id, "laptop", 20, 100)], "revoked and unknown ids are absent");
+    let auth = store.device_by_token_hash(b"phone-hash").await.unwrap().unwrap();
+    assert_eq!(auth.last_active_at, 100, "an older touch does not move it back");
+    assert!(store.devices_by_id(&[]).await.unwrap().is_empty());
+}
+
+async fn expired_devices_are_swept_in_batches_with_their_push_subscriptions(db: &dyn Backend) {
+    let store = db.open().await;
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    // Logged in at 100 and 200; used at 100, 900 and 200.
+    let old_login = store.create_device(alice.id, "old login", b"a", 100).await.unwrap();
+    let idle = store.create_device(alice.id, "idle", b"b", 200).await.unwrap();
+    let fresh = store.create_device(bob.id, "fresh", b"c", 200).await.unwrap();
+    let busy_but_old = store.create_device(bob.id, "busy", b"d", 100).await.unwrap();
+    store.touch_devices(&[old_login.id, fresh.id, busy_but_old.id], 900).await.unwrap();
+    let caps = PushSubscriptionCaps { per_device: 5, per_user: 20 };
+    let sub = |user_id: UserId, device_id: DeviceId, endpoint: &str| NewPushSubscription {
+        user_id,
+        device_id,
+        target: PushTarget::Web { endpoint: endpoint.to_owned(), p256dh: "key".to_owned(), auth: "auth".to_owned() },
+        created_at: 1,
+    };
+    store.add_push_subscription(sub(alice.id, idle.id, "https://push.example/idle"), caps).await.unwrap();
+    store.add_push_subscription(sub(bob.id, fresh.id, "https://push.example/fresh"), caps).await.unwrap();
+    let (direct, _) = store.get_or_create_direct(alice.id, bob.id, 1).await.unwrap();
+
+    // Sessions end at login + 800 or at last use + 500: at 1000, "old login"
+    // (created 100) and "busy" (created 100) are too old, "idle" (used 200)
+    // unused too long; "fresh" lives on.
+    let (created_before, active_before) = (1000 - 800, 1000 - 500);
+    let first = store.remove_expired_devices(created_before, active_before, 2).await.unwrap();
+    assert_eq!(first.len(), 2, "at most the limit per call");
+    let rest = store.remove_expired_devices(created_before, active_before, 2).await.unwrap();
+    let mut removed: Vec<DeviceId> = first.iter().chain(&rest).map(|d| d.id).collect();
+    removed.sort_unstable();
+    assert_eq!(removed, vec![old_login.id, idle.id, busy_but_old.id]);
+    assert!(store.remove_expired_devices(created_before, active_before, 2).await.unwrap().is_empty());
+    assert_eq!(store.list_devices(alice.id).await.unwrap(), vec![]);
+    assert_eq!(store.list_devices(bob.id).await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), vec![fresh.id]);
+    assert!(store.device_by_token_hash(b"b").await.unwrap().is_none(), "the token is gone");
+    assert!(store.push_targets(direct, &[alice.id]).await.unwrap().is_empty(), "its push subscription went with it");
+    assert_eq!(store.push_targets(direct, &[bob.id]).await.unwrap().len(), 1);
+    // The endpoint is free again for another device.
+    let bob_sub = sub(bob.id, fresh.id, "https://push.example/idle");
+    store.add_push_subscription(bob_sub, caps).await.expect("a removed device's endpoint can be taken");
 }
 
 // ---------------------------------------------------------------------------
@@ -433,7 +498,7 @@ async fn retried_append_returns_the_original_and_stores_nothing(db: &dyn Backend
     let first = store.append_message(new_message(conv, a, "abc-123", "original")).await.unwrap();
     send(&*store, conv, a, "another").await;
 
-    let retry = store.append_message(new_message(conv, a, "abc-123", "changed on retry")).await.unwrap();
+    let retry = store.append_message(new_message(conv, a, "abc-123", "original")).await.unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.message, first.message, "the original comes back, text included");
     assert_eq!(retry.member_ids, vec![a.user, b.id]);
@@ -445,6 +510,43 @@ async fn retried_append_returns_the_original_and_stores_nothing(db: &dyn Backend
     let fresh = store.append_message(new_message(conv, other_device, "abc-123", "new")).await.unwrap();
     assert!(!fresh.duplicate);
     assert_eq!(fresh.message.seq, 3);
+}
+
+async fn a_client_msg_id_reused_for_another_message_is_refused(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    // Groups go round-robin over shards: with several, these are on
+    // different ones, and the rule must hold across them.
+    let groups = [
+        store.create_group(a.user, "one", &[b.id], 1).await.unwrap(),
+        store.create_group(a.user, "two", &[b.id], 1).await.unwrap(),
+        store.create_group(a.user, "three", &[b.id], 1).await.unwrap(),
+    ];
+    let first = store.append_message(new_message(groups[0], a, "key-1", "hello")).await.unwrap();
+
+    for other in &groups[1..] {
+        let elsewhere = store.append_message(new_message(*other, a, "key-1", "hello")).await;
+        assert!(matches!(elsewhere, Err(StoreError::ClientMsgIdReused)), "another conversation: {elsewhere:?}");
+        assert_eq!(store.conversation(*other, a.user).await.unwrap().last_seq, 0, "nothing stored there");
+    }
+    let changed = store.append_message(new_message(groups[0], a, "key-1", "hello, edited")).await;
+    assert!(matches!(changed, Err(StoreError::ClientMsgIdReused)), "another text: {changed:?}");
+    assert_eq!(read_all(&*store, groups[0], b.id).await, vec![first.message.clone()], "the original is kept");
+
+    let retry = store.append_message(new_message(groups[0], a, "key-1", "hello")).await.unwrap();
+    assert!(retry.duplicate, "an exact retry is a duplicate");
+    assert_eq!(retry.message, first.message);
+
+    // Within one batch too: the same key for two different messages at once.
+    let (x, y) = tokio::join!(
+        store.append_message(new_message(groups[1], a, "key-2", "x")),
+        store.append_message(new_message(groups[1], a, "key-2", "y")),
+    );
+    let stored = [&x, &y].iter().filter(|r| matches!(r, Ok(o) if !o.duplicate)).count();
+    let refused = [&x, &y].iter().filter(|r| matches!(r, Err(StoreError::ClientMsgIdReused))).count();
+    assert_eq!((stored, refused), (1, 1), "{x:?} {y:?}");
+    assert_eq!(store.conversation(groups[1], a.user).await.unwrap().last_seq, 1);
 }
 
 async fn concurrent_retries_store_one_message(db: &dyn Backend) {
@@ -567,7 +669,8 @@ async fn sync_pages_through_three_conversations_exactly_once(db: &dyn Backend) {
     send_many(&store, not_mine, stranger, 10).await;
 
     // The device holds c1 up to 10 and c3 up to 50; c2 is new to it.
-    let mut cursors = vec![SyncCursor { conversation_id: c1, seq: 10 }, SyncCursor { conversation_id: c3, seq: 50 }];
+    let mut cursors =
+        vec![ConversationCursor { conversation_id: c1, seq: 10 }, ConversationCursor { conversation_id: c3, seq: 50 }];
     let mut received: Vec<(ConversationId, Seq)> = Vec::new();
     let mut rounds = 0;
     loop {
@@ -579,7 +682,7 @@ async fn sync_pages_through_three_conversations_exactly_once(db: &dyn Backend) {
             received.push((m.conversation_id, m.seq));
             match cursors.iter_mut().find(|c| c.conversation_id == m.conversation_id) {
                 Some(cursor) => cursor.seq = m.seq,
-                None => cursors.push(SyncCursor { conversation_id: m.conversation_id, seq: m.seq }),
+                None => cursors.push(ConversationCursor { conversation_id: m.conversation_id, seq: m.seq }),
             }
         }
         if !page.has_more {
@@ -598,6 +701,118 @@ async fn sync_pages_through_three_conversations_exactly_once(db: &dyn Backend) {
     assert_eq!((exact.messages.len(), exact.has_more), (105, false));
     let short = store.sync(me.user, &[], 104).await.unwrap();
     assert_eq!((short.messages.len(), short.has_more), (104, true));
+}
+
+/// Text sizes (bytes) for the large-message checks: pages end by bytes long
+/// before the 200-message limit. One message alone is over the budget, and
+/// one is multibyte (bytes, not characters, are counted).
+fn large_text(i: usize) -> String {
+    match i % 5 {
+        _ if i == 6 => "x".repeat(PAGE_TEXT_BYTES + 1),
+        0 => "x".repeat(400_000),
+        1 => "é".repeat(150_000),
+        2 => "x".repeat(10),
+        3 => "x".repeat(250_000),
+        _ => "x".repeat(330_000),
+    }
+}
+
+fn text_bytes(messages: &[Message]) -> usize {
+    messages.iter().map(|m| m.text.len()).sum()
+}
+
+/// A page over large messages: within the byte budget (or a single
+/// message), and as full as the budget allows: had it taken the `next`
+/// message in reading order too, it would be over.
+fn assert_page_is_one_budget(page: &[Message], next: Option<&Message>, has_more: bool) {
+    assert!(!page.is_empty());
+    assert!(page.len() == 1 || text_bytes(page) <= PAGE_TEXT_BYTES, "page of {} bytes", text_bytes(page));
+    assert_eq!(has_more, next.is_some(), "has_more says whether a next message exists");
+    if let Some(next) = next {
+        assert!(text_bytes(page) + next.text.len() > PAGE_TEXT_BYTES, "the page ended early: the next message fit");
+    }
+}
+
+async fn history_pages_over_large_messages_hold_one_budget_and_stay_contiguous(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = user(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.id, 1).await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(send(&*store, conv, a, &large_text(i)).await);
+    }
+
+    // Backwards from the newest: each page ends at the newest message not
+    // yet seen, and is followed (older) by the one just before it.
+    let mut upto = sent.len();
+    let mut range = HistoryRange::Latest;
+    let mut pages = 0;
+    while upto > 0 {
+        let page = store.history(conv, b.id, range, 200).await.unwrap();
+        let from = upto - page.messages.len();
+        assert_eq!(seqs(&page.messages), seqs(&sent[from..upto]), "contiguous with the cursor, ascending");
+        assert_eq!(page.messages, sent[from..upto], "whole texts");
+        assert_page_is_one_budget(&page.messages, from.checked_sub(1).map(|i| &sent[i]), page.has_more);
+        upto = from;
+        range = HistoryRange::Before(page.messages[0].seq);
+        pages += 1;
+    }
+    assert!(pages >= 6, "about 5 MB of text in 1 MiB pages: {pages}");
+
+    // Forwards from the start.
+    let mut from = 0;
+    while from < sent.len() {
+        let after = if from == 0 { 0 } else { sent[from - 1].seq };
+        let page = store.history(conv, b.id, HistoryRange::After(after), 200).await.unwrap();
+        let upto = from + page.messages.len();
+        assert_eq!(page.messages, sent[from..upto]);
+        assert_page_is_one_budget(&page.messages, sent.get(upto), page.has_more);
+        from = upto;
+    }
+
+    // The message limit still applies first when it is smaller.
+    let two = store.history(conv, b.id, HistoryRange::After(0), 2).await.unwrap();
+    assert_eq!((seqs(&two.messages), two.has_more), (vec![1, 2], true));
+}
+
+async fn sync_over_large_messages_holds_one_budget_across_conversations(db: &dyn Backend) {
+    let store = db.open().await;
+    let me = sender(&*store, "me").await;
+    let friend = sender(&*store, "friend").await;
+    let mut expected = Vec::new();
+    // Three groups (on three shards when sharded), each with big messages.
+    for (g, count) in [(0, 6), (1, 2), (2, 7)] {
+        let conv = store.create_group(friend.user, &format!("group {g}"), &[me.user], 1).await.unwrap();
+        for i in 0..count {
+            expected.push(send(&*store, conv, friend, &large_text(i + g * 3)).await);
+        }
+    }
+    expected.sort_by_key(|m| (m.conversation_id, m.seq));
+
+    let mut cursors: Vec<ConversationCursor> = Vec::new();
+    let mut received = 0;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds < 50, "sync does not terminate");
+        let page = store.sync(me.user, &cursors, 200).await.unwrap();
+        let upto = received + page.messages.len();
+        assert_eq!(page.messages, expected[received..upto], "every missing message once, in order");
+        assert_page_is_one_budget(&page.messages, expected.get(upto), page.has_more);
+        for m in &page.messages {
+            match cursors.iter_mut().find(|c| c.conversation_id == m.conversation_id) {
+                Some(cursor) => cursor.seq = m.seq,
+                None => cursors.push(ConversationCursor { conversation_id: m.conversation_id, seq: m.seq }),
+            }
+        }
+        received = upto;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(received, expected.len());
+    assert!(rounds >= 5, "about 4 MB of text in 1 MiB pages: {rounds}");
 }
 
 async fn read_marker_never_moves_back_and_is_clamped(db: &dyn Backend) {
@@ -739,7 +954,7 @@ async fn sql_metacharacters_are_stored_verbatim(db: &dyn Backend) {
     assert_eq!(outcome.message.text, nasty);
     let page = store.history(group, odd_user.id, HistoryRange::Latest, 10).await.unwrap();
     assert_eq!((page.messages[0].text.as_str(), page.messages[0].client_msg_id.as_str()), (nasty, "id'--"));
-    assert!(store.append_message(new_message(group, from, "id'--", "retry")).await.unwrap().duplicate);
+    assert!(store.append_message(new_message(group, from, "id'--", nasty)).await.unwrap().duplicate);
 }
 
 // ---------------------------------------------------------------------------
@@ -789,11 +1004,11 @@ async fn group_receipts_count_members_except_the_sender(db: &dyn Backend) {
     store.mark_read(group, ids[2], 3).await.unwrap();
 
     let receipts = store.message_receipts(group, ids[3], 2).await.unwrap();
-    assert_eq!((receipts.member_count, receipts.delivered_count, receipts.read_count), (4, 3, 2));
+    assert_eq!((receipts.member_count, receipts.delivered_to.len(), receipts.read_by.len()), (4, 3, 2));
     assert_eq!(receipts.delivered_to, vec![ids[0], ids[1], ids[2]]);
     assert_eq!(receipts.read_by, vec![ids[1], ids[2]]);
     let newest = store.message_receipts(group, a.user, 3).await.unwrap();
-    assert_eq!((newest.delivered_count, newest.read_count), (2, 1));
+    assert_eq!((newest.delivered_to.len(), newest.read_by.len()), (2, 1));
     assert!(matches!(store.message_receipts(group, a.user, 4).await, Err(StoreError::MessageNotFound)));
     assert!(matches!(store.message_receipts(group, a.user, 0).await, Err(StoreError::MessageNotFound)));
 }
@@ -828,19 +1043,18 @@ async fn push_subscriptions_follow_devices_membership_and_mute(db: &dyn Backend)
     let subscribe = |device_id: DeviceId, endpoint: &str| NewPushSubscription {
         user_id: b.user,
         device_id,
-        endpoint: endpoint.to_owned(),
-        p256dh: "key".to_owned(),
-        auth: "auth".to_owned(),
+        target: PushTarget::Web { endpoint: endpoint.to_owned(), p256dh: "key".to_owned(), auth: "auth".to_owned() },
         created_at: 1,
     };
-    let phone = store.add_push_subscription(subscribe(b.device, "https://push.example/phone")).await.unwrap();
-    let laptop = store.add_push_subscription(subscribe(b_laptop, "https://push.example/laptop")).await.unwrap();
-    let again = store.add_push_subscription(subscribe(b.device, "https://push.example/phone")).await.unwrap();
-    assert_eq!(again, phone, "registering the same endpoint again replaces it");
+    let caps = PushSubscriptionCaps { per_device: 5, per_user: 20 };
+    let phone = store.add_push_subscription(subscribe(b.device, "https://push.example/phone"), caps).await.unwrap();
+    let laptop = store.add_push_subscription(subscribe(b_laptop, "https://push.example/laptop"), caps).await.unwrap();
+    let again = store.add_push_subscription(subscribe(b.device, "https://push.example/phone"), caps).await.unwrap();
+    assert_eq!(again, phone, "the holding device registering its endpoint again updates it");
 
     let targets = store.push_targets(conv, &[b.user]).await.unwrap();
     assert_eq!(targets.iter().map(|t| t.id).collect::<Vec<_>>(), vec![phone, laptop]);
-    assert_eq!(targets[0].endpoint, "https://push.example/phone");
+    assert_eq!(targets[0].target.address(), "https://push.example/phone");
 
     store.set_muted(conv, b.user, true).await.unwrap();
     assert!(store.push_targets(conv, &[b.user]).await.unwrap().is_empty(), "muted");
@@ -852,8 +1066,146 @@ async fn push_subscriptions_follow_devices_membership_and_mute(db: &dyn Backend)
     assert_eq!(store.push_targets(conv, &[b.user]).await.unwrap().len(), 1);
     store.revoke_device(b.user, b.device).await.unwrap();
     assert!(store.push_targets(conv, &[b.user]).await.unwrap().is_empty(), "revoking a device drops its push");
-    store.add_push_subscription(subscribe(b_laptop, "https://push.example/x")).await.unwrap();
+    store.add_push_subscription(subscribe(b_laptop, "https://push.example/x"), caps).await.unwrap();
     assert_eq!(store.remove_device_push_subscriptions(b_laptop).await.unwrap(), 1);
+    let revoked = store.add_push_subscription(subscribe(b.device, "https://push.example/y"), caps).await;
+    assert!(matches!(revoked, Err(StoreError::DeviceNotFound)), "a revoked device cannot subscribe: {revoked:?}");
+}
+
+async fn a_push_endpoint_belongs_to_the_device_holding_it(db: &dyn Backend) {
+    let store = db.open().await;
+    let victim = sender(&*store, "victim").await;
+    let victim_laptop = device(&*store, victim.user).await;
+    let thief = sender(&*store, "thief").await;
+    let caps = PushSubscriptionCaps { per_device: 5, per_user: 20 };
+    let sub = |who: Sender, device_id: DeviceId, keys: &str| NewPushSubscription {
+        user_id: who.user,
+        device_id,
+        target: PushTarget::Web { endpoint: "https://push.example/victim-phone".to_owned(), p256dh: keys.to_owned(), auth: keys.to_owned() },
+        created_at: 1,
+    };
+    let (conv, _) = store.get_or_create_direct(victim.user, thief.user, 1).await.unwrap();
+    let id = store.add_push_subscription(sub(victim, victim.device, "k1"), caps).await.unwrap();
+
+    for (who, device_id) in [(thief, thief.device), (victim, victim_laptop)] {
+        let taken = store.add_push_subscription(sub(who, device_id, "evil"), caps).await;
+        assert!(matches!(taken, Err(StoreError::PushEndpointTaken)), "{taken:?}");
+    }
+    let targets = store.push_targets(conv, &[victim.user, thief.user]).await.unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!((targets[0].id, targets[0].user_id, web_key(&targets[0].target)), (id, victim.user, "k1"), "unchanged");
+
+    assert_eq!(store.add_push_subscription(sub(victim, victim.device, "k2"), caps).await.unwrap(), id, "same device: updated");
+    assert_eq!(web_key(&store.push_targets(conv, &[victim.user]).await.unwrap()[0].target), "k2");
+
+    store.remove_device_push_subscriptions(victim.device).await.unwrap();
+    let moved = store.add_push_subscription(sub(victim, victim_laptop, "k3"), caps).await.unwrap();
+    assert_ne!(moved, id, "once removed, the endpoint is free");
+}
+
+/// A Web Push target's p256dh key ("" for a native token).
+fn web_key(target: &PushTarget) -> &str {
+    match target {
+        PushTarget::Web { p256dh, .. } => p256dh,
+        _ => "",
+    }
+}
+
+async fn native_push_tokens_are_one_per_device_and_go_with_it(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let b_tablet = device(&*store, b.user).await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let caps = PushSubscriptionCaps { per_device: 2, per_user: 3 };
+    let sub = |device_id: DeviceId, target: PushTarget| NewPushSubscription { user_id: b.user, device_id, target, created_at: 1 };
+    let fcm = |t: &str| PushTarget::Fcm { token: t.to_owned() };
+    let apns = |t: &str| PushTarget::Apns { token: t.to_owned() };
+    let web = |e: &str| PushTarget::Web { endpoint: e.to_owned(), p256dh: "key".to_owned(), auth: "auth".to_owned() };
+    let kinds = |targets: Vec<banter_store::PushSubscriptionRecord>| targets.into_iter().map(|t| t.target).collect::<Vec<_>>();
+
+    store.add_push_subscription(sub(b.device, web("https://push.example/phone")), caps).await.unwrap();
+    let first = store.add_push_subscription(sub(b.device, fcm("tok-1")), caps).await.unwrap();
+    let again = store.add_push_subscription(sub(b.device, fcm("tok-1")), caps).await.unwrap();
+    assert_eq!(again, first, "the same token again is the same subscription, not a second one");
+    assert_eq!(
+        kinds(store.push_targets(conv, &[b.user]).await.unwrap()),
+        vec![web("https://push.example/phone"), fcm("tok-1")],
+        "the kind comes back as stored"
+    );
+
+    // A new token (of either provider) replaces the device's previous one;
+    // its Web Push subscription stays.
+    let second = store.add_push_subscription(sub(b.device, apns("abcd")), caps).await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(kinds(store.push_targets(conv, &[b.user]).await.unwrap()), vec![web("https://push.example/phone"), apns("abcd")]);
+
+    // A token belongs to the device holding it; the same string under the
+    // other provider is another address.
+    let taken = store.add_push_subscription(sub(b_tablet, apns("abcd")), caps).await;
+    assert!(matches!(taken, Err(StoreError::PushEndpointTaken)), "{taken:?}");
+    let other_kind = store.add_push_subscription(sub(b_tablet, fcm("abcd")), caps).await.unwrap();
+
+    // The caps count every kind: the user has 3 (web + apns + fcm).
+    let over = store.add_push_subscription(sub(b_tablet, web("https://push.example/tablet")), caps).await;
+    assert!(matches!(over, Err(StoreError::TooManyPushSubscriptions { scope: PushCapScope::Account, limit: 3 })), "{over:?}");
+    // Replacing a device's token is not one more.
+    store.add_push_subscription(sub(b_tablet, fcm("tok-2")), caps).await.expect("a replacement fits");
+    assert!(!store.push_targets(conv, &[b.user]).await.unwrap().iter().any(|t| t.id == other_kind), "replaced");
+
+    // Removing the native token leaves the web subscription.
+    assert_eq!(store.remove_device_native_push(b.device).await.unwrap(), 1);
+    assert_eq!(store.remove_device_native_push(b.device).await.unwrap(), 0);
+    assert_eq!(kinds(store.push_targets(conv, &[b.user]).await.unwrap()), vec![web("https://push.example/phone"), fcm("tok-2")]);
+
+    // Muted: no target of any kind.
+    store.set_muted(conv, b.user, true).await.unwrap();
+    assert!(store.push_targets(conv, &[b.user]).await.unwrap().is_empty(), "muted");
+    store.set_muted(conv, b.user, false).await.unwrap();
+
+    // A revoked device's token goes with it, and the token is free again.
+    store.revoke_device(b.user, b_tablet).await.unwrap();
+    assert_eq!(kinds(store.push_targets(conv, &[b.user]).await.unwrap()), vec![web("https://push.example/phone")]);
+    store.add_push_subscription(sub(b.device, fcm("tok-2")), caps).await.expect("a revoked device's token is free");
+}
+
+async fn push_subscriptions_are_capped_per_device_and_per_user(db: &dyn Backend) {
+    let store = db.open().await;
+    let bob = sender(&*store, "bob").await;
+    let laptop = device(&*store, bob.user).await;
+    let tablet = device(&*store, bob.user).await;
+    let caps = PushSubscriptionCaps { per_device: 2, per_user: 3 };
+    let sub = |device_id: DeviceId, endpoint: &str| NewPushSubscription {
+        user_id: bob.user,
+        device_id,
+        target: PushTarget::Web { endpoint: format!("https://push.example/{endpoint}"), p256dh: "key".to_owned(), auth: "auth".to_owned() },
+        created_at: 1,
+    };
+    store.add_push_subscription(sub(bob.device, "p1"), caps).await.unwrap();
+    store.add_push_subscription(sub(bob.device, "p2"), caps).await.unwrap();
+    let third = store.add_push_subscription(sub(bob.device, "p3"), caps).await;
+    assert!(
+        matches!(third, Err(StoreError::TooManyPushSubscriptions { scope: PushCapScope::Device, limit: 2 })),
+        "{third:?}"
+    );
+    store.add_push_subscription(sub(bob.device, "p2"), caps).await.expect("re-registering a held endpoint is not a new one");
+    store.add_push_subscription(sub(laptop, "l1"), caps).await.unwrap();
+    let fourth = store.add_push_subscription(sub(tablet, "t1"), caps).await;
+    assert!(
+        matches!(fourth, Err(StoreError::TooManyPushSubscriptions { scope: PushCapScope::Account, limit: 3 })),
+        "{fourth:?}"
+    );
+
+    // Many registrations at once from every device still stop at the caps.
+    store.remove_device_push_subscriptions(bob.device).await.unwrap();
+    store.remove_device_push_subscriptions(laptop).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for (n, device_id) in [bob.device, laptop, tablet].into_iter().cycle().take(30).enumerate() {
+        let (store, sub) = (store.clone(), sub(device_id, &format!("burst{n}")));
+        tasks.spawn(async move { store.add_push_subscription(sub, caps).await.is_ok() });
+    }
+    let accepted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
+    assert_eq!(accepted, 3, "exactly the per-user cap");
 }
 
 async fn settings_are_created_once(db: &dyn Backend) {
@@ -909,10 +1261,13 @@ macro_rules! for_each_check {
             concurrent_appends_get_exactly_seqs_1_to_400,
             retried_append_returns_the_original_and_stores_nothing,
             concurrent_retries_store_one_message,
+            a_client_msg_id_reused_for_another_message_is_refused,
             non_members_cannot_append_read_mark_or_mute,
             a_removed_member_cannot_replay_an_old_send,
             history_pages_walk_250_messages_without_gap_or_overlap,
             sync_pages_through_three_conversations_exactly_once,
+            history_pages_over_large_messages_hold_one_budget_and_stay_contiguous,
+            sync_over_large_messages_holds_one_budget_across_conversations,
             read_marker_never_moves_back_and_is_clamped,
             unread_count_counts_only_other_peoples_messages,
             everything_survives_close_and_reopen,
@@ -925,6 +1280,11 @@ macro_rules! for_each_check {
             last_seen_only_moves_forward_and_contacts_are_direct_peers,
             push_subscriptions_follow_devices_membership_and_mute,
             settings_are_created_once,
+            touches_are_batched_only_move_forward_and_ignore_revoked_devices,
+            expired_devices_are_swept_in_batches_with_their_push_subscriptions,
+            a_push_endpoint_belongs_to_the_device_holding_it,
+            native_push_tokens_are_one_per_device_and_go_with_it,
+            push_subscriptions_are_capped_per_device_and_per_user,
         );
     };
 }
@@ -932,6 +1292,61 @@ macro_rules! for_each_check {
 for_each_check!(sqlite => SqliteBackend::new());
 for_each_check!(postgres => PgBackend::new(1).await);
 for_each_check!(postgres_sharded => PgBackend::new(3).await);
+
+/// Migration 0004 on a database written by the previous schema: its push
+/// subscriptions become `web` ones, unchanged.
+#[tokio::test]
+async fn sqlite_push_subscriptions_from_before_kinds_are_web() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("banter.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_initial.sql"),
+            include_str!("../migrations/sqlite/0002_presence_receipts_push.sql"),
+            include_str!("../migrations/sqlite/0003_session_expiry.sql"),
+        ] {
+            conn.execute_batch(sql).expect("old migration");
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1);
+             INSERT INTO devices (id, user_id, name, token_hash, created_at, last_active_at) VALUES (1, 1, 'phone', x'01', 1, 1);
+             INSERT INTO push_subscriptions (user_id, device_id, endpoint, p256dh, auth, created_at)
+                 VALUES (1, 1, 'https://push.example/old', 'k', 'a', 1);",
+        )
+        .expect("rows of schema 3");
+    }
+    let store: Arc<dyn Store> = Arc::new(banter_store::sqlite::SqliteStore::open(&path).expect("migrates"));
+    let peer = user(&*store, "peer").await;
+    let (conv, _) = store.get_or_create_direct(1, peer.id, 2).await.unwrap();
+    let targets = store.push_targets(conv, &[1]).await.unwrap();
+    let web = PushTarget::Web { endpoint: "https://push.example/old".into(), p256dh: "k".into(), auth: "a".into() };
+    assert_eq!(targets.into_iter().map(|t| (t.device_id, t.target)).collect::<Vec<_>>(), vec![(1, web)]);
+}
+
+/// "Acknowledged = durable" on PostgreSQL rests on `synchronous_commit`.
+mod postgres_durability {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_store_commits_synchronously_even_where_the_database_default_is_off() {
+        use sqlx::Connection;
+        let db = PgBackend::new(1).await;
+        db.set_database_default("synchronous_commit", "off").await;
+        let mut plain = sqlx::PgConnection::connect(&db.url(0)).await.unwrap();
+        let default: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut plain).await.unwrap();
+        assert_eq!(default, "off", "a session that asks for nothing gets the database's default");
+        // The store reads the setting back at start and refuses to start
+        // on `off`: opening is the proof that its connections asked for `on`.
+        let store = db.open().await;
+        let from = sender(&*store, "durable").await;
+        let peer = user(&*store, "peer").await;
+        let (conversation, _) = store.get_or_create_direct(from.user, peer.id, 1).await.unwrap();
+        assert_eq!(send(&*store, conversation, from, "kept").await.seq, 1);
+        store.close().await;
+    }
+}
 
 /// Cluster mode: several nodes (here two stores on the same databases) write
 /// to the same conversations at once.

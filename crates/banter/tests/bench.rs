@@ -101,10 +101,7 @@ fn history_pages_through_the_whole_conversation_with_correct_pages() {
 
 /// The shared PostgreSQL server and NATS (`scripts/services-up`).
 fn cluster_services() -> (String, String) {
-    let database = std::env::var("BANTER_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let nats = std::env::var("BANTER_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    (database, nats)
+    (banter_test_support::postgres::admin_url(), banter_test_support::nats_url())
 }
 
 #[test]

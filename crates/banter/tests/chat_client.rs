@@ -19,7 +19,7 @@ use banter_process::BanterProcess;
 use banter_protocol::http::HistoryQuery;
 use banter_sdk::ApiClient;
 
-const PASSWORD: &str = "correct horse battery staple";
+use banter_test_support::PASSWORD;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// One `banter chat` process: lines in, lines out.

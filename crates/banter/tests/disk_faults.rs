@@ -26,7 +26,7 @@ use history::full_history;
 use banter_protocol::{ConversationId, ErrorCode, Seq};
 use banter_sdk::{ApiClient, Connection, Session};
 
-const PASSWORD: &str = "correct horse battery staple";
+use banter_test_support::PASSWORD;
 
 /// A tmpfs of a given size mounted on a fresh temp dir; unmounted on drop.
 struct SmallDisk {

@@ -1,46 +1,64 @@
 //! One WebSocket connection, from `hello` to close.
 //!
-//! A connection is a single task running two halves concurrently:
+//! A connection is a single task running three parts concurrently:
 //!
 //! * the **reader** decodes client frames one at a time, enforces the rate
-//!   limit and idle timeout, and handles each frame (a `send` waits for the
-//!   durable commit before the next frame is read, so one device's messages
-//!   are stored in the order it sent them);
-//! * the **writer** drains the bounded outbound queue into the socket, and on
-//!   a kick (slow consumer, revoked session, idle, shutdown) sends a close
-//!   frame with the reason.
+//!   limits (`frame_limits.rs`) and idle timeout, and handles each frame; a
+//!   `send` is only queued (`sends.rs`), so pings, syncs and the rest are
+//!   answered while a send waits on the store;
+//! * the **sender** takes the queued sends in order, stores each (waiting
+//!   for the durable commit) and answers it before taking the next, so one
+//!   device's messages are stored and acknowledged in the order it sent them;
+//! * the **writer** drains the bounded outbound queue into the socket, every
+//!   write under `write_timeout`, and on a kick (slow consumer, revoked
+//!   session, idle, shutdown) drops what is queued, finishes the frame it
+//!   was writing and sends a close frame with the reason, if the socket
+//!   takes it within a short deadline (2 s, or `write_timeout` if shorter).
 //!
-//! Whichever half ends first ends the connection; the registry entry is
-//! removed on the way out.
+//! A kick overtakes whatever is queued. The one close that must not is 4029:
+//! the reader queues it *behind* its answers ([`Reader::close_after_answers`]),
+//! so a client sees `rate_limited` for every refused frame before the close.
+//!
+//! **Shutdown** is a drain, not a kick: the reader stops taking new work —
+//! sends read from now on, and those queued but not yet started, are
+//! answered `shutting_down` — waits until the send being stored is answered
+//! (an ack if it committed), then closes with 1001 behind those answers
+//! like 4029 does. The server bounds the whole drain
+//! (`shutdown_drain_timeout`) and kicks what is left.
+//!
+//! Whichever part ends first ends the connection (a kick ends the reader at
+//! once; the writer still sends its close frame; a send being stored goes on
+//! in a task of its own, see `messaging::send_message`); the registry entry
+//! is removed on the way out.
 
 use std::{
     collections::HashMap,
-    num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use banter_protocol::{
     frames::{close_code, ConnectionLimits},
-    limits::{MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES, TYPING_MIN_INTERVAL_MS},
+    limits::{DEFAULT_PAGE_SIZE, MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS, MAX_PAGE_SIZE, MAX_WS_FRAME_BYTES, TYPING_MIN_INTERVAL_MS},
     ClientFrame, ConversationId, ErrorCode, ServerFrame,
 };
-use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 
 use super::{
     decode::{client_msg_id_of, decode},
+    frame_limits::{FrameLimits, Verdict},
     read_error::close_for,
+    sends::{NotQueued, SendQueue, Work, SEND_DEADLINE},
 };
 use crate::{
     auth::Authenticated,
     error::ApiError,
+    frame::{encode, EncodedFrame},
     messaging,
-    outbound::OutboundQueue,
+    outbound::{OutboundQueue, Pushed},
     registry::{CloseReason, ConnectionHandle, ConnectionId, Kick},
-    router::encode,
-    state::{now_ms, AppState},
+    state::AppState,
 };
 
 /// How often a busy connection reports its heartbeat to presence: at most
@@ -52,24 +70,27 @@ fn heartbeat_report_interval(grace: Duration) -> Duration {
 /// Runs a connection until it closes.
 pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     let (sink, stream) = socket.split();
-    let outbound = Arc::new(OutboundQueue::new(state.config.outbound_queue_frames.max(8)));
+    let outbound =
+        Arc::new(OutboundQueue::new(state.config.outbound_queue_frames.max(8), state.config.outbound_queue_bytes));
     let kick = Arc::new(Kick::default());
     let id = state.registry.next_connection_id();
     let handle = ConnectionHandle { id, device_id: auth.device_id, outbound: outbound.clone(), kick: kick.clone() };
 
+    // Contacts' presence as it is now, for `hello`. Read before this
+    // connection is registered: a change in the few milliseconds between
+    // is not sent to it (the contact's next change is).
+    let presence = crate::presence::snapshot(&state, auth.user.id).await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "no presence snapshot for a new connection");
+        Vec::new()
+    });
     let hello = ServerFrame::Hello {
         user: auth.user.clone(),
         device_id: auth.device_id,
         heartbeat_interval_ms: state.config.heartbeat_interval.as_millis() as u64,
         idle_timeout_ms: state.config.idle_timeout.as_millis() as u64,
         presence_grace_ms: state.config.presence_grace.as_millis() as u64,
-        limits: ConnectionLimits {
-            max_message_chars: MAX_MESSAGE_CHARS,
-            max_frame_bytes: MAX_WS_FRAME_BYTES,
-            max_group_members: MAX_GROUP_MEMBERS,
-            frames_per_second: state.config.frames_per_second,
-            burst: state.config.frames_burst,
-        },
+        limits: connection_limits(&state.config),
+        presence,
     };
     // The queue is empty, so this cannot fail for lack of room.
     outbound.try_push(encode(&hello));
@@ -78,86 +99,211 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     if state.shutdown.is_cancelled() {
         kick.kick(CloseReason { code: close_code::GOING_AWAY, reason: "server shutting down" });
     }
-    if let Err(e) = state.store.touch_device(auth.device_id, now_ms()).await {
-        tracing::debug!(error = %e, "could not record device activity");
-    }
+    // A revoke between the handshake's token check and `register` above
+    // would otherwise leave this socket open (see `sessions`).
+    crate::sessions::confirm_connection(&state, auth.user.id, auth.device_id, &kick).await;
     tracing::debug!(connection = id, user = auth.user.id, device = auth.device_id, "connected");
 
+    let final_close = OnceLock::new();
+    let (sends, queued_sends) = SendQueue::new();
+    let replier = Replier { connection: id, outbound: outbound.clone(), kick: kick.clone(), write_timeout: state.config.write_timeout };
+    // A task of its own: sends already read are stored (in order) even if
+    // the device goes away meanwhile, like the one being stored.
+    tokio::spawn(super::sends::answer_sends(state.clone(), auth.clone(), replier.clone(), queued_sends));
     let reader = Reader {
         state: &state,
         auth: &auth,
         connection: id,
         outbound: outbound.clone(),
         kick: &kick,
-        limiter: limiter(&state),
+        final_close: &final_close,
         typing: Mutex::new(TypingThrottle::default()),
+        sends,
+        replier,
+    };
+    // Once kicked, the reader stops (no more work for a connection that is
+    // going) while the writer gets its close frame out.
+    let reading = async {
+        tokio::select! {
+            () = reader.run(stream) => {}
+            _ = kick.kicked() => std::future::pending().await,
+        }
     };
     tokio::select! {
-        () = reader.run(stream) => {}
-        () = write_frames(sink, &outbound, &kick) => {}
+        () = reading => {}
+        () = write_frames(sink, &outbound, &kick, &final_close, state.config.write_timeout) => {}
     }
-    outbound.close();
+    outbound.abandon();
 
     state.registry.unregister(auth.user.id, id);
     state.presence.disconnected(auth.user.id);
     tracing::debug!(connection = id, user = auth.user.id, "disconnected");
 }
 
-fn limiter(state: &AppState) -> DefaultDirectRateLimiter {
-    let per_second = NonZeroU32::new(state.config.frames_per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(state.config.frames_burst).unwrap_or(per_second);
-    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+/// Every limit a client of this server can meet on its connection, for `hello`.
+fn connection_limits(config: &crate::config::ServerConfig) -> ConnectionLimits {
+    ConnectionLimits {
+        max_message_chars: MAX_MESSAGE_CHARS,
+        max_frame_bytes: MAX_WS_FRAME_BYTES,
+        max_group_members: MAX_GROUP_MEMBERS,
+        frames_per_second: config.frames_per_second,
+        burst: config.frames_burst,
+        account_frames_per_second: config.account_frames_per_second,
+        account_burst: config.account_frames_burst,
+        close_after_refusals: config.frames_refused_before_close,
+        refusal_window_ms: config.frames_refusal_window.as_millis() as u64,
+        max_page_size: MAX_PAGE_SIZE,
+        default_page_size: DEFAULT_PAGE_SIZE,
+        outbound_queue_bytes: Some(config.outbound_queue_bytes as u64),
+        write_timeout_ms: Some(config.write_timeout.as_millis() as u64),
+    }
 }
 
-/// Drains the outbound queue into the socket until kicked or the socket fails.
+/// Drains the outbound queue into the socket until kicked or the socket
+/// fails.
 ///
 /// The kick is raced against the socket write too: a consumer that stopped
 /// reading blocks the write once its TCP buffers are full, and it is exactly
-/// then that it must be dropped.
-async fn write_frames(mut sink: futures_util::stream::SplitSink<WebSocket, Message>, queue: &OutboundQueue, kick: &Kick) {
+/// then that it must be dropped. Every write and flush has `write_timeout`;
+/// a socket that takes no more within it is a slow consumer.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    queue: &OutboundQueue,
+    kick: &Kick,
+    final_close: &OnceLock<CloseReason>,
+    write_timeout: Duration,
+) {
     let mut batch = Vec::new();
-    loop {
+    let reason = loop {
         let more = tokio::select! {
             biased;
-            reason = kick.kicked() => {
-                let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
-                let _ = sink.send(Message::Close(Some(close))).await;
-                return;
-            }
+            reason = kick.kicked() => break reason,
             more = queue.take_all(&mut batch) => more,
         };
         if !more {
+            // The reader closed the queue behind its last answer
+            // (`Reader::close_after_answers`): everything is written, the
+            // close frame goes last.
+            // The reader then ends the connection, once the client has
+            // answered the close or after a deadline.
+            if let Some(reason) = final_close.get() {
+                let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
+                if let Ok(Ok(())) = tokio::time::timeout(write_timeout.min(CLOSE_FRAME_TIMEOUT), sink.send(Message::Close(Some(close)))).await {
+                    std::future::pending::<()>().await;
+                }
+            }
             return;
         }
-        // Everything queued goes out, then one flush.
-        let write = async {
-            for frame in batch.drain(..) {
-                sink.feed(Message::Text(frame)).await?;
-            }
-            sink.flush().await
-        };
+        let bytes = batch.iter().map(|frame| frame.len()).sum();
         tokio::select! {
             biased;
-            // The socket is stuck mid-write, so no close frame can follow:
-            // dropping it closes the TCP connection.
-            _ = kick.kicked() => return,
-            sent = write => if sent.is_err() { return },
+            reason = kick.kicked() => break reason,
+            written = write_batch(&mut sink, &mut batch, write_timeout) => match written {
+                Ok(()) => queue.written(bytes),
+                // The socket took nothing for a whole `write_timeout`: a
+                // close frame would not get through either. Dropping the
+                // socket closes the TCP connection.
+                Err(WriteFailed::TimedOut) => {
+                    tracing::info!(timeout = ?write_timeout, "slow consumer disconnected: socket write timed out");
+                    metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+                    kick.kick(CloseReason::SLOW_CONSUMER);
+                    queue.abandon();
+                    return;
+                }
+                Err(WriteFailed::Socket) => return,
+            },
         }
+    };
+    // Memory back first: nothing queued will be sent now.
+    queue.abandon();
+    batch.clear();
+    // The close goes out after the rest of the frame that was being written
+    // (the socket layer still holds it), so the client sees a whole frame
+    // and then the reason, unless its socket takes nothing more in time.
+    let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
+    let deadline = write_timeout.min(CLOSE_FRAME_TIMEOUT);
+    if tokio::time::timeout(deadline, sink.send(Message::Close(Some(close)))).await.is_err() {
+        tracing::debug!(code = reason.code, "close frame not taken within the write timeout");
+    }
+}
+
+/// How long a kicked connection's close frame (after the rest of the frame
+/// being written) may take to go out, at most: the connection stays open
+/// that long, holding only its socket's write buffer.
+const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why [`write_batch`] stopped.
+enum WriteFailed {
+    /// The socket took nothing more within the write timeout.
+    TimedOut,
+    /// The socket failed or closed.
+    Socket,
+}
+
+/// Everything taken goes out, then one flush, each step within `deadline`.
+async fn write_batch(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<EncodedFrame>, deadline: Duration) -> Result<(), WriteFailed> {
+    for frame in batch.drain(..) {
+        match tokio::time::timeout(deadline, sink.feed(Message::Text(frame.into_websocket_text()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(WriteFailed::Socket),
+            Err(_) => return Err(WriteFailed::TimedOut),
+        }
+    }
+    match tokio::time::timeout(deadline, sink.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteFailed::Socket),
+        Err(_) => Err(WriteFailed::TimedOut),
     }
 }
 
 /// The inbound half of a connection.
 struct Reader<'a> {
-    state: &'a AppState,
+    state: &'a Arc<AppState>,
     auth: &'a Authenticated,
     connection: ConnectionId,
     /// This connection's own queue; answers (acks, errors) wait for room
-    /// rather than kicking, since a client that does not read its answers
-    /// simply stops being read.
+    /// rather than kicking at once, since a client that does not read its
+    /// answers simply stops being read, but only up to `write_timeout`.
     outbound: Arc<OutboundQueue>,
     kick: &'a Kick,
-    limiter: DefaultDirectRateLimiter,
+    /// The close the writer sends once the queue is written out and ended.
+    final_close: &'a OnceLock<CloseReason>,
     typing: Mutex<TypingThrottle>,
+    /// Sends read and not yet answered, for the sender (`sends::answer_sends`).
+    sends: SendQueue,
+    replier: Replier,
+}
+
+/// How a connection's answers are queued, shared by the reader and the
+/// sender.
+#[derive(Clone)]
+pub(super) struct Replier {
+    pub(super) connection: ConnectionId,
+    pub(super) outbound: Arc<OutboundQueue>,
+    pub(super) kick: Arc<Kick>,
+    pub(super) write_timeout: Duration,
+}
+
+impl Replier {
+    /// Queues an answer, waiting up to `write_timeout` for room: a client
+    /// that keeps asking and never reads is closed as a slow consumer
+    /// rather than have its answers pile up in memory.
+    pub(super) async fn reply(&self, frame: &ServerFrame) {
+        match self.outbound.push(encode(frame), self.write_timeout).await {
+            // Closed: the connection is ending anyway.
+            Pushed::Queued | Pushed::Closed => {}
+            Pushed::Full => {
+                tracing::info!(connection = self.connection, "slow consumer disconnected: answers not read");
+                metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+                self.outbound.abandon();
+                self.kick.kick(CloseReason::SLOW_CONSUMER);
+            }
+        }
+    }
+
+    pub(super) async fn reply_error(&self, error: ApiError, client_msg_id: Option<String>) {
+        self.reply(&ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: None }).await;
+    }
 }
 
 /// Drops typing frames for a conversation that come faster than
@@ -192,13 +338,34 @@ impl TypingThrottle {
 }
 
 impl Reader<'_> {
-    async fn run(self, mut stream: futures_util::stream::SplitStream<WebSocket>) {
+    async fn run(&self, mut stream: futures_util::stream::SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout;
-        let mut strikes = 0u32;
+        let mut limits = FrameLimits::new(&self.state.config, &self.state.account_frame_limits, self.auth.user.id);
         let mut last_heartbeat = Instant::now();
         let report_every = heartbeat_report_interval(self.state.config.presence_grace);
+        let mut draining = false;
         loop {
-            let next = match tokio::time::timeout(idle, stream.next()).await {
+            // Draining: read on (each send is answered `shutting_down`)
+            // until every send is answered, then close behind the answers.
+            let next = tokio::select! {
+                biased;
+                () = self.state.shutdown.cancelled(), if !draining => {
+                    draining = true;
+                    continue;
+                }
+                () = self.sends.drained(), if draining => {
+                    // Frames the device sent before it could know are read
+                    // (and answered) too, until it has been quiet briefly.
+                    match tokio::time::timeout(DRAIN_QUIET, stream.next()).await {
+                        Ok(next) => Ok(next),
+                        Err(_) => {
+                            return self.close_after_answers(&mut stream, close_code::GOING_AWAY, "server shutting down").await
+                        }
+                    }
+                }
+                next = tokio::time::timeout(idle, stream.next()) => next,
+            };
+            let next = match next {
                 Ok(next) => next,
                 Err(_) => return self.close(close_code::IDLE_TIMEOUT, "idle timeout: no frame received").await,
             };
@@ -207,7 +374,7 @@ impl Reader<'_> {
                 last_heartbeat = Instant::now();
                 self.state.presence.heartbeat(self.auth.user.id);
             }
-            let text = match next {
+            let message = match next {
                 None => return,
                 Some(Err(e)) => {
                     tracing::debug!(connection = self.connection, error = %e, "websocket read failed");
@@ -216,37 +383,40 @@ impl Reader<'_> {
                         None => return,
                     }
                 }
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Binary(_))) => {
-                    self.reply_error(ApiError::new(ErrorCode::BinaryFrame, "binary frames are not supported; send JSON text frames"), None).await;
-                    continue;
-                }
                 Some(Ok(Message::Close(_))) => return finish_close_handshake(&mut stream).await,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => message,
             };
-            let limited = if self.limiter.check().is_err() {
-                Some("connection_frames")
-            } else if !self.state.account_frame_limits.allow(self.auth.user.id) {
-                Some("account_frames")
-            } else {
-                None
-            };
-            if let Some(limit) = limited {
-                crate::metrics::rate_limited(limit);
-                strikes += 1;
-                // A client that keeps going after being told to slow down is
-                // disconnected rather than answered forever.
-                if strikes > self.state.config.frames_burst {
-                    return self.close(close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
+            // Every message counts, WebSocket pings and pongs too: each costs
+            // the server a read and, for a ping, an answer.
+            if let Verdict::Refuse { retry_after, close } = limits.check() {
+                let client_msg_id = match &message {
+                    Message::Text(text) => client_msg_id_of(text),
+                    _ => None,
+                };
+                let error = ApiError::new(ErrorCode::RateLimited, "too many frames; wait retry_after_ms, then send again");
+                let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1);
+                self.answer_in_order(ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: Some(retry_after_ms) })
+                    .await;
+                if close {
+                    tracing::info!(connection = self.connection, user = self.auth.user.id, "closed: frames refused repeatedly");
+                    return self.close_after_answers(&mut stream, close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
                 }
-                let error = ApiError::new(ErrorCode::RateLimited, "too many frames; slow down");
-                self.reply_error(error, client_msg_id_of(&text)).await;
                 continue;
             }
-            strikes = 0;
-            match decode(&text) {
-                Ok(frame) => self.handle(frame).await,
-                Err(error) => self.reply_error(error, client_msg_id_of(&text)).await,
+            match message {
+                Message::Text(text) => match decode(&text) {
+                    Ok(frame) => self.handle(frame).await,
+                    Err(error) => {
+                        let client_msg_id = client_msg_id_of(&text);
+                        self.answer_in_order(ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: None })
+                            .await
+                    }
+                },
+                Message::Binary(_) => {
+                    self.reply_error(ApiError::new(ErrorCode::BinaryFrame, "binary frames are not supported; send JSON text frames"), None).await;
+                }
+                // Answered by the WebSocket layer (pings) or nothing to do.
+                Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
             }
         }
     }
@@ -254,27 +424,18 @@ impl Reader<'_> {
     async fn handle(&self, frame: ClientFrame) {
         match frame {
             ClientFrame::Send { client_msg_id, conversation_id, text } => {
-                let result = messaging::send_message(
-                    self.state,
-                    self.auth,
-                    Some(self.connection),
-                    conversation_id,
-                    client_msg_id.clone(),
-                    text,
-                )
-                .await;
-                match result {
-                    Ok(ack) => {
-                        self.reply(&ServerFrame::Ack {
-                            client_msg_id,
-                            conversation_id: ack.conversation_id,
-                            seq: ack.seq,
-                            server_ts: ack.server_ts,
-                            duplicate: ack.duplicate,
-                        })
-                        .await
+                let wait = self.state.config.write_timeout;
+                match self.sends.push(client_msg_id.clone(), Work::Store { conversation_id, text }, wait).await {
+                    Ok(()) => {}
+                    Err(NotQueued::Full) => {
+                        let error = ApiError::new(
+                            ErrorCode::StorageUnavailable,
+                            "too many sends on this connection are waiting for storage; nothing was stored, retry later",
+                        );
+                        self.reply_error(error, Some(client_msg_id)).await;
                     }
-                    Err(error) => self.reply_error(error, Some(client_msg_id)).await,
+                    // The connection is ending.
+                    Err(NotQueued::Closed) => {}
                 }
             }
             ClientFrame::Sync { cursors, limit } => {
@@ -305,23 +466,58 @@ impl Reader<'_> {
         }
     }
 
+    /// Answers a frame the reader refused. An answer to a send (it carries
+    /// a `client_msg_id`) queues behind the sends before it, so that sends
+    /// are answered in order; anything else goes out at once.
+    async fn answer_in_order(&self, frame: ServerFrame) {
+        let client_msg_id = match &frame {
+            ServerFrame::Error { client_msg_id: Some(id), .. } => id.clone(),
+            _ => return self.reply(&frame).await,
+        };
+        let wait = self.state.config.write_timeout;
+        match self.sends.push(client_msg_id, Work::Answer(frame.clone()), wait).await {
+            Ok(()) | Err(NotQueued::Closed) => {}
+            // No room behind the sends within the wait: out of order beats never.
+            Err(NotQueued::Full) => self.reply(&frame).await,
+        }
+    }
+
     async fn reply(&self, frame: &ServerFrame) {
-        // Fails only when the writer has gone, and then the connection is ending.
-        self.outbound.push(encode(frame)).await;
+        self.replier.reply(frame).await;
     }
 
     async fn reply_error(&self, error: ApiError, client_msg_id: Option<String>) {
-        self.reply(&ServerFrame::Error { code: error.code, message: error.message, client_msg_id }).await;
+        self.replier.reply_error(error, client_msg_id).await;
     }
 
-    /// Asks the writer to close with `code`, then waits for it to do so.
+    /// Closes with `code` once every frame queued so far (the answers to
+    /// earlier frames) has been written.
+    ///
+    /// The writer writes what is queued, finds the queue ended and sends the
+    /// close; fan-out frames from now on are dropped (the client syncs when
+    /// it comes back). Meanwhile the reader goes on reading, and discarding,
+    /// until the client answers the close: a socket closed with unread input
+    /// is reset (RST), and a reset can destroy the answers and the close
+    /// frame still on their way. Bounded by [`CLOSE_HANDSHAKE_TIMEOUT`], for
+    /// a client that reads nothing; returning ends the connection.
+    async fn close_after_answers(&self, stream: &mut futures_util::stream::SplitStream<WebSocket>, code: u16, reason: &'static str) {
+        // The sends already read are answered first (the sender goes on
+        // meanwhile); bounded by how long one send may take.
+        let _ = tokio::time::timeout(SEND_DEADLINE + self.state.config.write_timeout, self.sends.drained()).await;
+        let _ = self.final_close.set(CloseReason { code, reason });
+        self.outbound.close();
+        finish_close_handshake(stream).await;
+    }
+
+    /// Asks the writer to close with `code` at once, then waits for it to do so.
     async fn close(&self, code: u16, reason: &'static str) {
         self.kick.kick(CloseReason { code, reason });
         std::future::pending::<()>().await
     }
 }
 
-/// The client started the close handshake. The WebSocket layer has queued
+/// The client started the close handshake (or the server did, and waits for
+/// the answer: [`Reader::close_after_answers`]). The WebSocket layer has queued
 /// the echo of its close frame (RFC 6455 §5.5.1; `1002` instead when the
 /// client's code is not a valid one) and writes it on the next read, which
 /// then reports the end: read until then, so the echo goes out before the
@@ -332,6 +528,11 @@ async fn finish_close_handshake(stream: &mut futures_util::stream::SplitStream<W
     };
     let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
 }
+
+/// While draining for shutdown, once every send read is answered, how long
+/// the reader waits for one more frame before it closes: frames already
+/// sent when the drain began are answered rather than left unread.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
 
 /// How long the close echo may take to write.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

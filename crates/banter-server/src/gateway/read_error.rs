@@ -4,6 +4,14 @@
 //!
 //! The WebSocket layer (tungstenite, under axum) detects the violations but
 //! only reports them; sending the close frame is ours to do.
+//!
+//! axum hides tungstenite's error inside its own, so the only way to tell
+//! the violations apart is to downcast to `tungstenite::Error`; that is why
+//! `tungstenite` is a direct dependency. The downcast matches only while
+//! our `tungstenite` is the very version axum uses, so two guards fail
+//! loudly if an upgrade breaks it: `tests/websocket_rfc6455.rs` asserts
+//! each close code (1002, 1007, 1009) against a real server, and the test
+//! below asserts that the lock file holds exactly one `tungstenite`.
 
 use banter_protocol::frames::close_code;
 use tungstenite::error::ProtocolError;
@@ -47,6 +55,21 @@ mod tests {
         assert_eq!(close(tungstenite::Error::Utf8("bad".into())), Some(1007));
         assert_eq!(close(tungstenite::Error::Protocol(ProtocolError::NonZeroReservedBits)), Some(1002));
         assert_eq!(close(tungstenite::Error::Protocol(ProtocolError::UnmaskedFrameFromClient)), Some(1002));
+    }
+
+    /// With two versions locked, axum's errors would carry the other
+    /// version's type and every downcast above would miss: no close code.
+    #[test]
+    fn the_workspace_locks_exactly_one_tungstenite() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock");
+        let lock: toml::Table = std::fs::read_to_string(path).expect("Cargo.lock").parse().expect("Cargo.lock is TOML");
+        let packages = lock.get("package").and_then(toml::Value::as_array).expect("packages");
+        let versions: Vec<&str> = packages
+            .iter()
+            .filter(|p| p.get("name").and_then(toml::Value::as_str) == Some("tungstenite"))
+            .filter_map(|p| p.get("version").and_then(toml::Value::as_str))
+            .collect();
+        assert_eq!(versions.len(), 1, "tungstenite versions locked: {versions:?} (axum's and ours must be one)");
     }
 
     #[test]

@@ -24,7 +24,7 @@ type AppStateRef = State<Arc<AppState>>;
     responses((status = 201, body = SessionResponse),
               (status = 400, description = "invalid_username, invalid_password, invalid_name, invalid_json", body = ErrorBody),
               (status = 409, description = "username_taken", body = ErrorBody),
-              (status = 429, description = "rate_limited: too many accounts from this address", body = ErrorBody)))]
+              (status = 429, description = "rate_limited: too many accounts from this address; `Retry-After` says when to retry", body = ErrorBody)))]
 pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddress, Json(req): Json<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     state.signup_limits.check(client)?;
     let username = req.username.trim().to_lowercase();
@@ -35,6 +35,7 @@ pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddr
     let device_name = device_name(req.device_name)?;
     let phc = state.passwords.hash(req.password).await?;
     let user = state.store.create_user(&username, &phc, &display_name, now_ms()).await?;
+    state.login_limits.succeeded(&username, client);
     let session = open_session(&state, user, &device_name).await?;
     tracing::info!(user = session.user.id, "signed up");
     Ok((StatusCode::CREATED, Json(session)))
@@ -43,12 +44,13 @@ pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddr
 /// Logs a new device in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
-              (status = 429, description = "rate_limited: too many attempts for this username or address", body = ErrorBody)))]
+              (status = 429, description = "rate_limited: too many attempts from this address, for this username from this address, or for this username from addresses that never logged in to it; `Retry-After` says when to retry", body = ErrorBody)))]
 pub async fn login(State(state): AppStateRef, ClientAddress(client): ClientAddress, Json(req): Json<LoginRequest>) -> ApiResult<Json<SessionResponse>> {
     let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
     let device_name = device_name(req.device_name)?;
     let username = req.username.trim().to_lowercase();
-    // Counted before any work, successful or not: guessing costs attempts.
+    // Counted before any work (argon2 included), successful or not:
+    // guessing costs attempts.
     state.login_limits.check(&username, client)?;
     if req.password.chars().count() > limits::PASSWORD_MAX_CHARS {
         return Err(invalid());
@@ -60,6 +62,7 @@ pub async fn login(State(state): AppStateRef, ClientAddress(client): ClientAddre
     if !state.passwords.verify(req.password, phc).await? {
         return Err(invalid());
     }
+    state.login_limits.succeeded(&username, client);
     Ok(Json(open_session(&state, user, &device_name).await?))
 }
 
@@ -97,10 +100,12 @@ pub async fn user_by_username(State(state): AppStateRef, _auth: Authenticated, P
     user.map(Json).ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "no user with that username"))
 }
 
-/// The caller's logged-in devices.
+/// The caller's logged-in devices, with when each was last used and when
+/// its session ends.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = DeviceList), (status = 401, description = "unauthorized, session_expired", body = ErrorBody)))]
 pub async fn list_devices(State(state): AppStateRef, auth: Authenticated) -> ApiResult<Json<DeviceList>> {
+    let policy = state.sessions.policy;
     let devices = state
         .store
         .list_devices(auth.user.id)
@@ -108,6 +113,7 @@ pub async fn list_devices(State(state): AppStateRef, auth: Authenticated) -> Api
         .into_iter()
         .map(|d| Device {
             current: d.id == auth.device_id,
+            expires_at: policy.expires_at(d.created_at, d.last_active_at),
             id: d.id,
             name: d.name,
             created_at: d.created_at,

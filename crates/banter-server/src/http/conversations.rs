@@ -21,7 +21,7 @@ use super::extract::{Json, Path, Query};
 use crate::{
     auth::Authenticated,
     error::{ApiError, ApiResult},
-    messaging::{self, clamp_page_size, notify_conversation_change, KeepEnd},
+    messaging::{self, notify_conversation_change, page_size},
     state::{now_ms, AppState},
 };
 
@@ -89,7 +89,9 @@ pub async fn get(State(state): AppStateRef, auth: Authenticated, Path(id): Path<
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/members", tag = "conversations", security(("bearer" = [])),
     params(("id" = i64, Path)), request_body = AddMembersRequest,
     responses((status = 200, body = ConversationDetail),
+              (status = 400, description = "invalid_request (empty user_ids), invalid_conversation (a direct conversation), invalid_json", body = ErrorBody),
               (status = 403, description = "not_a_member, forbidden (not an admin)", body = ErrorBody),
+              (status = 404, description = "user_not_found", body = ErrorBody),
               (status = 409, description = "group_full, already_member", body = ErrorBody)))]
 pub async fn add_members(State(state): AppStateRef, auth: Authenticated, Path(id): Path<ConversationId>, Json(req): Json<AddMembersRequest>) -> ApiResult<Json<ConversationDetail>> {
     if req.user_ids.is_empty() {
@@ -106,7 +108,8 @@ pub async fn add_members(State(state): AppStateRef, auth: Authenticated, Path(id
 /// Removes a member (admins), or leaves (any member removing themself).
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/{user_id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = i64, Path), ("user_id" = i64, Path)),
-    responses((status = 204), (status = 403, description = "not_a_member, forbidden", body = ErrorBody)))]
+    responses((status = 204), (status = 400, description = "invalid_conversation (a direct conversation), invalid_request", body = ErrorBody),
+              (status = 403, description = "not_a_member, forbidden", body = ErrorBody)))]
 pub async fn remove_member(State(state): AppStateRef, auth: Authenticated, Path((id, user_id)): Path<(ConversationId, UserId)>) -> ApiResult<StatusCode> {
     let change = state.store.remove_member(id, auth.user.id, user_id).await?;
     announce(&state, &change, ConversationChange::Left);
@@ -125,16 +128,8 @@ pub async fn history(State(state): AppStateRef, auth: Authenticated, Path(id): P
         (None, Some(after)) => HistoryRange::After(after),
         (Some(_), Some(_)) => return Err(ApiError::invalid_request("give at most one of before and after")),
     };
-    if let Some(limit) = query.limit {
-        if limit == 0 || limit > limits::MAX_PAGE_SIZE {
-            return Err(ApiError::invalid_request(format!("limit must be 1 to {}", limits::MAX_PAGE_SIZE)));
-        }
-    }
-    let mut page = state.store.history(id, auth.user.id, range, clamp_page_size(query.limit)).await?;
-    let keep = if matches!(range, HistoryRange::After(_)) { KeepEnd::Oldest } else { KeepEnd::Newest };
-    if messaging::cut_to_byte_budget(&mut page.messages, keep) {
-        page.has_more = true;
-    }
+    // The store ends the page at its byte budget as it reads.
+    let page = state.store.history(id, auth.user.id, range, page_size(query.limit)?).await?;
     Ok(Json(HistoryPage { messages: page.messages, has_more: page.has_more }))
 }
 
@@ -153,7 +148,16 @@ pub async fn mark_read(State(state): AppStateRef, auth: Authenticated, Path(id):
     responses((status = 200, body = MessageReceipts), (status = 403, description = "not_a_member", body = ErrorBody),
               (status = 404, description = "message_not_found", body = ErrorBody)))]
 pub async fn receipts(State(state): AppStateRef, auth: Authenticated, Path((id, seq)): Path<(ConversationId, Seq)>) -> ApiResult<Json<MessageReceipts>> {
-    Ok(Json(state.store.message_receipts(id, auth.user.id, seq).await?))
+    let receipts = state.store.message_receipts(id, auth.user.id, seq).await?;
+    Ok(Json(MessageReceipts {
+        conversation_id: receipts.conversation_id,
+        seq: receipts.seq,
+        member_count: receipts.member_count as i64,
+        delivered_count: receipts.delivered_to.len() as i64,
+        read_count: receipts.read_by.len() as i64,
+        delivered_to: receipts.delivered_to,
+        read_by: receipts.read_by,
+    }))
 }
 
 /// Mutes or unmutes push notifications of a conversation for the caller.

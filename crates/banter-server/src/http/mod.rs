@@ -1,9 +1,15 @@
 //! The HTTP API under `/api/v1`: routes parse requests and shape answers;
-//! the rules live in the store and in [`crate::messaging`].
+//! the rules live in the store and in [`crate::messaging`]. Two layers wrap
+//! them: the per-account budgets of signed-in routes
+//! ([`account_limits`]) and, around everything, the request deadline
+//! ([`deadline`]).
 
+mod account_limits;
 mod accounts;
 mod conversations;
+mod deadline;
 mod extract;
+mod health;
 mod openapi;
 mod presence;
 mod push;
@@ -12,57 +18,79 @@ mod static_files;
 use std::sync::Arc;
 
 use axum::{
-    extract::{DefaultBodyLimit, State},
-    routing::{delete, get, post, put},
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{delete, get, post, put, MethodRouter},
     Router,
 };
-use banter_protocol::{http::Health, limits::MAX_HTTP_BODY_BYTES, ErrorBody, ErrorCode};
+use banter_protocol::{limits::MAX_HTTP_BODY_BYTES, ErrorCode};
 
 pub use extract::Json;
 pub use openapi::ApiDoc;
 
 use crate::{error::ApiError, gateway, state::AppState};
 
-/// Every route of the server.
-pub fn routes(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/auth/signup", post(accounts::signup))
-        .route("/auth/login", post(accounts::login))
-        .route("/auth/logout", post(accounts::logout))
-        .route("/me", get(accounts::me).patch(accounts::update_profile))
-        .route("/users/{username}", get(accounts::user_by_username))
-        .route("/devices", get(accounts::list_devices))
-        .route("/devices/{device_id}", delete(accounts::revoke_device))
-        .route("/conversations", get(conversations::list))
-        .route("/conversations/direct", post(conversations::create_direct))
-        .route("/conversations/groups", post(conversations::create_group))
-        .route("/conversations/{id}", get(conversations::get))
-        .route("/conversations/{id}/members", post(conversations::add_members))
-        .route("/conversations/{id}/members/{user_id}", delete(conversations::remove_member))
-        .route("/conversations/{id}/messages", get(conversations::history))
-        .route("/conversations/{id}/messages/{seq}/receipts", get(conversations::receipts))
-        .route("/conversations/{id}/read", post(conversations::mark_read))
-        .route("/conversations/{id}/mute", put(conversations::mute))
-        .route("/presence", get(presence::query))
-        .route("/push/vapid-public-key", get(push::vapid_public_key))
-        .route("/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/ws", get(gateway::upgrade))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES));
-    Router::new().nest("/api/v1", api).fallback(static_files::serve).with_state(state)
+/// Every route under `/api/v1`, in one table: the router is built from it,
+/// and the OpenAPI test checks that the document describes each of its
+/// paths with the methods the router takes.
+fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/auth/signup", post(accounts::signup)),
+        ("/auth/login", post(accounts::login)),
+        ("/auth/logout", post(accounts::logout)),
+        ("/me", get(accounts::me).patch(accounts::update_profile)),
+        ("/users/{username}", get(accounts::user_by_username)),
+        ("/devices", get(accounts::list_devices)),
+        ("/devices/{device_id}", delete(accounts::revoke_device)),
+        ("/conversations", get(conversations::list)),
+        ("/conversations/direct", post(conversations::create_direct)),
+        ("/conversations/groups", post(conversations::create_group)),
+        ("/conversations/{id}", get(conversations::get)),
+        ("/conversations/{id}/members", post(conversations::add_members)),
+        ("/conversations/{id}/members/{user_id}", delete(conversations::remove_member)),
+        ("/conversations/{id}/messages", get(conversations::history)),
+        ("/conversations/{id}/messages/{seq}/receipts", get(conversations::receipts)),
+        ("/conversations/{id}/read", post(conversations::mark_read)),
+        ("/conversations/{id}/mute", put(conversations::mute)),
+        ("/presence", get(presence::query)),
+        ("/push/vapid-public-key", get(push::vapid_public_key)),
+        ("/push/subscriptions", post(push::subscribe).delete(push::unsubscribe)),
+        ("/push/native", put(push::register_native).delete(push::unregister_native)),
+        ("/health", get(health::health)),
+        ("/ready", get(health::ready)),
+        ("/openapi.json", get(openapi::serve)),
+        ("/ws", get(gateway::upgrade)),
+    ]
 }
 
-/// Liveness and version.
-#[utoipa::path(get, path = "/api/v1/health", tag = "meta", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
-async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
-    if state.shutdown.is_cancelled() {
-        return Err(ApiError::new(ErrorCode::ShuttingDown, "server is shutting down"));
-    }
-    Ok(Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }))
+/// The paths the router serves under `/api/v1` (without the prefix).
+pub fn api_paths() -> Vec<&'static str> {
+    api_routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// Every route of the server.
+pub fn routes(state: Arc<AppState>) -> Router {
+    let api = api_routes()
+        .into_iter()
+        .fold(Router::new(), |api, (path, route)| api.route(path, route))
+        .route_layer(middleware::from_fn_with_state(state.clone(), account_limits::limit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES));
+    let request_timeout = state.config.http_request_timeout;
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(static_files::serve)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(request_timeout, deadline::request_deadline))
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+/// A known path with the wrong method: the same `{code, message}` body as
+/// every other error (axum adds the `Allow` header).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take that method; see the Allow header")
 }

@@ -37,9 +37,9 @@ use std::{
 
 use banter_protocol::{TimestampMs, UserId};
 use futures_util::StreamExt;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 
-use super::{LiveState, LocalPresence, PresenceChange, PresenceTracker, TRANSITION_QUEUE};
+use super::{LiveState, LocalPresence, PresenceChange, PresenceChanges, PresenceTracker};
 use crate::dirty_set::DirtySet;
 use crate::router::NatsRouterError;
 
@@ -67,7 +67,7 @@ pub struct ClusterPresence {
     mirror: Mutex<Mirror>,
     /// Users whose connections on this node changed: announce them.
     dirty: Arc<DirtySet<UserId>>,
-    changes: mpsc::Sender<PresenceChange>,
+    changes: Arc<PresenceChanges>,
 }
 
 impl ClusterPresence {
@@ -79,17 +79,17 @@ impl ClusterPresence {
         subject_prefix: &str,
         node_id: u64,
         grace: Duration,
-        changes: mpsc::Sender<PresenceChange>,
+        changes: Arc<PresenceChanges>,
     ) -> Result<Arc<ClusterPresence>, NatsRouterError> {
         let node = format!("{node_id:016x}");
         let subscriber = client
             .subscribe(format!("{subject_prefix}.presence.*"))
             .await
             .map_err(|e| NatsRouterError::Subscribe(e.to_string()))?;
-        let (local_tx, local_rx) = mpsc::channel(TRANSITION_QUEUE);
+        let local_changes = Arc::new(PresenceChanges::default());
         let dirty = Arc::new(DirtySet::default());
         let tracker = Arc::new(ClusterPresence {
-            local: LocalPresence::start(grace, local_tx),
+            local: LocalPresence::start(grace, local_changes.clone()),
             node: node.clone(),
             grace,
             mirror: Mutex::new(Mirror::default()),
@@ -97,7 +97,7 @@ impl ClusterPresence {
             changes,
         });
         let subject = format!("{subject_prefix}.presence.{node}");
-        tokio::spawn(announce_loop(tracker.clone(), client, subject, local_rx, dirty));
+        tokio::spawn(announce_loop(tracker.clone(), client, subject, local_changes, dirty));
         tokio::spawn(listen_loop(Arc::downgrade(&tracker), subscriber));
         tokio::spawn(sweep_loop(Arc::downgrade(&tracker)));
         Ok(tracker)
@@ -114,9 +114,7 @@ impl ClusterPresence {
     }
 
     fn emit(&self, change: PresenceChange) {
-        if self.changes.try_send(change).is_err() {
-            tracing::warn!(user = change.user_id, "presence change dropped: queue full");
-        }
+        self.changes.mark(change.user_id, change);
     }
 
     /// Ages out entries of nodes that stopped refreshing; reports their
@@ -242,21 +240,23 @@ async fn announce_loop(
     tracker: Arc<ClusterPresence>,
     client: async_nats::Client,
     subject: String,
-    mut local: mpsc::Receiver<PresenceChange>,
+    local: Arc<PresenceChanges>,
     dirty: Arc<DirtySet<UserId>>,
 ) {
     let mut refresh = tokio::time::interval((tracker.grace / 3).max(Duration::from_millis(100)));
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let lines: Vec<String> = tokio::select! {
-            change = local.recv() => {
-                let Some(change) = change else { return };
-                let line = user_line(&tracker, change.user_id);
-                if !tracker.held_elsewhere(change.user_id) {
-                    tracker.emit(change);
-                }
-                vec![line]
-            }
+            changes = local.drain() => changes
+                .into_iter()
+                .map(|change| {
+                    let line = user_line(&tracker, change.user_id);
+                    if !tracker.held_elsewhere(change.user_id) {
+                        tracker.emit(change);
+                    }
+                    line
+                })
+                .collect(),
             users = dirty.drain() => users.into_iter().map(|user_id| user_line(&tracker, user_id)).collect(),
             _ = refresh.tick() => {
                 let users = tracker.local.online_users();

@@ -7,9 +7,9 @@ use std::{
 };
 
 use banter_protocol::{TimestampMs, UserId};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 
-use super::{LiveState, PresenceChange, PresenceTracker};
+use super::{LiveState, PresenceChange, PresenceChanges, PresenceTracker};
 use crate::state::now_ms;
 
 #[derive(Debug)]
@@ -28,12 +28,12 @@ struct Entry {
 pub struct LocalPresence {
     users: Mutex<HashMap<UserId, Entry>>,
     grace: Duration,
-    changes: mpsc::Sender<PresenceChange>,
+    changes: Arc<PresenceChanges>,
 }
 
 impl LocalPresence {
     /// Starts the tracker and its sweeper. Transitions go to `changes`.
-    pub fn start(grace: Duration, changes: mpsc::Sender<PresenceChange>) -> Arc<LocalPresence> {
+    pub fn start(grace: Duration, changes: Arc<PresenceChanges>) -> Arc<LocalPresence> {
         let tracker = Arc::new(LocalPresence { users: Mutex::new(HashMap::new()), grace, changes });
         let weak = Arc::downgrade(&tracker);
         // Sweeping at a fifth of the grace bounds the lateness of an offline
@@ -48,9 +48,7 @@ impl LocalPresence {
     }
 
     fn emit(&self, change: PresenceChange) {
-        if self.changes.try_send(change).is_err() {
-            tracing::warn!(user = change.user_id, online = change.online, "presence change dropped: queue full");
-        }
+        self.changes.mark(change.user_id, change);
     }
 
     /// Marks users silent for longer than the grace offline.
@@ -153,9 +151,26 @@ impl PresenceTracker for LocalPresence {
 mod tests {
     use super::*;
 
-    fn tracker(grace_ms: u64) -> (Arc<LocalPresence>, mpsc::Receiver<PresenceChange>) {
-        let (tx, rx) = mpsc::channel(64);
-        (LocalPresence::start(Duration::from_millis(grace_ms), tx), rx)
+    fn tracker(grace_ms: u64) -> (Arc<LocalPresence>, Changes) {
+        let changes = Arc::new(PresenceChanges::default());
+        (LocalPresence::start(Duration::from_millis(grace_ms), changes.clone()), Changes(changes))
+    }
+
+    /// The queue as the tests read it: one change at a time.
+    struct Changes(Arc<PresenceChanges>);
+
+    impl Changes {
+        async fn recv(&mut self) -> Option<PresenceChange> {
+            let mut all = self.0.drain().await;
+            assert_eq!(all.len(), 1, "one change at a time here: {all:?}");
+            all.pop()
+        }
+
+        fn try_recv(&mut self) -> Result<PresenceChange, ()> {
+            let mut all = self.0.take_now();
+            assert!(all.len() <= 1, "one change at a time here: {all:?}");
+            all.pop().ok_or(())
+        }
     }
 
     #[tokio::test(start_paused = true)]

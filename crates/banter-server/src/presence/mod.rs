@@ -16,21 +16,22 @@
 mod cluster;
 mod local;
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use banter_protocol::{limits::MAX_PRESENCE_QUERY_USERS, Presence, ServerFrame, TimestampMs, UserId};
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 pub use cluster::ClusterPresence;
 pub use local::LocalPresence;
 
-use crate::{error::ApiResult, router::encode, state::AppState};
+use crate::{dirty_set::LatestByKey, error::ApiResult, frame::encode, state::AppState};
 
-/// Capacity of the transition queue between tracker and notifier. Presence
-/// notifications are best-effort: when the queue is full a change is
-/// dropped (logged), and clients still see the truth on their next query.
-pub const TRANSITION_QUEUE: usize = 4096;
+/// Transitions waiting for the notifier, coalesced per user: a user's
+/// latest change replaces one not yet taken, so a burst (a reconnect storm
+/// of thousands of devices) never drops a change — contacts always end up
+/// with each user's latest state — and memory is bounded by the number of
+/// users, not by the event rate.
+pub type PresenceChanges = LatestByKey<UserId, PresenceChange>;
 
 /// A user went online or offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +83,16 @@ pub async fn query(state: &AppState, viewer: UserId, user_ids: &[UserId]) -> Api
     ids.dedup();
     ids.truncate(MAX_PRESENCE_QUERY_USERS);
     let related = state.store.related_users(viewer, &ids).await?;
-    let live = state.presence.live(&related);
-    let stored = state.store.last_seen(&related).await?;
-    let mut answer = Vec::with_capacity(related.len());
-    for (user_id, live) in related.iter().zip(live) {
+    presence_of(state, &related).await
+}
+
+/// Live state merged with the stored last-seen times of `user_ids`, who
+/// the caller has already established the viewer may see.
+async fn presence_of(state: &AppState, user_ids: &[UserId]) -> ApiResult<Vec<Presence>> {
+    let live = state.presence.live(user_ids);
+    let stored = state.store.last_seen(user_ids).await?;
+    let mut answer = Vec::with_capacity(user_ids.len());
+    for (user_id, live) in user_ids.iter().zip(live) {
         let stored_seen = stored.iter().find(|(id, _)| id == user_id).and_then(|(_, at)| *at);
         answer.push(match live {
             Some(live) => Presence {
@@ -99,18 +106,29 @@ pub async fn query(state: &AppState, viewer: UserId, user_ids: &[UserId]) -> Api
     Ok(answer)
 }
 
+/// The presence of `user_id`'s contacts, for `hello`: a device that was
+/// away missed the changes in between, and without this it would show
+/// stale dots until each contact's next change. At most
+/// [`MAX_PRESENCE_QUERY_USERS`] contacts (the same bound as
+/// `GET /presence`); a client with more asks for the rest there.
+pub async fn snapshot(state: &AppState, user_id: UserId) -> ApiResult<Vec<Presence>> {
+    let mut contacts = state.store.contacts(user_id).await?;
+    contacts.truncate(MAX_PRESENCE_QUERY_USERS);
+    if contacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Contacts may see each other by definition: no relation check needed.
+    presence_of(state, &contacts).await
+}
+
 /// Consumes presence transitions until the channel closes: records last
 /// seen for users going offline and tells each user's online contacts.
-pub async fn run_notifier(state: Arc<AppState>, mut changes: mpsc::Receiver<PresenceChange>) {
-    let mut batch = Vec::new();
+pub async fn run_notifier(state: Arc<AppState>, changes: Arc<PresenceChanges>) {
     loop {
-        let received = tokio::select! {
+        let batch = tokio::select! {
             () = state.shutdown.cancelled() => return,
-            received = changes.recv_many(&mut batch, 256) => received,
+            batch = changes.drain() => batch,
         };
-        if received == 0 {
-            return;
-        }
         let offline: Vec<(UserId, TimestampMs)> =
             batch.iter().filter(|c| !c.online).map(|c| (c.user_id, c.last_seen_at)).collect();
         if !offline.is_empty() {
@@ -118,14 +136,9 @@ pub async fn run_notifier(state: Arc<AppState>, mut changes: mpsc::Receiver<Pres
                 tracing::warn!(error = %e, "could not record last-seen times");
             }
         }
-        // A user who flapped within one batch gets one frame: the latest.
-        let mut latest: HashMap<UserId, PresenceChange> = HashMap::with_capacity(batch.len());
-        for change in batch.drain(..) {
-            latest.insert(change.user_id, change);
-        }
-        // Contacts are looked up several at a time: one after the other, a
-        // connect burst outran them and changes were dropped (queue full).
-        futures_util::stream::iter(latest.into_values())
+        // One change per user (the queue coalesces). Contacts are looked up
+        // several at a time so a connect burst is worked off quickly.
+        futures_util::stream::iter(batch)
             .for_each_concurrent(CONTACT_LOOKUPS_IN_FLIGHT, |change| notify_contacts(&state, change))
             .await;
     }

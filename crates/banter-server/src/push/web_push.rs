@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use banter_store::PushSubscriptionRecord;
+use banter_protocol::http::PushPayload;
+use banter_store::{PushSubscriptionRecord, PushTarget};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use web_push_native::{
     jwt_simple::{
@@ -15,7 +16,7 @@ use web_push_native::{
     Auth, WebPushBuilder,
 };
 
-use super::provider::{PushError, PushProvider};
+use super::provider::{temporary, PushError, PushProvider};
 
 /// How long a push service should keep an undelivered notification.
 const MESSAGE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -32,25 +33,28 @@ pub struct WebPush {
 }
 
 impl WebPush {
-    pub fn new(vapid: ES256KeyPair, contact: String) -> WebPush {
+    /// A sender whose HTTP client never follows redirects: an endpoint is
+    /// checked against the allowed hosts, and a redirect could lead anywhere
+    /// (SSRF). There is no fallback client; if this one cannot be built the
+    /// server does not start.
+    pub fn new(vapid: ES256KeyPair, contact: String) -> Result<WebPush, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
-            // An endpoint was checked against the allowed hosts; a redirect
-            // could lead anywhere.
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        WebPush { vapid, contact, http }
+            .build()?;
+        Ok(WebPush { vapid, contact, http })
     }
 
     fn request(&self, subscription: &PushSubscriptionRecord, payload: &[u8]) -> Result<axum::http::Request<Vec<u8>>, PushError> {
-        let (endpoint, keys, auth) = decode_subscription(&subscription.endpoint, &subscription.p256dh, &subscription.auth)
-            .map_err(PushError::Rejected)?;
+        let PushTarget::Web { endpoint: url, p256dh, auth } = &subscription.target else {
+            return Err(PushError::Rejected("not a Web Push subscription".into()));
+        };
+        let (endpoint, keys, auth) = decode_subscription(url, p256dh, auth).map_err(PushError::Rejected)?;
         let mut request = WebPushBuilder::new(endpoint, keys, auth)
             .with_valid_duration(MESSAGE_TTL)
             .build(payload.to_vec())
             .map_err(|e| PushError::Rejected(format!("cannot encrypt the push payload: {e}")))?;
-        let authorization = self.vapid_authorization(&subscription.endpoint)?;
+        let authorization = self.vapid_authorization(url)?;
         let value = axum::http::HeaderValue::try_from(authorization)
             .map_err(|_| PushError::Rejected("VAPID header is not a valid header value".into()))?;
         request.headers_mut().insert(axum::http::header::AUTHORIZATION, value);
@@ -88,8 +92,9 @@ pub fn decode_subscription(endpoint: &str, p256dh: &str, auth: &str) -> Result<(
 
 #[async_trait]
 impl PushProvider for WebPush {
-    async fn send(&self, subscription: &PushSubscriptionRecord, payload: &[u8]) -> Result<(), PushError> {
-        let request = self.request(subscription, payload)?;
+    async fn send(&self, subscription: &PushSubscriptionRecord, payload: &PushPayload) -> Result<(), PushError> {
+        let payload = serde_json::to_vec(payload).map_err(|e| PushError::Rejected(format!("cannot encode the payload: {e}")))?;
+        let request = self.request(subscription, &payload)?;
         let (parts, body) = request.into_parts();
         let mut outgoing = self.http.post(parts.uri.to_string()).body(body);
         for (name, value) in &parts.headers {
@@ -99,8 +104,10 @@ impl PushProvider for WebPush {
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(()),
+            // Not followed (see `new`); push services do not redirect.
+            300..=399 => Err(PushError::Rejected(format!("push service answered {status}; redirects are not followed"))),
             404 | 410 => Err(PushError::Gone),
-            408 | 429 | 500..=599 => Err(PushError::Temporary(format!("push service answered {status}"))),
+            408 | 429 | 500..=599 => Err(temporary(format!("push service answered {status}"), response.headers())),
             _ => Err(PushError::Rejected(format!("push service answered {status}"))),
         }
     }

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{DeviceId, UserId};
 
 use super::Router;
-use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry};
+use crate::{
+    frame::EncodedFrame,
+    registry::{CloseReason, ConnectionId, ConnectionRegistry},
+};
 
 /// Delivers straight into this node's [`ConnectionRegistry`].
 pub struct LocalRouter {
@@ -20,7 +22,7 @@ impl LocalRouter {
 }
 
 impl Router for LocalRouter {
-    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>) {
+    fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>) {
         self.registry.deliver_to_users(user_ids, &frame, skip);
     }
 

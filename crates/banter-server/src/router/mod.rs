@@ -14,27 +14,20 @@
 mod local;
 mod nats;
 
-use axum::extract::ws::Utf8Bytes;
-use banter_protocol::{DeviceId, ServerFrame, UserId};
+use banter_protocol::{DeviceId, UserId};
 
 pub use self::local::LocalRouter;
 pub use self::nats::{NatsRouter, NatsRouterError};
-use crate::registry::ConnectionId;
+use crate::{frame::EncodedFrame, registry::ConnectionId};
 
 /// Delivers encoded frames to every connected device of some users, on
 /// whichever node those devices are connected to.
 pub trait Router: Send + Sync + 'static {
     /// Delivers `frame` to all connections of `user_ids`, except the
     /// connection `skip` of this node (the sending one). Never blocks.
-    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>);
+    fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>);
 
     /// Closes every connection of one device, on every node, with
     /// `session_revoked` (logout or device removal). Never blocks.
     fn revoke_device(&self, user_id: UserId, device_id: DeviceId);
-}
-
-/// Encodes a frame once, to be shared by every recipient.
-pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    // Serializing our own enum of plain data cannot fail.
-    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
 }

@@ -20,13 +20,29 @@
 //! (full → dropped and logged), NATS outages are ridden out by the client's
 //! reconnect loop (it re-subscribes by itself), and whatever was missed in
 //! between is recovered by sync.
+//!
+//! The server tells a connection to sync (a `resync` frame) whenever it
+//! knows live events may have passed it by, rather than leaving a quiet
+//! conversation stale until the device's next reconnect:
+//! * the NATS connection came back after an outage (events published
+//!   meanwhile by other nodes never arrived): every connection here;
+//! * a frame arrived more than [`STALE_AFTER_MS`] after it was created
+//!   (the client library flushing its buffer after a reconnect): it is
+//!   dropped rather than replayed — a burst of old frames helps nobody and
+//!   delays the new ones — and its recipients resync instead;
+//! * a user's subscription became active: the first connection's `hello`
+//!   went out before it, so events in between were not received.
+//!
+//! Resyncs are coalesced and sent at most once per [`RESYNC_MIN_INTERVAL`].
+//! The age check compares clocks of two nodes: keep them NTP-synchronised
+//! (a skew of a second is harmless; one beyond the bound drops live frames
+//! from the lagging node, and sync still delivers them).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{DeviceId, UserId};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -34,13 +50,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Router;
-use crate::dirty_set::DirtySet;
+use crate::dirty_set::{DirtySet, LatestByKey};
+use crate::frame::{encode, EncodedFrame};
+use crate::state::now_ms;
 use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry, UserWatcher};
 
 const HEADER_ORIGIN: &str = "Banter-Origin";
 const HEADER_KIND: &str = "Banter-Kind";
 const HEADER_SKIP: &str = "Banter-Skip";
 const HEADER_DEVICE: &str = "Banter-Device";
+const HEADER_CREATED: &str = "Banter-Created-Ms";
 const KIND_FRAME: &str = "frame";
 const KIND_REVOKE: &str = "revoke";
 
@@ -50,6 +69,21 @@ const OUTBOX_CAPACITY: usize = 16 * 1024;
 /// drops them as a slow consumer; delivery into the registry never waits,
 /// so this is only ever reached in bursts.
 const SUBSCRIPTION_CAPACITY: usize = 1024;
+
+/// A frame older than this (ms since it was published on its node) when it
+/// arrives is dropped, and its recipients are told to resync.
+pub const STALE_AFTER_MS: i64 = 3_000;
+/// Resync frames go out at most this often (bursts coalesce).
+const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Who should resync, and why (the `reason` of the frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ResyncTarget {
+    Everyone,
+    User(UserId),
+}
+
+type Resyncs = LatestByKey<ResyncTarget, &'static str>;
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +105,7 @@ pub struct NatsRouter {
 
 /// An event on its way to NATS.
 enum Outgoing {
-    Frame { user_ids: Vec<UserId>, frame: Utf8Bytes, skip: Option<ConnectionId> },
+    Frame { user_ids: Vec<UserId>, frame: EncodedFrame, skip: Option<ConnectionId>, created_ms: i64 },
     Revoke { user_id: UserId, device_id: DeviceId },
 }
 
@@ -85,22 +119,40 @@ impl NatsRouter {
     ) -> Result<Arc<NatsRouter>, NatsRouterError> {
         let node_id: u64 = rand::random();
         let subjects = Subjects { prefix: subject_prefix.to_owned() };
+        let resyncs = Arc::new(Resyncs::default());
+        let on_event = resyncs.clone();
         let client = async_nats::ConnectOptions::new()
             .name(format!("banter-node-{node_id:016x}"))
             .no_echo()
             .max_reconnects(None)
             .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 100).min(2_000)))
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
-            .event_callback(|event| async move { tracing::info!(%event, "NATS connection event") })
+            .event_callback(move |event| {
+                if matches!(event, async_nats::Event::Connected) {
+                    // Back after an outage (or the first connect, when
+                    // nobody is connected yet): whatever other nodes
+                    // published meanwhile never reached us.
+                    on_event.mark(ResyncTarget::Everyone, "bus_reconnected");
+                }
+                async move { tracing::info!(%event, "NATS connection event") }
+            })
             .connect(url)
             .await
-            .map_err(|source| NatsRouterError::Connect { url: url.to_owned(), source })?;
+            .map_err(|source| NatsRouterError::Connect { url: crate::config::redacted_url(url), source })?;
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, outbox_rx));
         let changed = Arc::new(DirtySet::default());
-        tokio::spawn(subscription_loop(client.clone(), subjects.clone(), node_id, registry.clone(), changed.clone()));
+        tokio::spawn(subscription_loop(
+            client.clone(),
+            subjects.clone(),
+            node_id,
+            registry.clone(),
+            changed.clone(),
+            resyncs.clone(),
+        ));
+        tokio::spawn(resync_loop(registry.clone(), resyncs));
         registry.watch_users(Arc::new(SubscriptionWatcher { changed }));
-        tracing::info!(node = %format!("{node_id:016x}"), %url, "routing over NATS");
+        tracing::info!(node = %format!("{node_id:016x}"), url = %crate::config::redacted_url(url), "routing over NATS");
         Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client }))
     }
 
@@ -129,9 +181,9 @@ impl NatsRouter {
 }
 
 impl Router for NatsRouter {
-    fn publish(&self, user_ids: &[UserId], frame: Utf8Bytes, skip: Option<ConnectionId>) {
+    fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>) {
         self.registry.deliver_to_users(user_ids, &frame, skip);
-        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, skip });
+        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, skip, created_ms: now_ms() });
     }
 
     fn revoke_device(&self, user_id: UserId, device_id: DeviceId) {
@@ -164,12 +216,13 @@ async fn publish_loop(
         let mut headers = HeaderMap::new();
         headers.insert(HEADER_ORIGIN, node_id.to_string().as_str());
         let (user_ids, payload) = match event {
-            Outgoing::Frame { user_ids, frame, skip } => {
+            Outgoing::Frame { user_ids, frame, skip, created_ms } => {
                 headers.insert(HEADER_KIND, KIND_FRAME);
+                headers.insert(HEADER_CREATED, created_ms.to_string().as_str());
                 if let Some(skip) = skip {
                     headers.insert(HEADER_SKIP, skip.to_string().as_str());
                 }
-                (user_ids, Bytes::from(frame))
+                (user_ids, frame.into_bytes())
             }
             Outgoing::Revoke { user_id, device_id } => {
                 headers.insert(HEADER_KIND, KIND_REVOKE);
@@ -211,9 +264,11 @@ async fn subscription_loop(
     node_id: u64,
     registry: Arc<ConnectionRegistry>,
     changed: Arc<DirtySet<UserId>>,
+    resyncs: Arc<Resyncs>,
 ) {
     let mut subscribed: HashMap<UserId, CancellationToken> = HashMap::new();
     loop {
+        let mut started = Vec::new();
         for user_id in changed.drain().await {
             let held = registry.has_user(user_id);
             if !held {
@@ -229,12 +284,54 @@ async fn subscription_loop(
                 Ok(subscriber) => {
                     let stop = CancellationToken::new();
                     subscribed.insert(user_id, stop.clone());
-                    tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id));
+                    tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id, resyncs.clone()));
+                    started.push(user_id);
                 }
                 Err(e) => tracing::warn!(error = %e, user = user_id, "NATS subscribe failed"),
             }
         }
+        if !started.is_empty() {
+            // Once the server has the subscriptions (one round trip for the
+            // batch), anything published from now on arrives; what was
+            // published since these users' `hello` may not have.
+            if let Err(e) = client.flush().await {
+                tracing::debug!(error = %e, "NATS flush after subscribing failed");
+            }
+            for user_id in started {
+                resyncs.mark(ResyncTarget::User(user_id), "subscription_started");
+            }
+        }
     }
+}
+
+/// Sends the `resync` frames marked by the other loops, coalesced, at most
+/// once per [`RESYNC_MIN_INTERVAL`].
+async fn resync_loop(registry: Arc<ConnectionRegistry>, resyncs: Arc<Resyncs>) {
+    loop {
+        let mut by_reason: HashMap<&'static str, Vec<UserId>> = HashMap::new();
+        let mut everyone = None;
+        let marked = resyncs.drain_keyed().await;
+        for (target, reason) in marked {
+            match target {
+                ResyncTarget::Everyone => everyone = Some(reason),
+                ResyncTarget::User(user_id) => by_reason.entry(reason).or_default().push(user_id),
+            }
+        }
+        if let Some(reason) = everyone {
+            metrics::counter!(crate::metrics::RESYNCS_SENT, "reason" => reason).increment(1);
+            registry.deliver_to_all(&resync_frame(reason));
+        } else {
+            for (reason, user_ids) in by_reason {
+                metrics::counter!(crate::metrics::RESYNCS_SENT, "reason" => reason).increment(user_ids.len() as u64);
+                registry.deliver_to_users(&user_ids, &resync_frame(reason), None);
+            }
+        }
+        tokio::time::sleep(RESYNC_MIN_INTERVAL).await;
+    }
+}
+
+fn resync_frame(reason: &str) -> EncodedFrame {
+    encode(&banter_protocol::ServerFrame::Resync { reason: reason.to_owned() })
 }
 
 /// Delivers one user's events from other nodes into this node's registry.
@@ -244,6 +341,7 @@ async fn deliver_loop(
     node_id: u64,
     registry: Arc<ConnectionRegistry>,
     user_id: UserId,
+    resyncs: Arc<Resyncs>,
 ) {
     loop {
         let message = tokio::select! {
@@ -264,7 +362,11 @@ async fn deliver_loop(
             continue;
         }
         match header(HEADER_KIND).as_deref() {
-            Some(KIND_FRAME) => match Utf8Bytes::try_from(message.payload) {
+            Some(KIND_FRAME) if is_stale(header(HEADER_CREATED).and_then(|v| v.parse().ok()), now_ms()) => {
+                metrics::counter!(crate::metrics::ROUTER_STALE_DROPPED).increment(1);
+                resyncs.mark(ResyncTarget::User(user_id), "stale_events");
+            }
+            Some(KIND_FRAME) => match EncodedFrame::from_utf8(message.payload) {
                 // The skipped connection is the origin node's; none here.
                 Ok(frame) => registry.deliver_to_users(&[user_id], &frame, None),
                 Err(_) => tracing::warn!(user = user_id, "dropping a non-UTF-8 frame from NATS"),
@@ -276,5 +378,25 @@ async fn deliver_loop(
             }
             other => tracing::debug!(kind = ?other, "ignoring an unknown NATS event"),
         }
+    }
+}
+
+/// Whether a frame created at `created_ms` (on its node's clock) is too old
+/// to deliver live at `now_ms`. Frames without the header (older nodes
+/// during a rolling upgrade) are delivered.
+fn is_stale(created_ms: Option<i64>, now_ms: i64) -> bool {
+    created_ms.is_some_and(|created| now_ms.saturating_sub(created) > STALE_AFTER_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_frames_older_than_the_bound_are_stale() {
+        assert!(!is_stale(None, 10_000), "no header: delivered");
+        assert!(!is_stale(Some(10_000), 10_000 + STALE_AFTER_MS));
+        assert!(is_stale(Some(10_000), 10_001 + STALE_AFTER_MS));
+        assert!(!is_stale(Some(20_000), 10_000), "a clock ahead of ours is not stale");
     }
 }

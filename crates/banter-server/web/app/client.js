@@ -19,9 +19,15 @@ const TYPING_SEND_EVERY_MS = 3000;
 const DELIVERED_DEBOUNCE_MS = 500;
 const READ_DEBOUNCE_MS = 250;
 const RETRY_SEND_MS = 2000;
+const MAX_IN_FLIGHT = 32;
 const GROUP_RECEIPTS_POLL_MS = 5_000;
 const GAP_WAIT_MS = 300;
+/** Without a socket by then, the conversation list is fetched over HTTP. */
+const INITIAL_REFRESH_FALLBACK_MS = 3000;
 const ADOPT_AFTER_MS = 5000;
+const PAGE = 50;
+/** Opening a chat loads back to its first unread message, up to this many older pages. */
+const MAX_UNREAD_PAGES = 10;
 
 export class Client {
   /**
@@ -51,12 +57,18 @@ export class Client {
     this.syncAgain = false;
     this.lastTypingSent = new Map();
     this.deliveredSent = new Map();
+    this.seen = new Map(); // conversation id → newest seq seen in the open chat (seen-tracker.js)
     this.deliveredTimer = null;
     this.readTimer = null;
     this.retryTimer = null;
     this.refreshTimer = null;
     this.groupPollTimer = null;
     this.inFlight = new Set(); // client_msg_ids sent on the current connection
+    // The rate-limit contract (PROTOCOL.md, "Rate limits"): after
+    // `rate_limited`, send nothing new before `retry_after_ms`; keep few
+    // sends unanswered, so a long outbox goes out as acks come back.
+    this.pausedUntil = 0;
+    this.backlog = false;
     this.history = new HistoryCache(session.device_id);
     this.cachedVersions = new Map(); // conversation id → timeline version last written to the cache
     this.cacheTimer = null;
@@ -93,7 +105,10 @@ export class Client {
     this.unsubscribeCache = this.store.subscribe(() => this.scheduleCacheSave());
     window.addEventListener('pagehide', this.onPageHide);
     this.conversations.restore();
-    this.conversations.refresh();
+    // The list is fetched once the socket is up (`onConnected`), so a start
+    // costs one request, not two. If the socket is not up soon (a network
+    // that blocks WebSockets), fetch it over HTTP anyway.
+    this.initialRefreshTimer = setTimeout(() => this.conversations.refresh(), INITIAL_REFRESH_FALLBACK_MS);
     this.socket.start();
   }
 
@@ -101,7 +116,7 @@ export class Client {
     document.removeEventListener('visibilitychange', this.onVisibility);
     this.socket.stop();
     this.outbox.dispose();
-    for (const t of [this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer, this.adoptTimer]) clearTimeout(t);
+    for (const t of [this.initialRefreshTimer, this.deliveredTimer, this.readTimer, this.retryTimer, this.refreshTimer, this.gapTimer, this.groupReceiptTimer, this.adoptTimer]) clearTimeout(t);
     clearInterval(this.groupPollTimer);
     clearTimeout(this.cacheTimer);
     this.unsubscribeCache?.();
@@ -135,6 +150,8 @@ export class Client {
         s.rememberUser(f.user);
         s.deviceId = f.device_id;
         if (f.limits) s.limits = f.limits;
+        // Contacts' presence as of now: what changed while we were away.
+        for (const p of f.presence ?? []) s.presence.set(p.user_id, { online: p.online, last_seen_at: p.last_seen_at ?? null });
         s.features = { presence: typeof f.presence_grace_ms === 'number' };
         this.onConnected();
         break;
@@ -185,12 +202,18 @@ export class Client {
       case 'error':
         this.onError(f);
         break;
+      case 'resync':
+        // The server may have dropped live events for us (conversation
+        // changes included): refresh the list, then catch up by cursor.
+        this.conversations.refresh().finally(() => this.sync());
+        break;
       default:
         break; // pong, and frames this client does not know yet
     }
   }
 
   async onConnected() {
+    clearTimeout(this.initialRefreshTimer);
     this.inFlight.clear();
     this.flushOutbox();
     await this.conversations.refresh();
@@ -205,6 +228,7 @@ export class Client {
 
   onAck(f) {
     this.inFlight.delete(f.client_msg_id);
+    if (this.backlog) this.flushOutbox();
     const entry = this.outbox.get(f.client_msg_id);
     if (entry) {
       this.outbox.remove(f.client_msg_id);
@@ -231,9 +255,12 @@ export class Client {
     if (!f.client_msg_id) return; // e.g. a typing frame an older server does not know
     this.inFlight.delete(f.client_msg_id);
     if (!this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
-      // rate_limited, storage_unavailable, …: try again shortly.
+      // rate_limited (after the wait the server asks for), storage_unavailable, …: try again later.
+      const limited = f.code === 'rate_limited' && Number.isFinite(f.retry_after_ms);
+      const wait = limited ? Math.max(f.retry_after_ms, 50) : RETRY_SEND_MS;
+      if (limited) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + wait);
       clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.flushOutbox(), RETRY_SEND_MS);
+      this.retryTimer = setTimeout(() => this.flushOutbox(), wait + 10);
     }
   }
 
@@ -335,8 +362,22 @@ export class Client {
     return entry;
   }
 
+  /** Sends unanswered at once: half the announced burst, a quarter of the refusals that close (4029), at most 32. */
+  maxInFlight() {
+    const l = this.store.limits ?? {};
+    const bursts = [l.burst, l.account_burst].filter((b) => b > 0);
+    let max = bursts.length ? Math.max(1, Math.floor(Math.min(...bursts) / 2)) : MAX_IN_FLIGHT;
+    if (l.close_after_refusals > 0) max = Math.min(max, Math.max(1, Math.floor(l.close_after_refusals / 4)));
+    return Math.min(max, MAX_IN_FLIGHT);
+  }
+
   sendEntry(entry) {
     if (this.inFlight.has(entry.client_msg_id)) return;
+    // Held back: it goes out with the next flush (on an ack, or when the pause ends).
+    if (this.inFlight.size >= this.maxInFlight() || Date.now() < this.pausedUntil) {
+      this.backlog = true;
+      return;
+    }
     const ok = this.socket.send({ type: 'send', client_msg_id: entry.client_msg_id, conversation_id: entry.conversation_id, text: entry.text });
     if (ok) this.inFlight.add(entry.client_msg_id);
   }
@@ -344,6 +385,7 @@ export class Client {
   /** Sends every queued message not already sent on this connection, oldest first. */
   flushOutbox({ olderThanMs = 0 } = {}) {
     const before = Date.now() - olderThanMs;
+    this.backlog = false;
     for (const entry of this.outbox.sendable()) if (entry.created_at <= before) this.sendEntry(entry);
   }
 
@@ -372,13 +414,21 @@ export class Client {
     this.readTimer = setTimeout(() => this.markActiveRead(), READ_DEBOUNCE_MS);
   }
 
+  /** The message log saw `seq` of conversation `id` on screen: the read marker may move up to it. */
+  markSeen(id, seq) {
+    if (seq <= (this.seen.get(id) ?? 0)) return;
+    this.seen.set(id, seq);
+    if (id === this.store.activeId) this.scheduleRead();
+  }
+
+  /** Moves my read marker of the open chat to the newest message seen in it (never past the cursor). */
   markActiveRead() {
     const s = this.store;
     if (s.activeId === null || document.visibilityState !== 'visible') return;
     const c = s.conversations.get(s.activeId);
     const t = s.timelines.get(s.activeId);
     if (!c || !t?.loaded) return;
-    const seq = Math.max(t.cursor ?? 0, 0);
+    const seq = Math.min(t.cursor ?? 0, this.seen.get(c.id) ?? 0);
     if (seq <= (c.read_seq ?? 0)) return;
     c.read_seq = seq;
     s.changed();
@@ -416,6 +466,29 @@ export class Client {
     if (id === null) return;
     const t = s.timeline(id);
     const detail = this.conversations.loadDetail(id);
+    // Until the pages back to the first unread are in, the log waits to
+    // take its opening position (views/message-log.js).
+    t.loadingUnread = true;
+    try {
+      await this.loadNewest(t, id);
+      await this.loadBackToUnread(t, id);
+    } finally {
+      t.loadingUnread = false;
+      s.changed();
+    }
+    await detail;
+    this.scheduleRead();
+    const c = s.conversations.get(id);
+    if (c?.kind === 'group') {
+      this.groupPollTimer = setInterval(() => {
+        if (document.visibilityState === 'visible' && s.activeId === id) this.conversations.loadDetail(id);
+      }, GROUP_RECEIPTS_POLL_MS);
+    }
+  }
+
+  /** The newest page of a conversation not loaded yet: the offline cache at once, then the server's. */
+  async loadNewest(t, id) {
+    const s = this.store;
     if (!t.loaded) {
       // Show what the offline cache holds at once; the server's page follows.
       const cached = this.history.load(id);
@@ -425,7 +498,7 @@ export class Client {
         s.changed();
       }
       try {
-        const page = await this.api.history(id, { limit: 50 });
+        const page = await this.api.history(id, { limit: PAGE });
         if (t.fromCache) {
           t.fromCache = false;
           t.add(page.messages);
@@ -441,13 +514,13 @@ export class Client {
         this.report(e);
       }
     }
-    await detail;
-    this.scheduleRead();
-    const c = s.conversations.get(id);
-    if (c?.kind === 'group') {
-      this.groupPollTimer = setInterval(() => {
-        if (document.visibilityState === 'visible' && s.activeId === id) this.conversations.loadDetail(id);
-      }, GROUP_RECEIPTS_POLL_MS);
+  }
+
+  /** Older pages until the first unread message is held (at most MAX_UNREAD_PAGES). */
+  async loadBackToUnread(t, id) {
+    const firstUnread = (this.store.conversations.get(id)?.read_seq ?? 0) + 1;
+    for (let i = 0; i < MAX_UNREAD_PAGES && t.loaded && !t.fromCache && t.hasOlder && t.oldest > firstUnread; i++) {
+      if (!(await this.loadOlder(id))) break;
     }
   }
 
@@ -457,7 +530,7 @@ export class Client {
     if (!t.loaded || !t.hasOlder || t.loadingOlder) return false;
     t.loadingOlder = true;
     try {
-      const page = await this.api.history(id, { before: t.oldest, limit: 50 });
+      const page = await this.api.history(id, { before: t.oldest, limit: PAGE });
       t.loadOlder(page);
       this.store.changed();
       return true;

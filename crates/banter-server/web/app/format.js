@@ -70,3 +70,16 @@ export function initials(name) {
 
 /** "1 member", "3 members". */
 export const plural = (n, word) => `${formatNumber(n)} ${word}${n === 1 ? '' : 's'}`;
+
+const CONNECTION_TEXT = {
+  connecting: 'Connecting…',
+  online: 'Connected',
+  offline: 'Offline. Messages you send will go out when the connection returns.',
+  stopped: 'Disconnected',
+};
+
+/** What to say about the connection (`store.connection`). */
+export function connectionText(st) {
+  if (st.status === 'waiting') return `Connection lost. Reconnecting in ${Math.max(1, Math.round(st.retryInMs / 1000))} s…`;
+  return CONNECTION_TEXT[st.status] || st.status;
+}

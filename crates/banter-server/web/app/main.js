@@ -4,6 +4,7 @@
 import { createApi } from './api.js';
 import { Client } from './client.js';
 import { replaceChildren } from './dom.js';
+import { Drafts } from './drafts.js';
 import { HistoryCache } from './history-cache.js';
 import { disablePush, ensurePushSubscription } from './push.js';
 import { navigate, onRouteChange, routeConversationId } from './router.js';
@@ -35,6 +36,7 @@ function startSession(newSession) {
 
 function startApp() {
   const store = new Store();
+  store.drafts = new Drafts(session.device_id);
   const client = new Client({ store, api, session, onSessionEnded: () => endSession() });
   const shell = shellView({
     store,
@@ -61,13 +63,17 @@ function followRoute() {
   const id = routeConversationId();
   if (running.store.activeId === id) return;
   running.client.open(id);
-  if (id !== null) setTimeout(() => running?.shell.focusComposer(), 0);
+  // Focus the composer only with a mouse or trackpad: on a phone it would
+  // pop the keyboard up over the chat each time one is opened.
+  if (id !== null && matchMedia('(pointer: fine)').matches) setTimeout(() => running?.shell.focusComposer(), 0);
 }
 
 function stopApp() {
   if (!running) return;
   running.unsubscribe();
+  running.shell.dispose();
   running.client.stop();
+  running.store.drafts.dispose();
   running = null;
 }
 
@@ -90,6 +96,9 @@ function endSession() {
   localStorage.removeItem(`banter.outbox.${deviceId}`);
   localStorage.removeItem(`banter.conversations.${deviceId}`);
   new HistoryCache(deviceId).clear();
+  // Before stopApp, whose last write would put them back.
+  running?.store.drafts.clear();
+  localStorage.removeItem(`banter.drafts.${deviceId}`);
   stopApp();
   navigate('/', { replace: true });
   showAuth();

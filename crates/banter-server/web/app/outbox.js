@@ -12,7 +12,7 @@ export function newClientMsgId() {
 }
 
 /** Error codes after which resending cannot help: the entry is marked failed. */
-const PERMANENT = new Set(['message_empty', 'message_too_long', 'invalid_text', 'invalid_client_msg_id', 'not_a_member', 'invalid_json']);
+const PERMANENT = new Set(['message_empty', 'message_too_long', 'invalid_text', 'invalid_client_msg_id', 'client_msg_id_reused', 'not_a_member', 'invalid_json']);
 
 export class Outbox {
   constructor(storageKey) {

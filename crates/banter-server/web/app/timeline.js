@@ -46,8 +46,13 @@ export class Timeline {
       if (m.seq < this.oldest) continue; // older than what we hold: history pages bring those
       this.bySeq.set(m.seq, m);
       added.push(m);
+      // The usual case, a message newer than all: the sorted list grows at
+      // its end instead of being sorted again (5,000 held messages).
+      const sorted = this.sortedCache;
+      if (sorted && (!sorted.length || sorted[sorted.length - 1].seq < m.seq)) sorted.push(m);
+      else this.sortedCache = null;
     }
-    if (added.length) this.changed();
+    if (added.length) this.version += 1;
     this.advance();
     return added;
   }
@@ -98,6 +103,19 @@ export class Timeline {
   messages() {
     if (!this.sortedCache) this.sortedCache = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
     return this.sortedCache;
+  }
+
+  /** Index in `messages()` of the first message with seq ≥ `seq` (binary search). */
+  indexOfSeq(seq) {
+    const list = this.messages();
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   get newest() {

@@ -19,20 +19,49 @@
 //!
 //! Seqs stay dense: they are assigned from `last_seq` read under the row
 //! lock and written in the same transaction, and a transaction that fails
-//! leaves `last_seq` as it was. If a batch fails as a whole (say a unique
-//! violation because another node stored the same idempotency key in a
-//! different conversation at the same instant), each of its jobs is retried
-//! alone, so one bad job never fails the others.
+//! leaves `last_seq` as it was.
+//!
+//! **When a batch fails**, what happens depends on why ([`classify`]):
+//!
+//! * an error one job can cause (a unique violation because another node
+//!   stored the same idempotency key at the same instant, a data error, a
+//!   serialization failure or deadlock): each job is retried alone, so one
+//!   bad job never fails the others;
+//! * the database being unreachable or unable to work (connection refused
+//!   or lost, pool timeout, shutdown): every job of the batch is answered
+//!   `Unavailable` at once, and so is every job queued behind it — trying
+//!   them one by one would only make each wait for the pool's timeout in
+//!   turn, which is how a 10 s outage used to leave senders waiting for
+//!   minutes;
+//! * the connection lost *while the COMMIT was under way*: the batch may
+//!   have committed, so its jobs are answered [`StoreError::CommitUnknown`]
+//!   (the client retries with the same `client_msg_id` and gets the
+//!   original, or stores it once).
+//!
+//! **Every wait is bounded**: a job waits at most [`ENQUEUE_TIMEOUT`] for
+//! room in the queue, and a batch (taking a pooled connection included)
+//! gets [`BATCH_DEADLINE`], which also covers a network that silently drops
+//! packets rather than refusing them. With a database that refuses or drops
+//! connections, a batch fails within the pool's acquire timeout (3 s, see
+//! `shards.rs`).
+//!
+//! Idempotency keys: step 2 finds a key stored on this shard; a key used in
+//! a conversation on another shard is looked up there before the batch
+//! starts ([`refuse_keys_used_on_other_shards`]), so a reuse is refused the
+//! same way on one shard or many (`NewMessage::is_retry_of`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use banter_protocol::{ConversationId, DeviceId, Message, Seq, UserId};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::rows::{is_retryable, message, message_columns, unavailable, MessageRow};
+use super::rows::{classify, is_retryable, message, message_columns, unavailable, BatchFailure, MessageRow};
+use crate::messages::require_sender;
 use crate::{AppendOutcome, NewMessage, StoreError, StoreResult};
 
 /// Jobs queued before senders wait: back-pressure, not unbounded memory.
@@ -48,6 +77,14 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const WORKERS: usize = 4;
 /// Attempts for a job retried alone after a conflict with another writer.
 const SOLO_ATTEMPTS: usize = 3;
+/// The longest a job waits for room in the queue (a database so slow that
+/// 4096 jobs are waiting is as good as unavailable).
+const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest one transaction may take, from asking the pool for a
+/// connection to the COMMIT's answer. A healthy batch takes milliseconds;
+/// this is for a network that drops packets silently, where no error would
+/// come for minutes.
+const BATCH_DEADLINE: Duration = Duration::from_secs(10);
 
 struct Job {
     message: NewMessage,
@@ -61,11 +98,14 @@ pub(super) struct Appender {
 }
 
 impl Appender {
-    /// Starts the workers. Must be called inside a tokio runtime.
-    pub(super) fn start(pool: PgPool) -> Appender {
+    /// Starts the workers. `other_shards` are looked at for idempotency keys
+    /// used in their conversations. Must be called inside a tokio runtime.
+    pub(super) fn start(pool: PgPool, other_shards: Vec<PgPool>) -> Appender {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        let workers = (0..WORKERS).map(|_| tokio::spawn(work(pool.clone(), queue.clone()))).collect();
+        let other_shards: Arc<[PgPool]> = other_shards.into();
+        let workers =
+            (0..WORKERS).map(|_| tokio::spawn(work(pool.clone(), other_shards.clone(), queue.clone()))).collect();
         Appender { jobs: Mutex::new(Some(jobs)), workers: Mutex::new(workers) }
     }
 
@@ -73,7 +113,11 @@ impl Appender {
     pub(super) async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
         let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(closed)?;
         let (reply, answer) = oneshot::channel();
-        jobs.send(Job { message, reply }).await.map_err(|_| closed())?;
+        match tokio::time::timeout(ENQUEUE_TIMEOUT, jobs.send(Job { message, reply })).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(closed()),
+            Err(_) => return Err(StoreError::Unavailable("too many appends are waiting for the database".into())),
+        }
         drop(jobs);
         answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the appender stopped before answering".into())))
     }
@@ -95,7 +139,7 @@ fn closed() -> StoreError {
 }
 
 /// One worker: take a batch, store it, answer it; until the queue closes.
-async fn work(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn work(pool: PgPool, other_shards: Arc<[PgPool]>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     loop {
         let batch = {
             let mut queue = queue.lock().await;
@@ -113,47 +157,164 @@ async fn work(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>)
             }
             batch
         };
-        run(&pool, batch).await;
+        let batch = refuse_keys_used_on_other_shards(&other_shards, batch).await;
+        if !batch.is_empty() {
+            if let Err(down) = run(&pool, batch).await {
+                refuse_queued(&queue, &down);
+            }
+        }
     }
 }
 
-async fn run(pool: &PgPool, batch: Vec<Job>) {
+/// Answers every job queued right now with `Unavailable`: the database just
+/// failed a batch for a reason no job caused, so they would fail alike, each
+/// after waiting for the pool. Skipped when another worker holds the queue
+/// (it is taking a batch, which will fail as quickly by itself).
+fn refuse_queued(queue: &tokio::sync::Mutex<mpsc::Receiver<Job>>, reason: &str) {
+    let Ok(mut queue) = queue.try_lock() else { return };
+    let mut refused = 0usize;
+    while let Ok(job) = queue.try_recv() {
+        let _ = job.reply.send(Err(StoreError::Unavailable(reason.to_owned())));
+        refused += 1;
+    }
+    if refused > 0 {
+        tracing::debug!(jobs = refused, "database unavailable; refused the queued appends at once");
+    }
+}
+
+/// The idempotency rule across shards: a key this device already used in a
+/// conversation of another shard is reused here, whatever the text (a
+/// retry always goes to its conversation's shard). One query per other
+/// shard per batch. The check cannot be atomic across databases: two sends
+/// with one key in flight at the same instant into conversations on
+/// different shards may both be stored (docs/PROTOCOL.md says so). A shard
+/// that cannot be reached is skipped with a warning rather than failing
+/// sends that do not concern it.
+async fn refuse_keys_used_on_other_shards(other_shards: &[PgPool], batch: Vec<Job>) -> Vec<Job> {
+    if other_shards.is_empty() {
+        return batch;
+    }
+    let devices: Vec<DeviceId> = batch.iter().map(|j| j.message.sender_device_id).collect();
+    let keys: Vec<&str> = batch.iter().map(|j| j.message.client_msg_id.as_str()).collect();
+    let lookups = other_shards.iter().map(|pool| {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT sender_device_id, client_msg_id FROM messages
+             WHERE (sender_device_id, client_msg_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+        )
+        .bind(&devices)
+        .bind(&keys)
+        .fetch_all(pool)
+    });
+    let mut used: BTreeSet<(DeviceId, String)> = BTreeSet::new();
+    for found in futures_util::future::join_all(lookups).await {
+        match found {
+            Ok(rows) => used.extend(rows),
+            Err(e) => tracing::warn!(error = %e, "cannot check idempotency keys on another shard; skipped"),
+        }
+    }
+    if used.is_empty() {
+        return batch;
+    }
+    let mut kept = Vec::with_capacity(batch.len());
+    for job in batch {
+        if used.contains(&(job.message.sender_device_id, job.message.client_msg_id.clone())) {
+            let _ = job.reply.send(Err(StoreError::ClientMsgIdReused));
+        } else {
+            kept.push(job);
+        }
+    }
+    kept
+}
+
+/// Stores one batch and answers its jobs. `Err` carries the reason when the
+/// database was unavailable (the caller refuses the queue too).
+async fn run(pool: &PgPool, batch: Vec<Job>) -> Result<(), String> {
     let messages: Vec<&NewMessage> = batch.iter().map(|j| &j.message).collect();
-    match store_batch(pool, &messages).await {
+    let failure = match attempt(pool, &messages).await {
         Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
+            return Ok(());
         }
-        Err(e) if batch.len() > 1 => {
+        Err(failure) => failure,
+    };
+    match failure {
+        Failed::Before(e) if classify(&e) == BatchFailure::JobSpecific => {
             tracing::debug!(jobs = batch.len(), error = %e, "batch failed; storing its jobs one by one");
             for job in batch {
                 let outcome = store_alone(pool, &job.message).await;
                 let _ = job.reply.send(outcome);
             }
+            Ok(())
         }
-        Err(first_error) => {
-            let Some(job) = batch.into_iter().next() else { return };
-            let outcome = if is_retryable(&first_error) {
-                store_alone(pool, &job.message).await
-            } else {
-                Err(unavailable(first_error))
-            };
-            let _ = job.reply.send(outcome);
+        failure => {
+            let error = failure.into_store_error();
+            tracing::warn!(jobs = batch.len(), %error, "batch failed: database unavailable");
+            let reason = error.to_string();
+            for job in batch {
+                let _ = job.reply.send(Err(match &error {
+                    StoreError::CommitUnknown(detail) => StoreError::CommitUnknown(detail.clone()),
+                    _ => StoreError::Unavailable(reason.clone()),
+                }));
+            }
+            Err(reason)
         }
     }
 }
 
 /// One job in its own transaction, retried after conflicts with other writers.
 async fn store_alone(pool: &PgPool, new: &NewMessage) -> StoreResult<AppendOutcome> {
-    let mut attempt = 0;
+    let mut attempts = 0;
     loop {
-        attempt += 1;
-        match store_batch(pool, &[new]).await {
+        attempts += 1;
+        match attempt(pool, &[new]).await {
             Ok(mut outcomes) => return outcomes.remove(0),
-            Err(e) if attempt < SOLO_ATTEMPTS && is_retryable(&e) => continue,
-            Err(e) => return Err(unavailable(e)),
+            Err(Failed::Before(e)) if attempts < SOLO_ATTEMPTS && is_retryable(&e) => continue,
+            Err(failure) => return Err(failure.into_store_error()),
         }
+    }
+}
+
+/// How a transaction failed, as far as its commit is concerned.
+enum Failed {
+    /// Nothing was committed.
+    Before(sqlx::Error),
+    /// The COMMIT was sent and no answer came (the connection failed): it
+    /// may have committed.
+    AtCommit(sqlx::Error),
+    /// [`BATCH_DEADLINE`] passed; `commit_sent` says whether the COMMIT had
+    /// gone out.
+    TimedOut { commit_sent: bool },
+}
+
+impl Failed {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Failed::Before(e) => unavailable(e),
+            Failed::AtCommit(e) => StoreError::CommitUnknown(e.to_string()),
+            Failed::TimedOut { commit_sent: true } => {
+                StoreError::CommitUnknown(format!("no answer to COMMIT within {BATCH_DEADLINE:?}"))
+            }
+            Failed::TimedOut { commit_sent: false } => {
+                StoreError::Unavailable(format!("the database did not answer within {BATCH_DEADLINE:?}"))
+            }
+        }
+    }
+}
+
+/// [`store_batch`] under [`BATCH_DEADLINE`], with its failure told apart
+/// by whether the commit may have happened.
+async fn attempt(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreResult<AppendOutcome>>, Failed> {
+    let commit_sent = AtomicBool::new(false);
+    match tokio::time::timeout(BATCH_DEADLINE, store_batch(pool, batch, &commit_sent)).await {
+        Ok(Ok(outcomes)) => Ok(outcomes),
+        // A database error at COMMIT is PostgreSQL's answer (e.g. a
+        // serialization failure): it did not commit. Any other error there
+        // (I/O, protocol) leaves the outcome unknown.
+        Ok(Err(e)) if commit_sent.load(Ordering::Relaxed) && e.as_database_error().is_none() => Err(Failed::AtCommit(e)),
+        Ok(Err(e)) => Err(Failed::Before(e)),
+        Err(_) => Err(Failed::TimedOut { commit_sent: commit_sent.load(Ordering::Relaxed) }),
     }
 }
 
@@ -169,20 +330,32 @@ enum Plan {
     Store(Seq),
 }
 
-/// Steps 1–6 for `batch`. `Err` means nothing was committed.
-async fn store_batch(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreResult<AppendOutcome>>, sqlx::Error> {
+/// Steps 1–6 for `batch`. `commit_sent` is set just before the COMMIT goes
+/// out: an `Err` before then means nothing was committed.
+async fn store_batch(
+    pool: &PgPool,
+    batch: &[&NewMessage],
+    commit_sent: &AtomicBool,
+) -> Result<Vec<StoreResult<AppendOutcome>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
 
     // 1. Lock the conversations, in id order; learn their last seq.
     let targets: Vec<ConversationId> =
         batch.iter().map(|m| m.conversation_id).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut last_seq: HashMap<ConversationId, Seq> =
-        sqlx::query_as::<_, (i64, i64)>("SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&targets)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+    let mut last_seq: HashMap<ConversationId, Seq> = HashMap::with_capacity(targets.len());
+    let mut direct: BTreeSet<ConversationId> = BTreeSet::new();
+    for (id, seq, is_direct) in sqlx::query_as::<_, (i64, i64, bool)>(
+        "SELECT id, last_seq, kind = 'direct' FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&targets)
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        last_seq.insert(id, seq);
+        if is_direct {
+            direct.insert(id);
+        }
+    }
 
     // 2. Idempotency keys already stored.
     let devices: Vec<DeviceId> = batch.iter().map(|m| m.sender_device_id).collect();
@@ -222,9 +395,8 @@ async fn store_batch(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreRe
     {
         members.entry(conversation_id).or_default().push(user_id);
     }
-    let is_member = |conversation_id: ConversationId, user_id: UserId| {
-        members.get(&conversation_id).is_some_and(|m| m.contains(&user_id))
-    };
+    let members_of =
+        |conversation_id: ConversationId| members.get(&conversation_id).map(Vec::as_slice).unwrap_or_default();
 
     // 4. Decide, in arrival order.
     let mut first_with_key: HashMap<(DeviceId, &str), usize> = HashMap::new();
@@ -232,17 +404,19 @@ async fn store_batch(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreRe
     for (index, new) in batch.iter().enumerate() {
         let key = (new.sender_device_id, new.client_msg_id.as_str());
         let plan = if let Some(original) = originals.get(&(key.0, key.1.to_owned())) {
-            // A retry is answered only while the sender may still see it.
-            if is_member(original.conversation_id, new.sender_id) {
-                Plan::Duplicate(original.clone())
-            } else {
-                Plan::Refuse(StoreError::NotAMember)
+            match new.check_retry(original, members_of(original.conversation_id)) {
+                Ok(()) => Plan::Duplicate(original.clone()),
+                Err(e) => Plan::Refuse(e),
             }
         } else if let Some(&earlier) = first_with_key.get(&key) {
-            Plan::DuplicateOf(earlier)
-        } else if !is_member(new.conversation_id, new.sender_id) {
-            // Also a conversation that does not exist: it has no members.
-            Plan::Refuse(StoreError::NotAMember)
+            // The earlier job stores it (if it fails, so does this one).
+            if new.is_retry_of(batch[earlier].conversation_id, &batch[earlier].text) {
+                Plan::DuplicateOf(earlier)
+            } else {
+                Plan::Refuse(StoreError::ClientMsgIdReused)
+            }
+        } else if let Err(e) = require_sender(members_of(new.conversation_id), new.sender_id) {
+            Plan::Refuse(e)
         } else {
             match last_seq.get_mut(&new.conversation_id) {
                 Some(seq) => {
@@ -275,32 +449,25 @@ async fn store_batch(pool: &PgPool, batch: &[&NewMessage]) -> Result<Vec<StoreRe
     }
 
     // 6. Commit, then answer.
+    commit_sent.store(true, Ordering::Relaxed);
     tx.commit().await?;
-    let members_of = |conversation_id| members.get(&conversation_id).cloned().unwrap_or_default();
+    // A retry into a conversation outside this batch's locked rows is not
+    // known to be direct: no receipt then (the first send sent it).
+    let outcome_for = |message: Message, duplicate: bool| {
+        let conversation_id = message.conversation_id;
+        AppendOutcome::new(message, duplicate, members_of(conversation_id).to_vec(), direct.contains(&conversation_id))
+    };
     let mut outcomes: Vec<StoreResult<AppendOutcome>> = Vec::with_capacity(batch.len());
     for (new, plan) in batch.iter().zip(plans) {
         let outcome = match plan {
             Plan::Refuse(e) => Err(e),
-            Plan::Duplicate(original) => {
-                Ok(AppendOutcome { member_ids: members_of(original.conversation_id), message: original, duplicate: true })
-            }
+            Plan::Duplicate(original) => Ok(outcome_for(original, true)),
             Plan::DuplicateOf(earlier) => match &outcomes[earlier] {
                 Ok(first) => Ok(AppendOutcome { duplicate: true, ..first.clone() }),
                 Err(_) => Err(StoreError::Unavailable("internal error: the original failed".into())),
             },
-            Plan::Store(seq) => Ok(AppendOutcome {
-                message: Message {
-                    conversation_id: new.conversation_id,
-                    seq,
-                    sender_id: new.sender_id,
-                    sender_device_id: new.sender_device_id,
-                    client_msg_id: new.client_msg_id.clone(),
-                    text: new.text.clone(),
-                    server_ts: new.server_ts,
-                },
-                duplicate: false,
-                member_ids: members_of(new.conversation_id),
-            }),
+            // Cloned: the job's sender holds `new` until it is answered.
+            Plan::Store(seq) => Ok(outcome_for((*new).clone().into_message(seq), false)),
         };
         outcomes.push(outcome);
     }

@@ -1,13 +1,15 @@
-//! Conversations and their membership, on the conversation's shard.
+//! [`ConversationStore`] on PostgreSQL: conversations and their
+//! membership, on the conversation's shard.
 //!
 //! Every membership change locks its conversation row first (`SELECT … FOR
-//! UPDATE`), the same row appends lock: so "a group never exceeds the limit"
-//! holds with many nodes writing, and an append never sees half a change.
-//! User profiles live on the accounts shard and are joined in code.
+//! UPDATE`), the same row appends lock, and applies the rules of
+//! [`crate::conversations`] under that lock: so "a group never exceeds the
+//! limit" holds with many nodes writing, and an append never sees half a
+//! change. User profiles live on the accounts shard and are joined in code.
 
 use std::collections::HashSet;
 
-use banter_protocol::limits::MAX_GROUP_MEMBERS;
+use async_trait::async_trait;
 use banter_protocol::{Conversation, ConversationId, ConversationKind, Member, MemberRole, TimestampMs, UserId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -15,214 +17,13 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::accounts::{require_users, users_by_ids};
 use super::rows::DbResult;
 use super::shards::Shards;
-use crate::sqlite::rows::{parse_kind, parse_role};
-use crate::{MembershipChange, StoreError, StoreResult};
-
-pub(super) async fn get_or_create_direct(
-    shards: &Shards,
-    a: UserId,
-    b: UserId,
-    now: TimestampMs,
-) -> StoreResult<(ConversationId, bool)> {
-    if a == b {
-        return Err(StoreError::InvalidConversation("cannot start a direct conversation with yourself"));
-    }
-    require_users(shards.accounts(), &[a, b]).await?;
-    let key = format!("{}:{}", a.min(b), a.max(b));
-    let pool = shards.get(shards.index_for_direct(a, b));
-    // The common case, without spending an id from the sequence.
-    if let Some(id) = direct_by_key(pool, &key).await? {
-        return Ok((id, false));
-    }
-    let mut tx = pool.begin().await.db()?;
-    // ON CONFLICT waits for a concurrent creator of the same pair and then
-    // yields nothing; the SELECT after it (a new snapshot under READ
-    // COMMITTED) finds that row.
-    let created: Option<ConversationId> = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
-         VALUES ('direct', NULL, $1, $2, $3, $3, 2) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-    )
-    .bind(&key)
-    .bind(a)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await
-    .db()?;
-    let Some(id) = created else {
-        let id: ConversationId = sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
-            .bind(&key)
-            .fetch_one(&mut *tx)
-            .await
-            .db()?;
-        return Ok((id, false));
-    };
-    insert_members(&mut tx, id, &[(a, MemberRole::Member), (b, MemberRole::Member)], now).await?;
-    tx.commit().await.db()?;
-    Ok((id, true))
-}
-
-pub(super) async fn create_group(
-    shards: &Shards,
-    creator: UserId,
-    name: &str,
-    members: &[UserId],
-    now: TimestampMs,
-) -> StoreResult<ConversationId> {
-    let others = dedup(members.iter().copied().filter(|&id| id != creator));
-    let would_have = others.len() + 1;
-    if would_have > MAX_GROUP_MEMBERS {
-        return Err(StoreError::GroupFull { would_have, limit: MAX_GROUP_MEMBERS });
-    }
-    let everyone: Vec<UserId> = std::iter::once(creator).chain(others.iter().copied()).collect();
-    require_users(shards.accounts(), &everyone).await?;
-    let pool = shards.get(shards.index_for_new_group());
-    let mut tx = pool.begin().await.db()?;
-    let id: ConversationId = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
-         VALUES ('group', $1, NULL, $2, $3, $3, $4) RETURNING id",
-    )
-    .bind(name)
-    .bind(creator)
-    .bind(now)
-    .bind(would_have as i32)
-    .fetch_one(&mut *tx)
-    .await
-    .db()?;
-    let roles: Vec<(UserId, MemberRole)> = std::iter::once((creator, MemberRole::Admin))
-        .chain(others.iter().map(|&u| (u, MemberRole::Member)))
-        .collect();
-    insert_members(&mut tx, id, &roles, now).await?;
-    tx.commit().await.db()?;
-    Ok(id)
-}
-
-pub(super) async fn add_members(
-    shards: &Shards,
-    conversation_id: ConversationId,
-    actor: UserId,
-    user_ids: &[UserId],
-    now: TimestampMs,
-) -> StoreResult<MembershipChange> {
-    let new = dedup(user_ids.iter().copied());
-    // Looked up before the transaction (users are never deleted and may be
-    // on another shard); reported in the same order as the embedded store.
-    let existing = users_by_ids(shards.accounts(), &new).await?;
-    let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
-    let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
-    let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
-    if kind == ConversationKind::Direct {
-        return Err(StoreError::InvalidConversation("direct conversations have exactly two members"));
-    }
-    if actor_role != MemberRole::Admin {
-        return Err(StoreError::NotAdmin);
-    }
-    let would_have = member_count.max(0) as usize + new.len();
-    if would_have > MAX_GROUP_MEMBERS {
-        return Err(StoreError::GroupFull { would_have, limit: MAX_GROUP_MEMBERS });
-    }
-    let current: HashSet<UserId> = member_ids_in(&mut tx, conversation_id).await?.into_iter().collect();
-    for user_id in &new {
-        if !existing.contains_key(user_id) {
-            return Err(StoreError::UserNotFound);
-        }
-        if current.contains(user_id) {
-            return Err(StoreError::AlreadyMember(*user_id));
-        }
-    }
-    let roles: Vec<(UserId, MemberRole)> = new.iter().map(|&u| (u, MemberRole::Member)).collect();
-    insert_members(&mut tx, conversation_id, &roles, now).await?;
-    set_member_count(&mut tx, conversation_id, would_have).await?;
-    let member_ids = member_ids_in(&mut tx, conversation_id).await?;
-    tx.commit().await.db()?;
-    Ok(MembershipChange { conversation_id, member_ids, changed_user_ids: new })
-}
-
-pub(super) async fn remove_member(
-    shards: &Shards,
-    conversation_id: ConversationId,
-    actor: UserId,
-    target: UserId,
-) -> StoreResult<MembershipChange> {
-    let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
-    let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
-    let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
-    if kind == ConversationKind::Direct {
-        return Err(StoreError::InvalidConversation("direct conversations have exactly two members"));
-    }
-    if actor != target && actor_role != MemberRole::Admin {
-        return Err(StoreError::NotAdmin);
-    }
-    let target_role = role_of(&mut tx, conversation_id, target).await?.ok_or(StoreError::NotAMember)?;
-    sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
-        .bind(conversation_id)
-        .bind(target)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-    set_member_count(&mut tx, conversation_id, (member_count.max(1) - 1) as usize).await?;
-    if target_role == MemberRole::Admin {
-        // A group with members but no admin could never change again.
-        sqlx::query(
-            "UPDATE members SET role = 'admin'
-             WHERE conversation_id = $1
-               AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND role = 'admin')
-               AND user_id = (SELECT user_id FROM members WHERE conversation_id = $1
-                              ORDER BY joined_at, user_id LIMIT 1)",
-        )
-        .bind(conversation_id)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-    }
-    let member_ids = member_ids_in(&mut tx, conversation_id).await?;
-    tx.commit().await.db()?;
-    Ok(MembershipChange { conversation_id, member_ids, changed_user_ids: vec![target] })
-}
-
-/// The user's role, `None` if not a member (or no such conversation).
-pub(super) async fn membership(
-    pool: &PgPool,
-    conversation_id: ConversationId,
-    user_id: UserId,
-) -> StoreResult<Option<MemberRole>> {
-    let mut conn = pool.acquire().await.db()?;
-    role_of(&mut conn, conversation_id, user_id).await
-}
-
-pub(super) async fn member_ids(pool: &PgPool, conversation_id: ConversationId) -> StoreResult<Vec<UserId>> {
-    let mut conn = pool.acquire().await.db()?;
-    member_ids_in(&mut conn, conversation_id).await
-}
-
-/// Members with profiles, longest-standing first (ties by user id).
-pub(super) async fn members(
-    shards: &Shards,
-    conversation_id: ConversationId,
-    viewer: UserId,
-) -> StoreResult<Vec<Member>> {
-    let pool = shards.for_conversation(conversation_id);
-    if membership(pool, conversation_id, viewer).await?.is_none() {
-        return Err(StoreError::NotAMember);
-    }
-    let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT user_id, role, joined_at, delivered_seq, read_seq FROM members WHERE conversation_id = $1
-         ORDER BY joined_at, user_id",
-    )
-    .bind(conversation_id)
-    .fetch_all(pool)
-    .await
-    .db()?;
-    let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
-    let mut profiles = users_by_ids(shards.accounts(), &ids).await?;
-    rows.into_iter()
-        .map(|(user_id, role, joined_at, delivered_seq, read_seq)| {
-            let user = profiles
-                .remove(&user_id)
-                .ok_or_else(|| StoreError::Unavailable(format!("member {user_id} has no user row")))?;
-            Ok(Member { user, role: parse_role(&role)?, joined_at, delivered_seq, read_seq })
-        })
-        .collect()
-}
+use super::PgStore;
+use crate::conversations::{
+    check_addable, direct_key, may_add_members, may_remove_member, members_after_removal, members_to_add,
+    new_group_members, unread_count,
+};
+use crate::rows::{parse_kind, parse_role};
+use crate::{ConversationStore, MembershipChange, StoreError, StoreResult};
 
 /// The conversation columns [`ViewRow::decode`] reads: the conversation, the
 /// viewer's membership, the peer (direct only) and the last message.
@@ -237,6 +38,222 @@ macro_rules! view_select {
              WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> m.user_id LIMIT 1) p ON TRUE
          LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq "
     };
+}
+
+#[async_trait]
+impl ConversationStore for PgStore {
+    async fn get_or_create_direct(
+        &self,
+        a: UserId,
+        b: UserId,
+        now: TimestampMs,
+    ) -> StoreResult<(ConversationId, bool)> {
+        let shards = &self.shards;
+        let key = direct_key(a, b)?;
+        require_users(shards.accounts(), &[a, b]).await?;
+        let pool = shards.get(shards.index_for_direct(a, b));
+        // The common case, without spending an id from the sequence.
+        if let Some(id) = direct_by_key(pool, &key).await? {
+            return Ok((id, false));
+        }
+        let mut tx = pool.begin().await.db()?;
+        // ON CONFLICT waits for a concurrent creator of the same pair and then
+        // yields nothing; the SELECT after it (a new snapshot under READ
+        // COMMITTED) finds that row.
+        let created: Option<ConversationId> = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
+             VALUES ('direct', NULL, $1, $2, $3, $3, 2) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+        )
+        .bind(&key)
+        .bind(a)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let Some(id) = created else {
+            let id: ConversationId = sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+            return Ok((id, false));
+        };
+        insert_members(&mut tx, id, &[(a, MemberRole::Member), (b, MemberRole::Member)], now).await?;
+        tx.commit().await.db()?;
+        Ok((id, true))
+    }
+
+    async fn create_group(
+        &self,
+        creator: UserId,
+        name: &str,
+        members: &[UserId],
+        now: TimestampMs,
+    ) -> StoreResult<ConversationId> {
+        let shards = &self.shards;
+        let (others, would_have) = new_group_members(creator, members)?;
+        let everyone: Vec<UserId> = std::iter::once(creator).chain(others.iter().copied()).collect();
+        require_users(shards.accounts(), &everyone).await?;
+        let pool = shards.get(shards.index_for_new_group());
+        let mut tx = pool.begin().await.db()?;
+        let id: ConversationId = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
+             VALUES ('group', $1, NULL, $2, $3, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(creator)
+        .bind(now)
+        .bind(would_have as i32)
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        let roles: Vec<(UserId, MemberRole)> = std::iter::once((creator, MemberRole::Admin))
+            .chain(others.iter().map(|&u| (u, MemberRole::Member)))
+            .collect();
+        insert_members(&mut tx, id, &roles, now).await?;
+        tx.commit().await.db()?;
+        Ok(id)
+    }
+
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        actor: UserId,
+        user_ids: &[UserId],
+        now: TimestampMs,
+    ) -> StoreResult<MembershipChange> {
+        let shards = &self.shards;
+        // Looked up before the transaction (users are never deleted and may be
+        // on another shard); reported in the same order as the embedded store.
+        let existing = users_by_ids(shards.accounts(), user_ids).await?;
+        let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
+        let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
+        let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
+        may_add_members(kind, actor_role)?;
+        let (new, would_have) = members_to_add(member_count, user_ids)?;
+        let current: HashSet<UserId> = member_ids_in(&mut tx, conversation_id).await?.into_iter().collect();
+        check_addable(&new, |user_id| Ok((existing.contains_key(&user_id), current.contains(&user_id))))?;
+        let roles: Vec<(UserId, MemberRole)> = new.iter().map(|&u| (u, MemberRole::Member)).collect();
+        insert_members(&mut tx, conversation_id, &roles, now).await?;
+        set_member_count(&mut tx, conversation_id, would_have).await?;
+        let member_ids = member_ids_in(&mut tx, conversation_id).await?;
+        tx.commit().await.db()?;
+        Ok(MembershipChange { conversation_id, member_ids, changed_user_ids: new })
+    }
+
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        actor: UserId,
+        target: UserId,
+    ) -> StoreResult<MembershipChange> {
+        let shards = &self.shards;
+        let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
+        let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
+        let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
+        may_remove_member(kind, actor, actor_role, target)?;
+        let target_role = role_of(&mut tx, conversation_id, target).await?.ok_or(StoreError::NotAMember)?;
+        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
+            .bind(conversation_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        set_member_count(&mut tx, conversation_id, members_after_removal(member_count)).await?;
+        if target_role == MemberRole::Admin {
+            // A group with members but no admin could never change again.
+            sqlx::query(
+                "UPDATE members SET role = 'admin'
+                 WHERE conversation_id = $1
+                   AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND role = 'admin')
+                   AND user_id = (SELECT user_id FROM members WHERE conversation_id = $1
+                                  ORDER BY joined_at, user_id LIMIT 1)",
+            )
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        }
+        let member_ids = member_ids_in(&mut tx, conversation_id).await?;
+        tx.commit().await.db()?;
+        Ok(MembershipChange { conversation_id, member_ids, changed_user_ids: vec![target] })
+    }
+
+    /// The user's role, `None` if not a member (or no such conversation).
+    async fn membership(&self, conversation_id: ConversationId, user_id: UserId) -> StoreResult<Option<MemberRole>> {
+        let mut conn = self.shards.for_conversation(conversation_id).acquire().await.db()?;
+        role_of(&mut conn, conversation_id, user_id).await
+    }
+
+    async fn member_ids(&self, conversation_id: ConversationId) -> StoreResult<Vec<UserId>> {
+        let mut conn = self.shards.for_conversation(conversation_id).acquire().await.db()?;
+        member_ids_in(&mut conn, conversation_id).await
+    }
+
+    /// Members with profiles, longest-standing first (ties by user id).
+    async fn members(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Vec<Member>> {
+        let shards = &self.shards;
+        let pool = shards.for_conversation(conversation_id);
+        require_member(pool, conversation_id, viewer).await?;
+        let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, role, joined_at, delivered_seq, read_seq FROM members WHERE conversation_id = $1
+             ORDER BY joined_at, user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(pool)
+        .await
+        .db()?;
+        let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
+        let mut profiles = users_by_ids(shards.accounts(), &ids).await?;
+        rows.into_iter()
+            .map(|(user_id, role, joined_at, delivered_seq, read_seq)| {
+                let user = profiles
+                    .remove(&user_id)
+                    .ok_or_else(|| StoreError::Unavailable(format!("member {user_id} has no user row")))?;
+                Ok(Member { user, role: parse_role(&role)?, joined_at, delivered_seq, read_seq })
+            })
+            .collect()
+    }
+
+    async fn conversation(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Conversation> {
+        let shards = &self.shards;
+        let row = sqlx::query(concat!(view_select!(), "WHERE m.conversation_id = $1 AND m.user_id = $2"))
+            .bind(conversation_id)
+            .bind(viewer)
+            .fetch_optional(shards.for_conversation(conversation_id))
+            .await
+            .db()?
+            .ok_or(StoreError::NotAMember)?;
+        let view = ViewRow::decode(&row)?;
+        Ok(attach_peers(shards, vec![view]).await?.remove(0))
+    }
+
+    /// Every conversation of `viewer` on every shard, most recent activity first.
+    async fn list_conversations(&self, viewer: UserId) -> StoreResult<Vec<Conversation>> {
+        let shards = &self.shards;
+        let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
+            let rows = sqlx::query(concat!(view_select!(), "WHERE m.user_id = $1"))
+                .bind(viewer)
+                .fetch_all(pool)
+                .await
+                .db()?;
+            rows.iter().map(ViewRow::decode).collect::<StoreResult<Vec<_>>>()
+        }))
+        .await?;
+        let mut views: Vec<ViewRow> = per_shard.into_iter().flatten().collect();
+        views.sort_by(|x, y| {
+            (y.last_activity_at, y.conversation.id).cmp(&(x.last_activity_at, x.conversation.id))
+        });
+        attach_peers(shards, views).await
+    }
+}
+
+/// Fails with [`StoreError::NotAMember`] unless the user is a member (a
+/// conversation that does not exist has none).
+pub(super) async fn require_member(pool: &PgPool, conversation_id: ConversationId, user_id: UserId) -> StoreResult<()> {
+    let mut conn = pool.acquire().await.db()?;
+    role_of(&mut conn, conversation_id, user_id).await?.ok_or(StoreError::NotAMember)?;
+    Ok(())
 }
 
 /// A conversation row before the peer's profile is attached.
@@ -273,7 +290,7 @@ impl ViewRow {
                 created_at: row.try_get(3).db()?,
                 last_seq,
                 read_seq,
-                unread_count: (last_seq - read_seq).max(0),
+                unread_count: unread_count(last_seq, read_seq),
                 member_count: i64::from(member_count),
                 peer: None,
                 last_message: get_last().db()?,
@@ -285,40 +302,6 @@ impl ViewRow {
             peer_id: row.try_get(8).db()?,
         })
     }
-}
-
-pub(super) async fn conversation(
-    shards: &Shards,
-    conversation_id: ConversationId,
-    viewer: UserId,
-) -> StoreResult<Conversation> {
-    let row = sqlx::query(concat!(view_select!(), "WHERE m.conversation_id = $1 AND m.user_id = $2"))
-        .bind(conversation_id)
-        .bind(viewer)
-        .fetch_optional(shards.for_conversation(conversation_id))
-        .await
-        .db()?
-        .ok_or(StoreError::NotAMember)?;
-    let view = ViewRow::decode(&row)?;
-    Ok(attach_peers(shards, vec![view]).await?.remove(0))
-}
-
-/// Every conversation of `viewer` on every shard, most recent activity first.
-pub(super) async fn list_conversations(shards: &Shards, viewer: UserId) -> StoreResult<Vec<Conversation>> {
-    let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
-        let rows = sqlx::query(concat!(view_select!(), "WHERE m.user_id = $1"))
-            .bind(viewer)
-            .fetch_all(pool)
-            .await
-            .db()?;
-        rows.iter().map(ViewRow::decode).collect::<StoreResult<Vec<_>>>()
-    }))
-    .await?;
-    let mut views: Vec<ViewRow> = per_shard.into_iter().flatten().collect();
-    views.sort_by(|x, y| {
-        (y.last_activity_at, y.conversation.id).cmp(&(x.last_activity_at, x.conversation.id))
-    });
-    attach_peers(shards, views).await
 }
 
 /// Fills in the peers' profiles with one accounts query.
@@ -408,10 +391,4 @@ async fn set_member_count(conn: &mut PgConnection, conversation_id: Conversation
         .await
         .db()?;
     Ok(())
-}
-
-/// Removes repeats, keeping first-seen order so results are predictable.
-fn dedup(ids: impl Iterator<Item = UserId>) -> Vec<UserId> {
-    let mut seen = HashSet::new();
-    ids.filter(|id| seen.insert(*id)).collect()
 }

@@ -1,23 +1,82 @@
-//! Per-member markers (delivered and read seqs), receipts and mute, on the
-//! conversation's shard.
+//! [`MarkerStore`] on PostgreSQL: per-member markers (delivered and read
+//! seqs), receipts and mute, on the conversation's shard.
 //!
-//! `delivered_seq >= read_seq` always holds: reading implies delivery. Both
-//! only move forward and never past the conversation's last seq. A marker
-//! update locks only the member's own row (`FOR UPDATE OF m`), never the
-//! conversation row appends lock, so it cannot deadlock with them.
+//! The marker rule is [`MarkerUpdate::advance`]. A marker update locks only
+//! the member's own row (`FOR UPDATE OF m`), never the conversation row
+//! appends lock, so it cannot deadlock with them.
 
-use banter_protocol::http::MessageReceipts;
+use async_trait::async_trait;
 use banter_protocol::{ConversationId, ConversationKind, Markers, Seq, UserId};
 use sqlx::PgPool;
 
-use super::conversations::membership;
+use super::conversations::require_member;
 use super::rows::DbResult;
-use crate::sqlite::rows::parse_kind;
-use crate::{advance_markers, MarkerUpdate, StoreError, StoreResult};
+use super::PgStore;
+use crate::rows::parse_kind;
+use crate::{Marker, MarkerStore, MarkerUpdate, Receipts, StoreError, StoreResult};
 
-pub(super) use crate::Marker;
+#[async_trait]
+impl MarkerStore for PgStore {
+    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate> {
+        advance(self.shards.for_conversation(conversation_id), conversation_id, user_id, seq, Marker::Read).await
+    }
 
-pub(super) async fn advance(
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: Seq,
+    ) -> StoreResult<MarkerUpdate> {
+        advance(self.shards.for_conversation(conversation_id), conversation_id, user_id, seq, Marker::Delivered).await
+    }
+
+    async fn message_receipts(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        seq: Seq,
+    ) -> StoreResult<Receipts> {
+        let pool = self.shards.for_conversation(conversation_id);
+        require_member(pool, conversation_id, viewer).await?;
+        let sender_id: UserId = sqlx::query_scalar("SELECT sender_id FROM messages WHERE conversation_id = $1 AND seq = $2")
+            .bind(conversation_id)
+            .bind(seq)
+            .fetch_optional(pool)
+            .await
+            .db()?
+            .ok_or(StoreError::MessageNotFound)?;
+        let rows: Vec<(UserId, Seq, Seq)> = sqlx::query_as(
+            "SELECT user_id, delivered_seq, read_seq FROM members
+             WHERE conversation_id = $1 AND user_id <> $2 ORDER BY user_id",
+        )
+        .bind(conversation_id)
+        .bind(sender_id)
+        .fetch_all(pool)
+        .await
+        .db()?;
+        Ok(Receipts::from_markers(conversation_id, seq, rows))
+    }
+
+    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
+        let pool = self.shards.for_conversation(conversation_id);
+        let updated = sqlx::query("UPDATE members SET muted = $3 WHERE conversation_id = $1 AND user_id = $2")
+            .bind(conversation_id)
+            .bind(user_id)
+            .bind(muted)
+            .execute(pool)
+            .await
+            .db()?
+            .rows_affected();
+        if updated == 0 {
+            Err(StoreError::NotAMember)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+
+async fn advance(
     pool: &PgPool,
     conversation_id: ConversationId,
     user_id: UserId,
@@ -37,20 +96,18 @@ pub(super) async fn advance(
     .await
     .db()?
     .ok_or(StoreError::NotAMember)?;
-    let Markers { delivered_seq: new_delivered, read_seq: new_read } =
-        advance_markers(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
-    let changed = new_read != read || new_delivered != delivered;
-    if changed {
+    let mut update = MarkerUpdate::advance(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
+    if update.changed {
         sqlx::query("UPDATE members SET delivered_seq = $3, read_seq = $4 WHERE conversation_id = $1 AND user_id = $2")
             .bind(conversation_id)
             .bind(user_id)
-            .bind(new_delivered)
-            .bind(new_read)
+            .bind(update.markers.delivered_seq)
+            .bind(update.markers.read_seq)
             .execute(&mut *tx)
             .await
             .db()?;
     }
-    let direct_peer = match parse_kind(&kind)? {
+    update.direct_peer = match parse_kind(&kind)? {
         ConversationKind::Group => None,
         ConversationKind::Direct => sqlx::query_scalar(
             "SELECT user_id FROM members WHERE conversation_id = $1 AND user_id <> $2 LIMIT 1",
@@ -62,64 +119,6 @@ pub(super) async fn advance(
         .db()?,
     };
     tx.commit().await.db()?;
-    Ok(MarkerUpdate { markers: Markers { delivered_seq: new_delivered, read_seq: new_read }, changed, direct_peer })
+    Ok(update)
 }
 
-pub(super) async fn message_receipts(
-    pool: &PgPool,
-    conversation_id: ConversationId,
-    viewer: UserId,
-    seq: Seq,
-) -> StoreResult<MessageReceipts> {
-    if membership(pool, conversation_id, viewer).await?.is_none() {
-        return Err(StoreError::NotAMember);
-    }
-    let sender_id: UserId = sqlx::query_scalar("SELECT sender_id FROM messages WHERE conversation_id = $1 AND seq = $2")
-        .bind(conversation_id)
-        .bind(seq)
-        .fetch_optional(pool)
-        .await
-        .db()?
-        .ok_or(StoreError::MessageNotFound)?;
-    let rows: Vec<(UserId, Seq, Seq)> = sqlx::query_as(
-        "SELECT user_id, delivered_seq, read_seq FROM members
-         WHERE conversation_id = $1 AND user_id <> $2 ORDER BY user_id",
-    )
-    .bind(conversation_id)
-    .bind(sender_id)
-    .fetch_all(pool)
-    .await
-    .db()?;
-    let delivered_to: Vec<UserId> = rows.iter().filter(|r| r.1 >= seq).map(|r| r.0).collect();
-    let read_by: Vec<UserId> = rows.iter().filter(|r| r.2 >= seq).map(|r| r.0).collect();
-    Ok(MessageReceipts {
-        conversation_id,
-        seq,
-        member_count: rows.len() as i64,
-        delivered_count: delivered_to.len() as i64,
-        read_count: read_by.len() as i64,
-        delivered_to,
-        read_by,
-    })
-}
-
-pub(super) async fn set_muted(
-    pool: &PgPool,
-    conversation_id: ConversationId,
-    user_id: UserId,
-    muted: bool,
-) -> StoreResult<()> {
-    let updated = sqlx::query("UPDATE members SET muted = $3 WHERE conversation_id = $1 AND user_id = $2")
-        .bind(conversation_id)
-        .bind(user_id)
-        .bind(muted)
-        .execute(pool)
-        .await
-        .db()?
-        .rows_affected();
-    if updated == 0 {
-        Err(StoreError::NotAMember)
-    } else {
-        Ok(())
-    }
-}

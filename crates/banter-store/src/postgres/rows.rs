@@ -39,6 +39,34 @@ pub(super) fn is_retryable(e: &sqlx::Error) -> bool {
     matches!(sqlstate(e).as_deref(), Some("23505" | "40001" | "40P01"))
 }
 
+/// What a failed batch of appends says about its jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchFailure {
+    /// One job may be the cause (a constraint or data error: another node
+    /// stored the same idempotency key first, a value out of range), or a
+    /// concurrent transaction got in the way (serialization failure,
+    /// deadlock): the jobs are worth trying one by one.
+    JobSpecific,
+    /// The database cannot be reached or cannot work (connection refused
+    /// or lost, pool timed out, shutting down, out of resources): every
+    /// job would fail the same way, so all are answered at once.
+    Unavailable,
+}
+
+/// Classifies an error by SQLSTATE class: 22 (data exception), 23
+/// (integrity constraint violation) and 40 (transaction rollback:
+/// serialization failure, deadlock) can be caused by one job; everything
+/// else — errors without a SQLSTATE (I/O, TLS, protocol, pool timeout) and
+/// classes such as 08 (connection), 53 (resources), 57 (operator
+/// intervention: shutdown), 58 (system) — is the database being
+/// unavailable.
+pub(super) fn classify(e: &sqlx::Error) -> BatchFailure {
+    match sqlstate(e).as_deref().and_then(|code| code.get(..2)) {
+        Some("22" | "23" | "40") => BatchFailure::JobSpecific,
+        _ => BatchFailure::Unavailable,
+    }
+}
+
 /// The column list [`MessageRow`] expects, in order; a macro so it can be
 /// spliced into SQL literals with `concat!`.
 macro_rules! message_columns {
@@ -62,4 +90,17 @@ pub(super) type UserRow = (i64, String, String);
 pub(super) fn user(row: UserRow) -> User {
     let (id, username, display_name) = row;
     User { id, username, display_name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_without_a_sqlstate_mean_the_database_is_unavailable() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(classify(&refused), BatchFailure::Unavailable);
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), BatchFailure::Unavailable);
+        assert_eq!(classify(&sqlx::Error::PoolClosed), BatchFailure::Unavailable);
+    }
 }

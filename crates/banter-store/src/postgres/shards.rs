@@ -16,6 +16,22 @@
 //! to start). To grow, start with more shards than primaries — several
 //! databases per PostgreSQL server — and move databases to new primaries
 //! later; ids never change. docs/SCALING.md has the numbers.
+//!
+//! **Durability.** An ack means committed *and durable*, which on
+//! PostgreSQL depends on `synchronous_commit`: with `off`, COMMIT returns
+//! before the WAL is flushed and a crash of the database loses acknowledged
+//! messages. Every connection asks for `on` in its start-up packet (which
+//! overrides any `ALTER ROLE/DATABASE … SET`), and at start the store reads
+//! the setting back on each shard: if it is still not `on` (a pooler such
+//! as PgBouncer in transaction mode drops start-up options), the store
+//! refuses to start with one line saying so ([`durability_check`]); with
+//! `fsync = off` it starts but warns, since no client setting can make such
+//! a server durable. `local`, `remote_write` and `remote_apply` (each flushes
+//! the primary's WAL before answering) are accepted too.
+//!
+//! **Reachability.** Each shard also has a one-connection pool of its own
+//! for [`Shards::probe`], the readiness check, so a busy main pool never
+//! makes the probe fail and the probe never takes a connection from work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,13 +45,22 @@ use crate::{StoreError, StoreResult};
 /// The migrations, embedded in the binary at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long a request waits for a free pooled connection before failing
-/// with `Unavailable` (instead of queueing without bound).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a pooled connection (a free one, or a new
+/// one being opened) before failing with `Unavailable` instead of queueing
+/// without bound. It is also how long an operation waits while the database
+/// refuses connections (sqlx retries refused connects until then), so it is
+/// the answer time of most requests during an outage: a few seconds, not
+/// the tens of seconds a client would give up after.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest a readiness probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The databases of one store.
 pub(super) struct Shards {
     pools: Vec<PgPool>,
+    /// One single-connection pool per shard, for [`Shards::probe`] only.
+    probes: Vec<PgPool>,
     next_group_shard: AtomicUsize,
 }
 
@@ -47,26 +72,53 @@ impl Shards {
             return Err(StoreError::Unavailable("no database URL given".into()));
         }
         let mut pools = Vec::with_capacity(urls.len());
+        let mut probes = Vec::with_capacity(urls.len());
         for (index, url) in urls.iter().enumerate() {
             let options: PgConnectOptions = url
                 .parse::<PgConnectOptions>()
                 .map_err(|e| StoreError::Unavailable(format!("invalid database URL for shard {index}: {e}")))?
+                // Acknowledged = durable: see the module doc.
+                .options([("synchronous_commit", "on")])
                 // One log line per statement would drown the server's log.
                 .disable_statement_logging();
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to shard {index}: {e}")))?;
+            check_durability(&pool, index).await?;
             MIGRATOR
                 .run(&pool)
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("migrating shard {index} failed: {e}")))?;
             claim_identity(&pool, index, urls.len()).await?;
             pools.push(pool);
+            // The probe's own query is its test: no ping before it.
+            probes.push(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(PROBE_TIMEOUT)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(options),
+            );
         }
-        Ok(Shards { pools, next_group_shard: AtomicUsize::new(0) })
+        Ok(Shards { pools, probes, next_group_shard: AtomicUsize::new(0) })
+    }
+
+    /// Whether every shard answers a trivial query within [`PROBE_TIMEOUT`]
+    /// (each on its own probe connection, all shards at once). `Err` names
+    /// the first shard that did not.
+    pub(super) async fn probe(&self) -> StoreResult<()> {
+        let checks = self.probes.iter().enumerate().map(|(index, pool)| async move {
+            let query = sqlx::query("SELECT 1").execute(pool);
+            match tokio::time::timeout(PROBE_TIMEOUT, query).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(StoreError::Unavailable(format!("shard {index} is unreachable: {e}"))),
+                Err(_) => Err(StoreError::Unavailable(format!("shard {index} did not answer within {PROBE_TIMEOUT:?}"))),
+            }
+        });
+        futures_util::future::join_all(checks).await.into_iter().collect::<StoreResult<Vec<()>>>().map(|_| ())
     }
 
     pub(super) fn count(&self) -> usize {
@@ -111,10 +163,49 @@ impl Shards {
     }
 
     pub(super) async fn close(&self) {
-        for pool in &self.pools {
+        for pool in self.pools.iter().chain(&self.probes) {
             pool.close().await;
         }
     }
+}
+
+/// Reads back the settings "acknowledged = durable" rests on and applies
+/// [`durability_check`].
+async fn check_durability(pool: &PgPool, index: usize) -> StoreResult<()> {
+    let mut connection = pool.acquire().await.db()?;
+    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut *connection).await.db()?;
+    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut *connection).await.db()?;
+    match durability_check(&synchronous_commit, &fsync) {
+        Ok(None) => Ok(()),
+        Ok(Some(warning)) => {
+            tracing::warn!(shard = index, "{warning}");
+            Ok(())
+        }
+        Err(refusal) => Err(StoreError::Unavailable(format!("shard {index}: {refusal}"))),
+    }
+}
+
+/// The verdict on a shard's `synchronous_commit` and `fsync` as a session
+/// of this store sees them: `Err` (refuse to start) when commits are
+/// acknowledged before they are flushed, a warning when the server itself
+/// does not flush.
+pub(super) fn durability_check(synchronous_commit: &str, fsync: &str) -> Result<Option<String>, String> {
+    match synchronous_commit {
+        // `local` flushes this server's WAL before answering, only not a standby's.
+        "on" | "local" | "remote_write" | "remote_apply" => {}
+        other => {
+            return Err(format!(
+                "synchronous_commit is '{other}' on this connection although the store asks for 'on' \
+                 (is a pooler dropping start-up options?); acknowledged messages would not be durable"
+            ))
+        }
+    }
+    if fsync != "on" {
+        return Ok(Some(format!(
+            "the PostgreSQL server runs with fsync = {fsync}: a crash of the database server can lose acknowledged messages"
+        )));
+    }
+    Ok(None)
 }
 
 /// `(id - 1) mod count`: inverse of the id sequence each shard is given.
@@ -172,6 +263,17 @@ async fn claim_identity(pool: &PgPool, index: usize, count: usize) -> StoreResul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_without_synchronous_commit_is_refused_and_a_server_without_fsync_is_warned_about() {
+        assert_eq!(durability_check("on", "on"), Ok(None));
+        assert_eq!(durability_check("remote_apply", "on"), Ok(None));
+        assert_eq!(durability_check("local", "on"), Ok(None));
+        let refusal = durability_check("off", "on").unwrap_err();
+        assert!(refusal.contains("synchronous_commit is 'off'"), "{refusal}");
+        assert!(!refusal.contains('\n'), "one line");
+        assert!(durability_check("on", "off").unwrap().unwrap().contains("fsync = off"));
+    }
 
     #[test]
     fn ids_handed_out_by_a_shard_map_back_to_it() {

@@ -1,16 +1,52 @@
-//! Queries on users and devices.
+//! [`AccountStore`] on SQLite: users.
 //!
-//! Plain synchronous functions over a `&Connection`: the caller decides
-//! whether they run on the writer thread (inside a batch transaction) or on
-//! a reader thread.
+//! The SQL is plain synchronous functions over a `&Connection`; the trait
+//! methods say which thread runs each (the writer, inside a batch
+//! transaction, or a reader).
 
-use banter_protocol::{DeviceId, TimestampMs, User, UserId};
+use async_trait::async_trait;
+use banter_protocol::{TimestampMs, User, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::rows::{is_unique_violation, user_at, DbResult};
-use crate::{AuthenticatedDevice, DeviceRecord, StoreError, StoreResult};
+use super::SqliteStore;
+use crate::{AccountStore, StoreError, StoreResult};
 
-pub(super) fn create_user(
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        display_name: &str,
+        now: TimestampMs,
+    ) -> StoreResult<User> {
+        let (username, password_hash, display_name) =
+            (username.to_owned(), password_hash.to_owned(), display_name.to_owned());
+        self.write(move |c| create_user(c, &username, &password_hash, &display_name, now)).await
+    }
+
+    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        let username = username.to_owned();
+        self.read(move |c| user_credentials(c, &username)).await
+    }
+
+    async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>> {
+        self.read(move |c| user_by_id(c, user_id)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let username = username.to_owned();
+        self.read(move |c| user_by_username(c, &username)).await
+    }
+
+    async fn update_display_name(&self, user_id: UserId, display_name: &str) -> StoreResult<User> {
+        let display_name = display_name.to_owned();
+        self.write(move |c| update_display_name(c, user_id, &display_name)).await
+    }
+}
+
+fn create_user(
     conn: &Connection,
     username: &str,
     password_hash: &str,
@@ -36,7 +72,7 @@ pub(super) fn create_user(
     Ok(User { id, username: username.to_owned(), display_name: display_name.to_owned() })
 }
 
-pub(super) fn user_credentials(conn: &Connection, username: &str) -> StoreResult<Option<(User, String)>> {
+fn user_credentials(conn: &Connection, username: &str) -> StoreResult<Option<(User, String)>> {
     conn.prepare_cached("SELECT id, username, display_name, password_hash FROM users WHERE username = ?1")
         .db()?
         .query_row([username], |row| Ok((user_at(row, 0)?, row.get(3)?)))
@@ -44,7 +80,7 @@ pub(super) fn user_credentials(conn: &Connection, username: &str) -> StoreResult
         .db()
 }
 
-pub(super) fn user_by_id(conn: &Connection, user_id: UserId) -> StoreResult<Option<User>> {
+fn user_by_id(conn: &Connection, user_id: UserId) -> StoreResult<Option<User>> {
     conn.prepare_cached("SELECT id, username, display_name FROM users WHERE id = ?1")
         .db()?
         .query_row([user_id], |row| user_at(row, 0))
@@ -52,7 +88,7 @@ pub(super) fn user_by_id(conn: &Connection, user_id: UserId) -> StoreResult<Opti
         .db()
 }
 
-pub(super) fn user_by_username(conn: &Connection, username: &str) -> StoreResult<Option<User>> {
+fn user_by_username(conn: &Connection, username: &str) -> StoreResult<Option<User>> {
     conn.prepare_cached("SELECT id, username, display_name FROM users WHERE username = ?1")
         .db()?
         .query_row([username], |row| user_at(row, 0))
@@ -60,17 +96,21 @@ pub(super) fn user_by_username(conn: &Connection, username: &str) -> StoreResult
         .db()
 }
 
+/// Whether a user with this id exists.
+pub(super) fn user_exists(conn: &Connection, user_id: UserId) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1").db()?.exists([user_id]).db()
+}
+
 /// Fails with [`StoreError::UserNotFound`] unless the user exists.
 pub(super) fn require_user(conn: &Connection, user_id: UserId) -> StoreResult<()> {
-    let exists = conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1").db()?.exists([user_id]).db()?;
-    if exists {
+    if user_exists(conn, user_id)? {
         Ok(())
     } else {
         Err(StoreError::UserNotFound)
     }
 }
 
-pub(super) fn update_display_name(conn: &Connection, user_id: UserId, display_name: &str) -> StoreResult<User> {
+fn update_display_name(conn: &Connection, user_id: UserId, display_name: &str) -> StoreResult<User> {
     conn.prepare_cached("UPDATE users SET display_name = ?2 WHERE id = ?1 RETURNING id, username, display_name")
         .db()?
         .query_row((user_id, display_name), |row| user_at(row, 0))
@@ -79,80 +119,3 @@ pub(super) fn update_display_name(conn: &Connection, user_id: UserId, display_na
         .ok_or(StoreError::UserNotFound)
 }
 
-pub(super) fn create_device(
-    conn: &Connection,
-    user_id: UserId,
-    name: &str,
-    token_hash: &[u8],
-    now: TimestampMs,
-) -> StoreResult<DeviceRecord> {
-    // Checked explicitly so the caller gets UserNotFound rather than a
-    // foreign-key failure reported as Unavailable.
-    require_user(conn, user_id)?;
-    let id: DeviceId = conn
-        .prepare_cached(
-            "INSERT INTO devices (user_id, name, token_hash, created_at, last_active_at) VALUES (?1, ?2, ?3, ?4, ?4)
-             RETURNING id",
-        )
-        .db()?
-        .query_row((user_id, name, token_hash, now), |row| row.get(0))
-        .db()?;
-    Ok(DeviceRecord { id, user_id, name: name.to_owned(), created_at: now, last_active_at: now })
-}
-
-pub(super) fn device_by_token_hash(conn: &Connection, token_hash: &[u8]) -> StoreResult<Option<AuthenticatedDevice>> {
-    conn.prepare_cached(
-        "SELECT u.id, u.username, u.display_name, d.id
-         FROM devices d JOIN users u ON u.id = d.user_id
-         WHERE d.token_hash = ?1",
-    )
-    .db()?
-    .query_row([token_hash], |row| Ok(AuthenticatedDevice { user: user_at(row, 0)?, device_id: row.get(3)? }))
-    .optional()
-    .db()
-}
-
-pub(super) fn touch_device(conn: &Connection, device_id: DeviceId, now: TimestampMs) -> StoreResult<()> {
-    // max(): touches may arrive out of order; the marker never goes back.
-    // A revoked device simply matches no row.
-    conn.prepare_cached("UPDATE devices SET last_active_at = max(last_active_at, ?2) WHERE id = ?1")
-        .db()?
-        .execute((device_id, now))
-        .db()?;
-    Ok(())
-}
-
-pub(super) fn list_devices(conn: &Connection, user_id: UserId) -> StoreResult<Vec<DeviceRecord>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = ?1
-             ORDER BY created_at, id",
-        )
-        .db()?;
-    let rows = stmt
-        .query_map([user_id], |row| {
-            Ok(DeviceRecord {
-                id: row.get(0)?,
-                user_id: row.get(1)?,
-                name: row.get(2)?,
-                created_at: row.get(3)?,
-                last_active_at: row.get(4)?,
-            })
-        })
-        .db()?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().db()
-}
-
-pub(super) fn revoke_device(conn: &Connection, user_id: UserId, device_id: DeviceId) -> StoreResult<()> {
-    let deleted = conn
-        .prepare_cached("DELETE FROM devices WHERE id = ?1 AND user_id = ?2")
-        .db()?
-        .execute((device_id, user_id))
-        .db()?;
-    if deleted == 0 {
-        return Err(StoreError::DeviceNotFound);
-    }
-    // A revoked device must not keep receiving notifications.
-    conn.prepare_cached("DELETE FROM push_subscriptions WHERE device_id = ?1").db()?.execute([device_id]).db()?;
-    Ok(())
-}

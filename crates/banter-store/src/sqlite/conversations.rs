@@ -1,36 +1,97 @@
-//! Queries on conversations and their membership.
+//! [`ConversationStore`] on SQLite: conversations and their membership.
 //!
 //! The functions that change membership run on the writer thread, where
-//! their checks (admin? full? already a member?) and their changes happen in
-//! one transaction with no other writer in between: that is what makes "a
-//! group never exceeds the limit" and "one direct conversation per pair" hold
-//! under concurrency.
+//! the rules of [`crate::conversations`] (admin? full? already a member?)
+//! and the changes happen in one transaction with no other writer in
+//! between: that is what makes "a group never exceeds the limit" and "one
+//! direct conversation per pair" hold under concurrency.
 
-use std::collections::HashSet;
-
-use banter_protocol::limits::MAX_GROUP_MEMBERS;
+use async_trait::async_trait;
 use banter_protocol::{Conversation, ConversationId, ConversationKind, Member, MemberRole, Seq, TimestampMs, UserId};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::accounts::require_user;
-use super::rows::{
-    member_ids, message_columns, message_from_row, parse_kind, parse_role, require_member, role_of, user_at, DbResult,
+use super::accounts::{require_user, user_exists};
+use super::rows::{member_ids, message_columns, message_from_row, require_member, role_of, user_at, DbResult};
+use super::SqliteStore;
+use crate::conversations::{
+    check_addable, direct_key, may_add_members, may_remove_member, members_after_removal, members_to_add,
+    new_group_members, unread_count,
 };
-use crate::{MembershipChange, StoreError, StoreResult};
+use crate::rows::{parse_kind, parse_role};
+use crate::{ConversationStore, MembershipChange, StoreError, StoreResult};
 
-pub(super) fn get_or_create_direct(
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn get_or_create_direct(
+        &self,
+        a: UserId,
+        b: UserId,
+        now: TimestampMs,
+    ) -> StoreResult<(ConversationId, bool)> {
+        self.write(move |c| get_or_create_direct(c, a, b, now)).await
+    }
+
+    async fn create_group(
+        &self,
+        creator: UserId,
+        name: &str,
+        members: &[UserId],
+        now: TimestampMs,
+    ) -> StoreResult<ConversationId> {
+        let (name, members) = (name.to_owned(), members.to_vec());
+        self.write(move |c| create_group(c, creator, &name, &members, now)).await
+    }
+
+    async fn add_members(
+        &self,
+        conversation_id: ConversationId,
+        actor: UserId,
+        user_ids: &[UserId],
+        now: TimestampMs,
+    ) -> StoreResult<MembershipChange> {
+        let user_ids = user_ids.to_vec();
+        self.write(move |c| add_members(c, conversation_id, actor, &user_ids, now)).await
+    }
+
+    async fn remove_member(
+        &self,
+        conversation_id: ConversationId,
+        actor: UserId,
+        target: UserId,
+    ) -> StoreResult<MembershipChange> {
+        self.write(move |c| remove_member(c, conversation_id, actor, target)).await
+    }
+
+    async fn membership(&self, conversation_id: ConversationId, user_id: UserId) -> StoreResult<Option<MemberRole>> {
+        self.read(move |c| role_of(c, conversation_id, user_id)).await
+    }
+
+    async fn member_ids(&self, conversation_id: ConversationId) -> StoreResult<Vec<UserId>> {
+        self.read(move |c| member_ids(c, conversation_id)).await
+    }
+
+    async fn members(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Vec<Member>> {
+        self.read(move |c| members(c, conversation_id, viewer)).await
+    }
+
+    async fn conversation(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Conversation> {
+        self.read(move |c| conversation(c, conversation_id, viewer)).await
+    }
+
+    async fn list_conversations(&self, viewer: UserId) -> StoreResult<Vec<Conversation>> {
+        self.read(move |c| list_conversations(c, viewer)).await
+    }
+}
+
+fn get_or_create_direct(
     conn: &Connection,
     a: UserId,
     b: UserId,
     now: TimestampMs,
 ) -> StoreResult<(ConversationId, bool)> {
-    if a == b {
-        return Err(StoreError::InvalidConversation("cannot start a direct conversation with yourself"));
-    }
+    let key = direct_key(a, b)?;
     require_user(conn, a)?;
     require_user(conn, b)?;
-    // Order-independent, so (a, b) and (b, a) find the same row.
-    let key = format!("{}:{}", a.min(b), a.max(b));
     let existing: Option<ConversationId> = conn
         .prepare_cached("SELECT id FROM conversations WHERE direct_key = ?1")
         .db()?
@@ -53,20 +114,14 @@ pub(super) fn get_or_create_direct(
     Ok((id, true))
 }
 
-pub(super) fn create_group(
+fn create_group(
     conn: &Connection,
     creator: UserId,
     name: &str,
     members: &[UserId],
     now: TimestampMs,
 ) -> StoreResult<ConversationId> {
-    let others = dedup(members.iter().copied().filter(|&id| id != creator));
-    // Checked before touching the database so an oversized request costs
-    // nothing.
-    let would_have = others.len() + 1;
-    if would_have > MAX_GROUP_MEMBERS {
-        return Err(StoreError::GroupFull { would_have, limit: MAX_GROUP_MEMBERS });
-    }
+    let (others, would_have) = new_group_members(creator, members)?;
     require_user(conn, creator)?;
     for &user_id in &others {
         require_user(conn, user_id)?;
@@ -86,7 +141,7 @@ pub(super) fn create_group(
     Ok(id)
 }
 
-pub(super) fn add_members(
+fn add_members(
     conn: &Connection,
     conversation_id: ConversationId,
     actor: UserId,
@@ -95,25 +150,11 @@ pub(super) fn add_members(
 ) -> StoreResult<MembershipChange> {
     let actor_role = require_member(conn, conversation_id, actor)?;
     let (kind, member_count) = kind_and_count(conn, conversation_id)?;
-    // Kind before role: in a direct conversation nobody is admin, and
-    // "direct conversations have exactly two members" is the useful answer.
-    if kind == ConversationKind::Direct {
-        return Err(StoreError::InvalidConversation("direct conversations have exactly two members"));
-    }
-    if actor_role != MemberRole::Admin {
-        return Err(StoreError::NotAdmin);
-    }
-    let new = dedup(user_ids.iter().copied());
-    let would_have = member_count.max(0) as usize + new.len();
-    if would_have > MAX_GROUP_MEMBERS {
-        return Err(StoreError::GroupFull { would_have, limit: MAX_GROUP_MEMBERS });
-    }
-    for &user_id in &new {
-        require_user(conn, user_id)?;
-        if role_of(conn, conversation_id, user_id)?.is_some() {
-            return Err(StoreError::AlreadyMember(user_id));
-        }
-    }
+    may_add_members(kind, actor_role)?;
+    let (new, would_have) = members_to_add(member_count, user_ids)?;
+    check_addable(&new, |user_id| {
+        Ok((user_exists(conn, user_id)?, role_of(conn, conversation_id, user_id)?.is_some()))
+    })?;
     for &user_id in &new {
         insert_member(conn, conversation_id, user_id, MemberRole::Member, now)?;
     }
@@ -121,7 +162,7 @@ pub(super) fn add_members(
     Ok(MembershipChange { conversation_id, member_ids: member_ids(conn, conversation_id)?, changed_user_ids: new })
 }
 
-pub(super) fn remove_member(
+fn remove_member(
     conn: &Connection,
     conversation_id: ConversationId,
     actor: UserId,
@@ -129,19 +170,13 @@ pub(super) fn remove_member(
 ) -> StoreResult<MembershipChange> {
     let actor_role = require_member(conn, conversation_id, actor)?;
     let (kind, member_count) = kind_and_count(conn, conversation_id)?;
-    if kind == ConversationKind::Direct {
-        return Err(StoreError::InvalidConversation("direct conversations have exactly two members"));
-    }
-    if actor != target && actor_role != MemberRole::Admin {
-        return Err(StoreError::NotAdmin);
-    }
+    may_remove_member(kind, actor, actor_role, target)?;
     let target_role = require_member(conn, conversation_id, target)?;
     conn.prepare_cached("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2")
         .db()?
         .execute((conversation_id, target))
         .db()?;
-    let remaining = (member_count.max(1) - 1) as usize;
-    set_member_count(conn, conversation_id, remaining)?;
+    set_member_count(conn, conversation_id, members_after_removal(member_count))?;
     if target_role == MemberRole::Admin {
         // A group with members but no admin could never change again.
         let admins_left = conn
@@ -169,7 +204,7 @@ pub(super) fn remove_member(
 
 /// Members with profiles, longest-standing first. Ties (members added
 /// together) are broken by user id so the order is stable.
-pub(super) fn members(conn: &Connection, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Vec<Member>> {
+fn members(conn: &Connection, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Vec<Member>> {
     require_member(conn, conversation_id, viewer)?;
     let mut stmt = conn
         .prepare_cached(
@@ -228,11 +263,7 @@ impl ViewRow {
     }
 }
 
-pub(super) fn conversation(
-    conn: &Connection,
-    conversation_id: ConversationId,
-    viewer: UserId,
-) -> StoreResult<Conversation> {
+fn conversation(conn: &Connection, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Conversation> {
     let row = conn
         .prepare_cached(concat!(view_select!(), "WHERE m.conversation_id = ?1 AND m.user_id = ?2"))
         .db()?
@@ -243,7 +274,7 @@ pub(super) fn conversation(
     complete_view(conn, row, viewer)
 }
 
-pub(super) fn list_conversations(conn: &Connection, viewer: UserId) -> StoreResult<Vec<Conversation>> {
+fn list_conversations(conn: &Connection, viewer: UserId) -> StoreResult<Vec<Conversation>> {
     let rows = {
         let mut stmt = conn
             .prepare_cached(concat!(view_select!(), "WHERE m.user_id = ?1 ORDER BY c.last_activity_at DESC, c.id DESC"))
@@ -296,7 +327,7 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
         created_at: row.created_at,
         last_seq: row.last_seq,
         read_seq: row.read_seq,
-        unread_count: (row.last_seq - row.read_seq).max(0),
+        unread_count: unread_count(row.last_seq, row.read_seq),
         member_count: row.member_count,
         peer,
         last_message,
@@ -337,10 +368,4 @@ fn set_member_count(conn: &Connection, conversation_id: ConversationId, count: u
         .execute((conversation_id, count as i64))
         .db()?;
     Ok(())
-}
-
-/// Removes repeats, keeping first-seen order so results are predictable.
-fn dedup(ids: impl Iterator<Item = UserId>) -> Vec<UserId> {
-    let mut seen = HashSet::new();
-    ids.filter(|id| seen.insert(*id)).collect()
 }

@@ -1,19 +1,42 @@
-//! Per-member markers: delivered and read seqs, receipts, mute.
+//! [`MarkerStore`] on SQLite: delivered and read seqs, receipts, mute.
 //!
-//! `delivered_seq >= read_seq` always holds: reading implies delivery, so
-//! moving the read marker drags the delivered marker along. Both only move
-//! forward and never past the conversation's last seq.
+//! The marker rule is [`MarkerUpdate::advance`]; it runs on the writer,
+//! between the read of the member's markers and their write.
 
-use banter_protocol::http::MessageReceipts;
+use async_trait::async_trait;
 use banter_protocol::{ConversationId, ConversationKind, Markers, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::rows::{parse_kind, require_member, DbResult};
-use crate::{advance_markers, MarkerUpdate, StoreError, StoreResult};
+use super::rows::{require_member, DbResult};
+use super::SqliteStore;
+use crate::rows::parse_kind;
+use crate::{Marker, MarkerStore, MarkerUpdate, Receipts, StoreError, StoreResult};
 
-pub(super) use crate::Marker;
+#[async_trait]
+impl MarkerStore for SqliteStore {
+    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate> {
+        self.write(move |c| advance(c, conversation_id, user_id, seq, Marker::Read)).await
+    }
 
-pub(super) fn advance(
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: Seq,
+    ) -> StoreResult<MarkerUpdate> {
+        self.write(move |c| advance(c, conversation_id, user_id, seq, Marker::Delivered)).await
+    }
+
+    async fn message_receipts(&self, conversation_id: ConversationId, viewer: UserId, seq: Seq) -> StoreResult<Receipts> {
+        self.read(move |c| message_receipts(c, conversation_id, viewer, seq)).await
+    }
+
+    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
+        self.write(move |c| set_muted(c, conversation_id, user_id, muted)).await
+    }
+}
+
+fn advance(
     conn: &Connection,
     conversation_id: ConversationId,
     user_id: UserId,
@@ -31,18 +54,16 @@ pub(super) fn advance(
         .optional()
         .db()?
         .ok_or(StoreError::NotAMember)?;
-    let Markers { delivered_seq: new_delivered, read_seq: new_read } =
-        advance_markers(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
-    let changed = new_read != read || new_delivered != delivered;
-    if changed {
+    let mut update = MarkerUpdate::advance(Markers { delivered_seq: delivered, read_seq: read }, marker, seq, last_seq);
+    if update.changed {
         conn.prepare_cached(
             "UPDATE members SET delivered_seq = ?3, read_seq = ?4 WHERE conversation_id = ?1 AND user_id = ?2",
         )
         .db()?
-        .execute((conversation_id, user_id, new_delivered, new_read))
+        .execute((conversation_id, user_id, update.markers.delivered_seq, update.markers.read_seq))
         .db()?;
     }
-    let direct_peer = match parse_kind(&kind)? {
+    update.direct_peer = match parse_kind(&kind)? {
         ConversationKind::Group => None,
         ConversationKind::Direct => conn
             .prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 AND user_id <> ?2 LIMIT 1")
@@ -51,15 +72,15 @@ pub(super) fn advance(
             .optional()
             .db()?,
     };
-    Ok(MarkerUpdate { markers: Markers { delivered_seq: new_delivered, read_seq: new_read }, changed, direct_peer })
+    Ok(update)
 }
 
-pub(super) fn message_receipts(
+fn message_receipts(
     conn: &Connection,
     conversation_id: ConversationId,
     viewer: UserId,
     seq: Seq,
-) -> StoreResult<MessageReceipts> {
+) -> StoreResult<Receipts> {
     require_member(conn, conversation_id, viewer)?;
     let sender_id: UserId = conn
         .prepare_cached("SELECT sender_id FROM messages WHERE conversation_id = ?1 AND seq = ?2")
@@ -74,36 +95,17 @@ pub(super) fn message_receipts(
              WHERE conversation_id = ?1 AND user_id <> ?2 ORDER BY user_id",
         )
         .db()?;
-    let rows = stmt
+    let others = stmt
         .query_map((conversation_id, sender_id), |row| {
             Ok((row.get::<_, UserId>(0)?, row.get::<_, Seq>(1)?, row.get::<_, Seq>(2)?))
         })
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
         .db()?;
-    let mut receipts = MessageReceipts {
-        conversation_id,
-        seq,
-        member_count: 0,
-        delivered_count: 0,
-        read_count: 0,
-        delivered_to: Vec::new(),
-        read_by: Vec::new(),
-    };
-    for row in rows {
-        let (user_id, delivered, read) = row.db()?;
-        receipts.member_count += 1;
-        if delivered >= seq {
-            receipts.delivered_to.push(user_id);
-        }
-        if read >= seq {
-            receipts.read_by.push(user_id);
-        }
-    }
-    receipts.delivered_count = receipts.delivered_to.len() as i64;
-    receipts.read_count = receipts.read_by.len() as i64;
-    Ok(receipts)
+    Ok(Receipts::from_markers(conversation_id, seq, others))
 }
 
-pub(super) fn set_muted(conn: &Connection, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
+fn set_muted(conn: &Connection, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
     let updated = conn
         .prepare_cached("UPDATE members SET muted = ?3 WHERE conversation_id = ?1 AND user_id = ?2")
         .db()?

@@ -1,33 +1,55 @@
-//! Queries on messages: append (the hot path), history and sync.
+//! [`MessageStore`] on SQLite: append (the hot path), history and sync.
 //!
 //! `append_message` runs on the writer thread; seqs are dense
 //! because that thread is the only writer and a failed job rolls back its
 //! savepoint, taking its `last_seq` increment with it.
 
-use std::collections::HashMap;
-
-use banter_protocol::frames::SyncCursor;
+use async_trait::async_trait;
 use banter_protocol::{ConversationId, DeviceId, Message, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, Params};
 
 use super::rows::{member_ids, message_columns, message_from_row, require_member, DbResult};
-use crate::{AppendOutcome, HistoryRange, MessagePage, NewMessage, StoreError, StoreResult};
+use super::SqliteStore;
+use crate::messages::{cursor_map, require_sender};
+use crate::{
+    page::PageBuilder, AppendOutcome, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage,
+    StoreResult,
+};
 
-pub(super) fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutcome> {
-    // 1. A retry: hand back the original, provided the sender may still see it.
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
+        self.write(move |c| append_message(c, message)).await
+    }
+
+    async fn history(
+        &self,
+        conversation_id: ConversationId,
+        viewer: UserId,
+        range: HistoryRange,
+        limit: u32,
+    ) -> StoreResult<MessagePage> {
+        self.read(move |c| history(c, conversation_id, viewer, range, limit)).await
+    }
+
+    async fn sync(&self, user_id: UserId, cursors: &[ConversationCursor], limit: u32) -> StoreResult<MessagePage> {
+        let cursors = cursors.to_vec();
+        self.read(move |c| sync(c, user_id, &cursors, limit)).await
+    }
+}
+
+fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutcome> {
+    // 1. A retry: hand back the original, provided it is the same message
+    //    and the sender may still see it.
     if let Some(original) = by_client_msg_id(conn, new.sender_device_id, &new.client_msg_id)? {
         let member_ids = member_ids(conn, original.conversation_id)?;
-        if !member_ids.contains(&new.sender_id) {
-            return Err(StoreError::NotAMember);
-        }
-        return Ok(AppendOutcome { message: original, duplicate: true, member_ids });
+        new.check_retry(&original, &member_ids)?;
+        let direct = is_direct(conn, original.conversation_id)?;
+        return Ok(AppendOutcome::new(original, true, member_ids, direct));
     }
-    // 2. One query is both the membership check and the fan-out list. A
-    //    conversation that does not exist has no members, hence NotAMember.
+    // 2. One query is both the membership check and the fan-out list.
     let member_ids = member_ids(conn, new.conversation_id)?;
-    if !member_ids.contains(&new.sender_id) {
-        return Err(StoreError::NotAMember);
-    }
+    require_sender(&member_ids, new.sender_id)?;
     // 3. Next seq. A plain UPDATE and a SELECT rather than `UPDATE …
     //    RETURNING`: SQLite runs RETURNING through an ephemeral table, which
     //    cost more than the rest of this step on the hot path.
@@ -37,10 +59,10 @@ pub(super) fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<
     .db()?
     .execute((new.conversation_id, new.server_ts))
     .db()?;
-    let seq: Seq = conn
-        .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")
+    let (seq, direct): (Seq, bool) = conn
+        .prepare_cached("SELECT last_seq, kind = 'direct' FROM conversations WHERE id = ?1")
         .db()?
-        .query_row([new.conversation_id], |row| row.get(0))
+        .query_row([new.conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .db()?;
     // 4. The message.
     conn.prepare_cached(concat!("INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
@@ -64,17 +86,16 @@ pub(super) fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<
         .db()?
         .execute((new.conversation_id, new.sender_id, seq))
         .db()?;
-    let message = Message {
-        conversation_id: new.conversation_id,
-        seq,
-        sender_id: new.sender_id,
-        sender_device_id: new.sender_device_id,
-        // Moved, not cloned: a text can be 400 KB.
-        client_msg_id: new.client_msg_id,
-        text: new.text,
-        server_ts: new.server_ts,
-    };
-    Ok(AppendOutcome { message, duplicate: false, member_ids })
+    Ok(AppendOutcome::new(new.into_message(seq), false, member_ids, direct))
+}
+
+fn is_direct(conn: &Connection, conversation_id: ConversationId) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT kind = 'direct' FROM conversations WHERE id = ?1")
+        .db()?
+        .query_row([conversation_id], |row| row.get(0))
+        .optional()
+        .db()
+        .map(|direct| direct.unwrap_or(false))
 }
 
 fn by_client_msg_id(conn: &Connection, device_id: DeviceId, client_msg_id: &str) -> StoreResult<Option<Message>> {
@@ -89,7 +110,22 @@ fn by_client_msg_id(conn: &Connection, device_id: DeviceId, client_msg_id: &str)
     .db()
 }
 
-pub(super) fn history(
+/// A history page read backwards from a cursor (`?2`), newest first;
+/// `?3` rows at most.
+const HISTORY_BACKWARD: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+);
+
+/// A history page read forwards from a cursor (`?2`), oldest first.
+const HISTORY_FORWARD: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
+);
+
+fn history(
     conn: &Connection,
     conversation_id: ConversationId,
     viewer: UserId,
@@ -97,57 +133,17 @@ pub(super) fn history(
     limit: u32,
 ) -> StoreResult<MessagePage> {
     require_member(conn, conversation_id, viewer)?;
+    let mut page = PageBuilder::new(limit);
     // One extra row tells whether more exist beyond the page.
     let fetch = i64::from(limit) + 1;
-    let (mut messages, newest_first) = match range {
-        HistoryRange::Latest => (
-            query_messages(
-                conn,
-                concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2"
-                ),
-                (conversation_id, fetch),
-            )?,
-            true,
-        ),
-        HistoryRange::Before(seq) => (
-            query_messages(
-                conn,
-                concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
-                ),
-                (conversation_id, seq, fetch),
-            )?,
-            true,
-        ),
-        HistoryRange::After(seq) => (
-            query_messages(
-                conn,
-                concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
-                ),
-                (conversation_id, seq, fetch),
-            )?,
-            false,
-        ),
-    };
-    let has_more = messages.len() > limit as usize;
-    // The extra row is the one furthest from the starting point, i.e. last.
-    messages.truncate(limit as usize);
-    if newest_first {
-        messages.reverse();
-    }
-    Ok(MessagePage { messages, has_more })
+    let (cursor, newest_first) = range.cursor();
+    let sql = if newest_first { HISTORY_BACKWARD } else { HISTORY_FORWARD };
+    read_into(&mut page, conn, sql, (conversation_id, cursor, fetch))?;
+    Ok(page.finish(newest_first))
 }
 
-pub(super) fn sync(conn: &Connection, user_id: UserId, cursors: &[SyncCursor], limit: u32) -> StoreResult<MessagePage> {
-    let cursors: HashMap<ConversationId, Seq> = cursors.iter().map(|c| (c.conversation_id, c.seq.max(0))).collect();
+fn sync(conn: &Connection, user_id: UserId, cursors: &[ConversationCursor], limit: u32) -> StoreResult<MessagePage> {
+    let cursors = cursor_map(cursors);
     let conversations: Vec<(ConversationId, Seq)> = {
         let mut stmt = conn
             .prepare_cached(
@@ -158,9 +154,7 @@ pub(super) fn sync(conn: &Connection, user_id: UserId, cursors: &[SyncCursor], l
         let rows = stmt.query_map([user_id], |row| Ok((row.get(0)?, row.get(1)?))).db()?;
         rows.collect::<rusqlite::Result<_>>().db()?
     };
-    let mut budget = i64::from(limit);
-    let mut messages = Vec::new();
-    let mut has_more = false;
+    let mut page = PageBuilder::new(limit);
     for (conversation_id, last_seq) in conversations {
         let cursor = cursors.get(&conversation_id).copied().unwrap_or(0);
         // Seqs are dense, so this is exactly how many messages are missing.
@@ -168,30 +162,40 @@ pub(super) fn sync(conn: &Connection, user_id: UserId, cursors: &[SyncCursor], l
         if missing <= 0 {
             continue;
         }
-        if budget == 0 {
-            has_more = true;
+        if page.is_complete() {
+            page.more_exist();
             break;
         }
-        let page = query_messages(
+        let (before, remaining) = (page.len(), page.remaining() as i64);
+        read_into(
+            &mut page,
             conn,
             concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
             ),
-            (conversation_id, cursor, budget),
+            (conversation_id, cursor, remaining),
         )?;
-        budget -= page.len() as i64;
-        if (page.len() as i64) < missing {
-            has_more = true;
+        if ((page.len() - before) as i64) < missing {
+            page.more_exist();
+            break;
         }
-        messages.extend(page);
     }
-    Ok(MessagePage { messages, has_more })
+    Ok(page.finish(false))
 }
 
-fn query_messages(conn: &Connection, sql: &'static str, params: impl Params) -> StoreResult<Vec<Message>> {
+/// Steps through the rows of `sql` in reading order, offering each to
+/// `page`, and stops at the first that does not fit: rows after it are
+/// never read, so the page's byte budget bounds the work as well as the
+/// result.
+fn read_into(page: &mut PageBuilder, conn: &Connection, sql: &'static str, params: impl Params) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(sql).db()?;
-    let rows = stmt.query_map(params, message_from_row).db()?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().db()
+    let mut rows = stmt.query(params).db()?;
+    while let Some(row) = rows.next().db()? {
+        if !page.offer(message_from_row(row).db()?) {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The embedded SQLite implementation of [`Store`].
+//! The embedded SQLite implementation of [`Store`](crate::Store).
 //!
 //! Layout:
 //! * [`writer`]: one OS thread owns the only write connection and commits
@@ -8,8 +8,15 @@
 //! * [`readers`]: a few threads with read-only connections serve reads in
 //!   parallel; WAL lets them run while the writer commits.
 //! * [`schema`]: connection PRAGMAs and embedded, versioned migrations.
-//! * [`accounts`], [`conversations`], [`messages`]: the SQL, as plain
-//!   synchronous functions over a `&Connection`.
+//! * [`backup`]: `banter backup` (online, `VACUUM INTO`) and `banter restore`.
+//! * [`accounts`], [`devices`], [`conversations`], [`messages`],
+//!   [`markers`], [`presence`], [`push`], [`settings`]: each implements its
+//!   domain trait ([`AccountStore`](crate::AccountStore) in `accounts`, and
+//!   so on). The SQL is plain synchronous functions over a `&Connection`;
+//!   the trait method only says which thread runs it — the writer (inside
+//!   a batch transaction) or a reader — because the connection lives on
+//!   that thread.
+//! * [`rows`]: rusqlite error mapping and row decoding the modules share.
 //!
 //! rusqlite (rather than an async driver) because the writer must control its
 //! transactions exactly — one transaction per batch, one savepoint per job —
@@ -17,51 +24,50 @@
 //! hop per statement.
 
 mod accounts;
+pub mod backup;
 mod checkpointer;
 mod conversations;
+mod devices;
 mod markers;
 mod messages;
+mod owner_lock;
 mod presence;
 mod push;
 mod readers;
-pub(crate) mod rows;
+mod rows;
 mod schema;
+mod settings;
 mod writer;
 
 use std::path::Path;
 
 use async_trait::async_trait;
-use banter_protocol::{
-    frames::SyncCursor, http::MessageReceipts, Conversation, ConversationId, DeviceId, Member, MemberRole, Seq,
-    TimestampMs, User, UserId,
-};
 use rusqlite::Connection;
 
 use self::checkpointer::Checkpointer;
+use self::owner_lock::OwnerLock;
 use self::readers::ReaderPool;
 use self::schema::Access;
 use self::writer::Writer;
-use crate::{
-    AppendOutcome, AuthenticatedDevice, DeviceRecord, HistoryRange, MarkerUpdate, MembershipChange, MessagePage,
-    NewMessage, NewPushSubscription, PushSubscriptionRecord, Store, StoreError, StoreResult,
-};
-use self::markers::Marker;
+use crate::{StoreError, StoreLifecycle, StoreResult};
 
 /// Reader threads (and connections). Reads are short indexed lookups, so a
 /// few threads keep up with many connections; more would mostly contend.
 const READER_THREADS: usize = 4;
 
-/// A [`Store`] backed by one SQLite file in WAL mode.
+/// A [`Store`](crate::Store) backed by one SQLite file in WAL mode.
 ///
 /// Cheap to share behind an `Arc`; all methods take `&self`. Dropping it
 /// commits queued writes and stops its threads (blocking), as
-/// [`Store::close`] does.
+/// [`StoreLifecycle::close`] does.
 pub struct SqliteStore {
     // Field order is drop order: the writer finishes its queue before the
     // readers go away.
     writer: Writer,
     readers: ReaderPool,
     _checkpointer: Checkpointer,
+    /// Held from open to close: one process per database file.
+    owner: OwnerLock,
 }
 
 /// SQLite's own error for a read-only directory is "unable to open database
@@ -83,6 +89,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display())))?;
             check_writable(dir)?;
         }
+        let owner = OwnerLock::acquire(path)?;
         let mut write_conn = schema::open_connection(path, Access::ReadWrite)?;
         schema::migrate(&mut write_conn)?;
         write_conn
@@ -96,7 +103,7 @@ impl SqliteStore {
         let readers = ReaderPool::start(read_conns)?;
         let writer = Writer::start(write_conn)?;
         tracing::info!(path = %path.display(), "opened SQLite store");
-        Ok(SqliteStore { writer, readers, _checkpointer: checkpointer })
+        Ok(SqliteStore { writer, readers, _checkpointer: checkpointer, owner })
     }
 
     /// Runs `f` on the writer thread inside the next batch's transaction;
@@ -118,217 +125,13 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        display_name: &str,
-        now: TimestampMs,
-    ) -> StoreResult<User> {
-        let (username, password_hash, display_name) =
-            (username.to_owned(), password_hash.to_owned(), display_name.to_owned());
-        self.write(move |c| accounts::create_user(c, &username, &password_hash, &display_name, now)).await
-    }
-
-    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        let username = username.to_owned();
-        self.read(move |c| accounts::user_credentials(c, &username)).await
-    }
-
-    async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>> {
-        self.read(move |c| accounts::user_by_id(c, user_id)).await
-    }
-
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let username = username.to_owned();
-        self.read(move |c| accounts::user_by_username(c, &username)).await
-    }
-
-    async fn update_display_name(&self, user_id: UserId, display_name: &str) -> StoreResult<User> {
-        let display_name = display_name.to_owned();
-        self.write(move |c| accounts::update_display_name(c, user_id, &display_name)).await
-    }
-
-    async fn create_device(
-        &self,
-        user_id: UserId,
-        name: &str,
-        token_hash: &[u8],
-        now: TimestampMs,
-    ) -> StoreResult<DeviceRecord> {
-        let (name, token_hash) = (name.to_owned(), token_hash.to_vec());
-        self.write(move |c| accounts::create_device(c, user_id, &name, &token_hash, now)).await
-    }
-
-    async fn device_by_token_hash(&self, token_hash: &[u8]) -> StoreResult<Option<AuthenticatedDevice>> {
-        let token_hash = token_hash.to_vec();
-        self.read(move |c| accounts::device_by_token_hash(c, &token_hash)).await
-    }
-
-    async fn touch_device(&self, device_id: DeviceId, now: TimestampMs) -> StoreResult<()> {
-        self.write(move |c| accounts::touch_device(c, device_id, now)).await
-    }
-
-    async fn list_devices(&self, user_id: UserId) -> StoreResult<Vec<DeviceRecord>> {
-        self.read(move |c| accounts::list_devices(c, user_id)).await
-    }
-
-    async fn revoke_device(&self, user_id: UserId, device_id: DeviceId) -> StoreResult<()> {
-        self.write(move |c| accounts::revoke_device(c, user_id, device_id)).await
-    }
-
-    async fn get_or_create_direct(
-        &self,
-        a: UserId,
-        b: UserId,
-        now: TimestampMs,
-    ) -> StoreResult<(ConversationId, bool)> {
-        self.write(move |c| conversations::get_or_create_direct(c, a, b, now)).await
-    }
-
-    async fn create_group(
-        &self,
-        creator: UserId,
-        name: &str,
-        members: &[UserId],
-        now: TimestampMs,
-    ) -> StoreResult<ConversationId> {
-        let (name, members) = (name.to_owned(), members.to_vec());
-        self.write(move |c| conversations::create_group(c, creator, &name, &members, now)).await
-    }
-
-    async fn add_members(
-        &self,
-        conversation_id: ConversationId,
-        actor: UserId,
-        user_ids: &[UserId],
-        now: TimestampMs,
-    ) -> StoreResult<MembershipChange> {
-        let user_ids = user_ids.to_vec();
-        self.write(move |c| conversations::add_members(c, conversation_id, actor, &user_ids, now)).await
-    }
-
-    async fn remove_member(
-        &self,
-        conversation_id: ConversationId,
-        actor: UserId,
-        target: UserId,
-    ) -> StoreResult<MembershipChange> {
-        self.write(move |c| conversations::remove_member(c, conversation_id, actor, target)).await
-    }
-
-    async fn membership(&self, conversation_id: ConversationId, user_id: UserId) -> StoreResult<Option<MemberRole>> {
-        self.read(move |c| rows::role_of(c, conversation_id, user_id)).await
-    }
-
-    async fn member_ids(&self, conversation_id: ConversationId) -> StoreResult<Vec<UserId>> {
-        self.read(move |c| rows::member_ids(c, conversation_id)).await
-    }
-
-    async fn members(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Vec<Member>> {
-        self.read(move |c| conversations::members(c, conversation_id, viewer)).await
-    }
-
-    async fn conversation(&self, conversation_id: ConversationId, viewer: UserId) -> StoreResult<Conversation> {
-        self.read(move |c| conversations::conversation(c, conversation_id, viewer)).await
-    }
-
-    async fn list_conversations(&self, viewer: UserId) -> StoreResult<Vec<Conversation>> {
-        self.read(move |c| conversations::list_conversations(c, viewer)).await
-    }
-
-    async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.write(move |c| messages::append_message(c, message)).await
-    }
-
-    async fn history(
-        &self,
-        conversation_id: ConversationId,
-        viewer: UserId,
-        range: HistoryRange,
-        limit: u32,
-    ) -> StoreResult<MessagePage> {
-        self.read(move |c| messages::history(c, conversation_id, viewer, range, limit)).await
-    }
-
-    async fn sync(&self, user_id: UserId, cursors: &[SyncCursor], limit: u32) -> StoreResult<MessagePage> {
-        let cursors = cursors.to_vec();
-        self.read(move |c| messages::sync(c, user_id, &cursors, limit)).await
-    }
-
-    async fn mark_read(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> StoreResult<MarkerUpdate> {
-        self.write(move |c| markers::advance(c, conversation_id, user_id, seq, Marker::Read)).await
-    }
-
-    async fn mark_delivered(
-        &self,
-        conversation_id: ConversationId,
-        user_id: UserId,
-        seq: Seq,
-    ) -> StoreResult<MarkerUpdate> {
-        self.write(move |c| markers::advance(c, conversation_id, user_id, seq, Marker::Delivered)).await
-    }
-
-    async fn message_receipts(
-        &self,
-        conversation_id: ConversationId,
-        viewer: UserId,
-        seq: Seq,
-    ) -> StoreResult<MessageReceipts> {
-        self.read(move |c| markers::message_receipts(c, conversation_id, viewer, seq)).await
-    }
-
-    async fn set_muted(&self, conversation_id: ConversationId, user_id: UserId, muted: bool) -> StoreResult<()> {
-        self.write(move |c| markers::set_muted(c, conversation_id, user_id, muted)).await
-    }
-
-    async fn record_last_seen(&self, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
-        let seen = seen.to_vec();
-        self.write(move |c| presence::record_last_seen(c, &seen)).await
-    }
-
-    async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
-        let user_ids = user_ids.to_vec();
-        self.read(move |c| presence::last_seen(c, &user_ids)).await
-    }
-
-    async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
-        self.read(move |c| presence::contacts(c, user_id)).await
-    }
-
-    async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
-        let candidates = candidates.to_vec();
-        self.read(move |c| presence::related_users(c, viewer, &candidates)).await
-    }
-
-    async fn add_push_subscription(&self, subscription: NewPushSubscription) -> StoreResult<i64> {
-        self.write(move |c| push::add_push_subscription(c, &subscription)).await
-    }
-
-    async fn remove_device_push_subscriptions(&self, device_id: DeviceId) -> StoreResult<u64> {
-        self.write(move |c| push::remove_device_push_subscriptions(c, device_id)).await
-    }
-
-    async fn remove_push_subscription(&self, subscription_id: i64) -> StoreResult<()> {
-        self.write(move |c| push::remove_push_subscription(c, subscription_id)).await
-    }
-
-    async fn push_targets(
-        &self,
-        conversation_id: ConversationId,
-        user_ids: &[UserId],
-    ) -> StoreResult<Vec<PushSubscriptionRecord>> {
-        let user_ids = user_ids.to_vec();
-        self.read(move |c| push::push_targets(c, conversation_id, &user_ids)).await
-    }
-
-    async fn setting_or_init(&self, name: &str, initial: &str) -> StoreResult<String> {
-        let (name, initial) = (name.to_owned(), initial.to_owned());
-        self.write(move |c| push::setting_or_init(c, &name, &initial)).await
-    }
-
+impl StoreLifecycle for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
+        self.owner.release();
+    }
+
+    fn fatal_error(&self) -> Option<String> {
+        self.writer.failure()
     }
 }

@@ -1,12 +1,36 @@
-//! What presence needs from storage: last-seen times and who may see whom.
+//! [`PresenceStore`] on SQLite: last-seen times and who may see whom.
 
+use async_trait::async_trait;
 use banter_protocol::{TimestampMs, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::rows::DbResult;
-use crate::StoreResult;
+use super::SqliteStore;
+use crate::{PresenceStore, StoreResult};
 
-pub(super) fn record_last_seen(conn: &Connection, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
+#[async_trait]
+impl PresenceStore for SqliteStore {
+    async fn record_last_seen(&self, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
+        let seen = seen.to_vec();
+        self.write(move |c| record_last_seen(c, &seen)).await
+    }
+
+    async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
+        let user_ids = user_ids.to_vec();
+        self.read(move |c| last_seen(c, &user_ids)).await
+    }
+
+    async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
+        self.read(move |c| contacts(c, user_id)).await
+    }
+
+    async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let candidates = candidates.to_vec();
+        self.read(move |c| related_users(c, viewer, &candidates)).await
+    }
+}
+
+fn record_last_seen(conn: &Connection, seen: &[(UserId, TimestampMs)]) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached("UPDATE users SET last_seen_at = max(coalesce(last_seen_at, 0), ?2) WHERE id = ?1")
         .db()?;
@@ -16,7 +40,7 @@ pub(super) fn record_last_seen(conn: &Connection, seen: &[(UserId, TimestampMs)]
     Ok(())
 }
 
-pub(super) fn last_seen(conn: &Connection, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
+fn last_seen(conn: &Connection, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>> {
     let mut stmt = conn.prepare_cached("SELECT last_seen_at FROM users WHERE id = ?1").db()?;
     let mut found = Vec::with_capacity(user_ids.len());
     for &user_id in user_ids {
@@ -27,7 +51,7 @@ pub(super) fn last_seen(conn: &Connection, user_ids: &[UserId]) -> StoreResult<V
     Ok(found)
 }
 
-pub(super) fn contacts(conn: &Connection, user_id: UserId) -> StoreResult<Vec<UserId>> {
+fn contacts(conn: &Connection, user_id: UserId) -> StoreResult<Vec<UserId>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT DISTINCT peer.user_id
@@ -42,7 +66,7 @@ pub(super) fn contacts(conn: &Connection, user_id: UserId) -> StoreResult<Vec<Us
     rows.collect::<rusqlite::Result<Vec<UserId>>>().db()
 }
 
-pub(super) fn related_users(conn: &Connection, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
+fn related_users(conn: &Connection, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT EXISTS (

@@ -1,13 +1,11 @@
-//! Row decoding and error mapping shared by the query modules.
-//!
-//! Decoding never panics: a value the schema should have ruled out (an
-//! unknown `kind` or `role`, say, written by a newer release or by hand) comes
-//! back as [`StoreError::Unavailable`] so one bad row fails one request, not
-//! the process.
+//! Row decoding, error mapping and membership lookups shared by the SQLite
+//! query modules. Values both schemas spell alike (`kind`, `role`) are
+//! parsed in [`crate::rows`].
 
-use banter_protocol::{ConversationKind, MemberRole, Message, User};
+use banter_protocol::{MemberRole, Message, User};
 use rusqlite::{Connection, OptionalExtension, Row};
 
+use crate::rows::parse_role;
 use crate::{StoreError, StoreResult};
 
 /// Converts a rusqlite result into a store result. Errors that have a domain
@@ -63,24 +61,6 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// Parses the `conversations.kind` column.
-pub(crate) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
-    match value {
-        "direct" => Ok(ConversationKind::Direct),
-        "group" => Ok(ConversationKind::Group),
-        other => Err(StoreError::Unavailable(format!("corrupt row: unknown conversation kind {other:?}"))),
-    }
-}
-
-/// Parses the `members.role` column.
-pub(crate) fn parse_role(value: &str) -> StoreResult<MemberRole> {
-    match value {
-        "admin" => Ok(MemberRole::Admin),
-        "member" => Ok(MemberRole::Member),
-        other => Err(StoreError::Unavailable(format!("corrupt row: unknown member role {other:?}"))),
-    }
-}
-
 /// The user's role in the conversation, `None` if not a member (or if the
 /// conversation does not exist).
 pub(super) fn role_of(conn: &Connection, conversation_id: i64, user_id: i64) -> StoreResult<Option<MemberRole>> {
@@ -104,17 +84,4 @@ pub(super) fn member_ids(conn: &Connection, conversation_id: i64) -> StoreResult
         conn.prepare_cached("SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id").db()?;
     let ids = stmt.query_map([conversation_id], |row| row.get(0)).db()?;
     ids.collect::<rusqlite::Result<Vec<i64>>>().db()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_enum_values_are_errors_not_panics() {
-        assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
-        assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
-        assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
-        assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
-    }
 }

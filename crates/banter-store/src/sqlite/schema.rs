@@ -17,6 +17,8 @@ use crate::{StoreError, StoreResult};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
     ("0002_presence_receipts_push", include_str!("../../migrations/sqlite/0002_presence_receipts_push.sql")),
+    ("0003_session_expiry", include_str!("../../migrations/sqlite/0003_session_expiry.sql")),
+    ("0004_native_push", include_str!("../../migrations/sqlite/0004_native_push.sql")),
 ];
 
 /// Enough for every distinct statement the store prepares, so the hot path
@@ -25,7 +27,7 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 /// How long a connection waits for a lock held by another connection (e.g. a
 /// checkpoint, or another process) before giving up.
-const BUSY_TIMEOUT_MS: u32 = 5000;
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
 
 /// Whether a connection may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub(super) fn open_connection(path: &Path, access: Access) -> StoreResult<Connec
 /// * `query_only` on readers turns a bug that writes through a reader into an
 ///   error instead of a write that bypasses the group-commit writer.
 pub(super) fn configure(conn: &Connection, access: Access) -> StoreResult<()> {
-    conn.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS))).db()?;
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).db()?;
     // An in-memory database answers "memory"; anything else means WAL could
     // not be enabled and readers would block the writer.
@@ -90,7 +92,6 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
 }
 
 /// The schema version this binary migrates to.
-#[cfg(test)]
 pub(super) fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
 }

@@ -12,9 +12,15 @@
 //!
 //! Being the only writer is also what makes per-conversation seqs dense:
 //! read-increment-insert cannot interleave with another writer.
+//!
+//! If the thread itself dies (a panic outside any job), nothing can write
+//! any more: [`Writer::failure`] says so, the server's health check turns
+//! red and `banter serve` exits non-zero so that its supervisor restarts it.
+//! Limping on with a store that refuses every write would look healthy
+//! from outside while losing every send.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -78,6 +84,8 @@ type BoxedJob = Box<dyn Job>;
 /// Handle to the writer thread.
 pub(super) struct Writer {
     running: Mutex<Option<Running>>,
+    /// Set once if the thread died of a panic outside any job.
+    failure: Arc<OnceLock<String>>,
 }
 
 struct Running {
@@ -93,14 +101,25 @@ impl Writer {
     pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let (stopped_tx, stopped) = oneshot::channel::<()>();
+        let failure = Arc::new(OnceLock::new());
+        let thread_failure = failure.clone();
         let thread = std::thread::Builder::new()
             .name("banter-sqlite-writer".into())
             .spawn(move || {
-                run(conn, queue);
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, queue))) {
+                    let what = panic_message(panic.as_ref());
+                    tracing::error!(error = %what, "the SQLite writer thread died: every later write fails");
+                    let _ = thread_failure.set(format!("the SQLite writer thread died: {what}"));
+                }
                 drop(stopped_tx);
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
-        Ok(Writer { running: Mutex::new(Some(Running { jobs, thread, stopped })) })
+        Ok(Writer { running: Mutex::new(Some(Running { jobs, thread, stopped })), failure })
+    }
+
+    /// Why the writer can no longer write, if its thread died.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure.get().cloned()
     }
 
     /// Runs `work` in the next batch and returns its result once the batch is
@@ -119,7 +138,7 @@ impl Writer {
         };
         let (reply, answer) = oneshot::channel();
         let job: BoxedJob = Box::new(TypedJob { work: Some(work), result: None, reply });
-        jobs.send(job).await.map_err(|_| closed())?;
+        jobs.send(job).await.map_err(|_| self.failure().map_or_else(closed, StoreError::Unavailable))?;
         drop(jobs);
         answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped before answering".into())))
     }
@@ -157,9 +176,19 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".into())
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
 /// The thread's loop. Returns when every sender is gone and the queue is empty.
 fn run(conn: Connection, mut queue: mpsc::Receiver<BoxedJob>) {
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
+    #[cfg(feature = "fault-injection")]
+    let mut fault = crate::fault_injection::WriterFault::from_env();
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -169,6 +198,8 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<BoxedJob>) {
             }
         }
         run_batch(&conn, &mut batch);
+        #[cfg(feature = "fault-injection")]
+        fault.after_batch();
     }
 }
 
@@ -304,6 +335,42 @@ mod tests {
         assert!(a_answer.blocking_recv().unwrap().is_ok());
         assert!(matches!(b_answer.blocking_recv().unwrap(), Err(StoreError::Unavailable(_))));
         assert_eq!(values(&conn), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_thread_that_dies_reports_it_and_refuses_writes_with_the_reason() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)").unwrap();
+        let writer = Writer::start(conn).unwrap();
+        assert_eq!(writer.failure(), None);
+        writer.submit(insert(1)).await.unwrap();
+        // A job whose answer panics: outside the job's own catch_unwind, so
+        // it takes the thread down as a bug in the writer itself would.
+        struct Poison;
+        impl Job for Poison {
+            fn run(&mut self, _: &Connection) -> bool {
+                true
+            }
+            fn finish(self: Box<Self>, _: Option<&str>) {
+                panic!("writer bug")
+            }
+        }
+        let jobs = writer.running.lock().unwrap().as_ref().unwrap().jobs.clone();
+        let _ = jobs.send(Box::new(Poison)).await;
+        drop(jobs);
+        let mut failure = None;
+        for _ in 0..200 {
+            failure = writer.failure();
+            if failure.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(failure.as_deref(), Some("the SQLite writer thread died: writer bug"));
+        match writer.submit(insert(2)).await {
+            Err(StoreError::Unavailable(reason)) => assert!(reason.contains("writer thread died"), "{reason}"),
+            other => panic!("expected the failure, got {other:?}"),
+        }
     }
 
     #[tokio::test]

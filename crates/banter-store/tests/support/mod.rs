@@ -1,6 +1,6 @@
 //! What the store test suites share: the backends a check runs against
-//! (SQLite in a temp dir; PostgreSQL with fresh databases, one per shard)
-//! and unique names.
+//! (SQLite in a temp dir; PostgreSQL with fresh databases, one per shard,
+//! from the workspace's `banter-test-support`) and unique numbers.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use banter_store::postgres::{PgConfig, PgStore};
 use banter_store::sqlite::SqliteStore;
 use banter_store::Store;
+use banter_test_support::postgres::TestDatabase;
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
@@ -47,60 +48,39 @@ impl Backend for SqliteBackend {
     }
 }
 
-/// Fresh PostgreSQL databases (one per shard), dropped when the check ends.
+/// Fresh PostgreSQL databases (one per shard), dropped when the check ends
+/// (`banter-test-support`).
 pub struct PgBackend {
-    admin_url: String,
-    databases: Vec<String>,
+    databases: Vec<TestDatabase>,
 }
 
 impl PgBackend {
     pub async fn new(shards: usize) -> Self {
-        use sqlx::Connection;
-        let admin_url = std::env::var("BANTER_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to PostgreSQL (run scripts/services-up, or set BANTER_TEST_DATABASE_URL)");
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let mut databases = Vec::new();
-        for shard in 0..shards {
-            let name = format!("banter_test_{}_{}_{stamp}_{shard}", std::process::id(), unique());
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-            databases.push(name);
+        for _ in 0..shards {
+            databases.push(TestDatabase::create("banter_test").await);
         }
-        PgBackend { admin_url, databases }
+        PgBackend { databases }
     }
 
-    fn url_of(&self, database: &str) -> String {
-        let (base, _) = self.admin_url.rsplit_once('/').expect("database URL ends with /<database>");
-        format!("{base}/{database}")
+    /// `ALTER DATABASE … SET <setting> = <value>` on every shard: the default
+    /// a new session gets unless it asks for something else.
+    pub async fn set_database_default(&self, setting: &str, value: &str) {
+        for database in &self.databases {
+            database.set_default(setting, value).await;
+        }
+    }
+
+    /// The URL of shard `index`.
+    pub fn url(&self, index: usize) -> String {
+        self.databases[index].url()
     }
 }
 
 #[async_trait]
 impl Backend for PgBackend {
     async fn open(&self) -> Arc<dyn Store> {
-        let urls = self.databases.iter().map(|d| self.url_of(d)).collect();
+        let urls = self.databases.iter().map(TestDatabase::url).collect();
         Arc::new(PgStore::connect(&PgConfig { urls, max_connections: 8 }).await.expect("open postgres store"))
-    }
-}
-
-impl Drop for PgBackend {
-    fn drop(&mut self) {
-        // Drop runs inside the check's runtime, which cannot be blocked on:
-        // a thread with its own runtime does the cleanup.
-        let (admin_url, databases) = (self.admin_url.clone(), std::mem::take(&mut self.databases));
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                use sqlx::Connection;
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect for cleanup");
-                for name in databases {
-                    // FORCE: pooled connections of the dropped store may linger.
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
 }

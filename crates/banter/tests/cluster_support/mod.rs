@@ -1,5 +1,7 @@
-//! Harness for the cluster tests: fresh PostgreSQL databases, NATS servers,
-//! and real `banter serve` processes on random ports.
+//! Harness for the cluster tests: real `banter serve` processes on random
+//! ports over a fresh PostgreSQL database and a NATS server (the shared one,
+//! or one of the test's own that it can stop). Databases, service URLs and
+//! frame waits come from the workspace's `banter-test-support`.
 #![allow(dead_code)]
 
 #[path = "../support/banter_process.rs"]
@@ -16,66 +18,13 @@ use banter_protocol::{ConversationId, Message, ServerFrame};
 use banter_process::BanterProcess;
 use banter_sdk::{ApiClient, Connection, Session};
 
-pub const PASSWORD: &str = "correct horse battery staple";
-pub const WAIT: Duration = Duration::from_secs(15);
+pub use banter_test_support::{frames::next_matching, nats_url, PASSWORD};
+use banter_test_support::{postgres::TestDatabase, unique_name};
+
 /// Presence grace of the test nodes: short, so "offline" comes quickly.
 pub const PRESENCE_GRACE_SECS: u64 = 2;
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
-
-fn unique_name(prefix: &str) -> String {
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}_{}_{}_{stamp}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The shared PostgreSQL server (`scripts/services-up`).
-fn admin_url() -> String {
-    std::env::var("BANTER_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The shared NATS server (`scripts/services-up`).
-fn shared_nats_url() -> String {
-    std::env::var("BANTER_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-/// A fresh database, dropped (with its connections) when this is dropped.
-pub struct Database {
-    name: String,
-}
-
-impl Database {
-    pub async fn create() -> Database {
-        use sqlx::Connection;
-        let name = unique_name("banter_cluster");
-        let mut admin = sqlx::PgConnection::connect(&admin_url())
-            .await
-            .expect("connect to PostgreSQL (run scripts/services-up, or set BANTER_TEST_DATABASE_URL)");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-        Database { name }
-    }
-
-    pub fn url(&self) -> String {
-        let admin = admin_url();
-        let (base, _) = admin.rsplit_once('/').expect("URL ends with /<database>");
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 /// A nats-server of the test's own on a random port, for tests that stop it.
 pub struct PrivateNats {
@@ -144,7 +93,7 @@ impl Node {
         let process = BanterProcess::start_command(|command| {
             command
                 .args(["--listen", "127.0.0.1:0", "--database-pool-size", "4"])
-                .args(["--presence-grace-secs", &PRESENCE_GRACE_SECS.to_string()])
+                .args(["--presence-grace", &format!("{PRESENCE_GRACE_SECS}s")])
                 .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
                 .arg("--data-dir")
                 .arg(data_dir.path());
@@ -157,17 +106,17 @@ impl Node {
 pub struct Cluster {
     nodes: Vec<Option<Node>>,
     // Dropped after the nodes (field order), which hold connections to it.
-    database: Database,
+    database: TestDatabase,
 }
 
 impl Cluster {
     /// `n` nodes on the shared NATS server.
     pub async fn start(n: usize) -> Cluster {
-        Self::start_with_nats(n, &shared_nats_url()).await
+        Self::start_with_nats(n, &nats_url()).await
     }
 
     pub async fn start_with_nats(n: usize, nats_url: &str) -> Cluster {
-        let database = Database::create().await;
+        let database = TestDatabase::create("banter_cluster").await;
         let prefix = unique_name("test");
         let (url, nats, prefix) = (database.url(), nats_url.to_owned(), prefix);
         // Started one after the other on a blocking thread: the first
@@ -203,36 +152,32 @@ impl Cluster {
     pub fn kill(&mut self, node: usize) {
         drop(self.nodes[node].take());
     }
+
+    /// SIGTERM to one node; the task ends with its exit status (it must
+    /// exit within 10 s).
+    pub fn terminate(&mut self, node: usize) -> tokio::task::JoinHandle<std::process::ExitStatus> {
+        let node = self.nodes[node].take().expect("node is running");
+        tokio::task::spawn_blocking(move || {
+            let Node { process, _data_dir } = node;
+            process.terminate()
+        })
+    }
 }
 
 /// The next live message, skipping other frames and warm-up probes.
 pub async fn next_message(conn: &mut Connection) -> Message {
-    loop {
-        match conn.next_frame_timeout(WAIT).await.expect("a frame arrives") {
-            ServerFrame::Message { message } if !message.text.starts_with(PROBE) => return message,
-            _ => continue,
-        }
-    }
-}
-
-/// The next frame satisfying `pick`, skipping others.
-pub async fn next_matching<T>(conn: &mut Connection, mut pick: impl FnMut(ServerFrame) -> Option<T>) -> T {
-    loop {
-        let frame = conn.next_frame_timeout(WAIT).await.expect("a frame arrives");
-        if let Some(found) = pick(frame) {
-            return found;
-        }
-    }
+    next_matching(conn, |frame| match frame {
+        ServerFrame::Message { message } if !message.text.starts_with(PROBE) => Some(message),
+        _ => None,
+    })
+    .await
 }
 
 /// Reads until the server closes the connection; its close code.
 pub async fn closed_code(conn: &mut Connection) -> Option<u16> {
-    loop {
-        if let Err(e) = conn.next_frame_timeout(WAIT).await {
-            assert!(e.is_closed(), "expected a close, got {e:?}");
-            return e.close_code();
-        }
-    }
+    let e = banter_test_support::frames::closed(conn).await;
+    assert!(e.is_closed(), "expected a close, got {e:?}");
+    e.close_code()
 }
 
 const PROBE: &str = "probe ";

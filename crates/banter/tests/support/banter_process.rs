@@ -72,6 +72,18 @@ impl BanterProcess {
         panic!("banter did not exit within 10 s of SIGTERM");
     }
 
+    /// Waits (at most `limit`) for the process to exit by itself.
+    pub fn wait_for_exit(mut self, limit: Duration) -> ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("banter did not exit by itself within {limit:?}");
+    }
+
     /// SIGKILL: the process gets no chance to flush or say goodbye.
     pub fn kill(mut self) {
         let _ = self.child.kill();

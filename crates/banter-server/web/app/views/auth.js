@@ -61,5 +61,5 @@ export function authView({ api, onSession }) {
   );
   heading.id = 'auth-heading';
   queueMicrotask(() => username.focus());
-  return h('main', { class: 'auth' }, h('div', { class: 'auth-card' }, h('img', { src: '/icons/icon-192.png', alt: '', class: 'logo', width: 64, height: 64 }), heading, form));
+  return h('main', { class: 'auth' }, h('div', { class: 'auth-card' }, h('img', { src: new URL('../../icons/icon-192.png', import.meta.url).pathname, alt: '', class: 'logo', width: 64, height: 64 }), heading, form));
 }

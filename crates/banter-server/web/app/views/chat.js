@@ -1,8 +1,11 @@
-// The open conversation: header (title, presence or typing, members),
-// the message log, and the composer.
+// The open conversation: header (title, presence or typing, mute and
+// members as icon buttons), the connection state when not online (on a
+// phone the sidebar's is out of sight), the message log, and the composer.
 
+import { paintAvatar } from '../avatar.js';
 import { h, setText } from '../dom.js';
-import { formatLastSeen, initials, plural } from '../format.js';
+import { connectionText, formatLastSeen, plural } from '../format.js';
+import { icon, setIcon } from '../icons.js';
 import { composerView } from './composer.js';
 import { messageLogView } from './message-log.js';
 
@@ -18,7 +21,7 @@ export function chatView({ store, client, onBack, onShowMembers }) {
   const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
   const dot = h('span', { class: 'presence-dot', hidden: true, role: 'img' });
   const subtitle = h('p', { class: 'chat-subtitle', id: 'chat-subtitle', 'aria-live': 'polite' });
-  const membersButton = h('button', { type: 'button', class: 'icon-button', id: 'members-button', 'aria-label': 'Members', title: 'Members', text: 'Members', onclick: () => onShowMembers(store.activeId) });
+  const membersButton = h('button', { type: 'button', class: 'icon-button', id: 'members-button', 'aria-label': 'Members', title: 'Members', onclick: () => onShowMembers(store.activeId) }, icon('members'));
   const muteButton = h('button', {
     type: 'button',
     class: 'icon-button',
@@ -38,7 +41,7 @@ export function chatView({ store, client, onBack, onShowMembers }) {
       }
     },
   });
-  const back = h('button', { type: 'button', class: 'icon-button back', 'aria-label': 'Back to conversations', title: 'Back', text: '‹', onclick: onBack });
+  const back = h('button', { type: 'button', class: 'icon-button back', 'aria-label': 'Back to conversations', title: 'Back', onclick: onBack }, icon('back'));
   const header = h(
     'header',
     { class: 'chat-head' },
@@ -48,17 +51,18 @@ export function chatView({ store, client, onBack, onShowMembers }) {
     muteButton,
     membersButton,
   );
+  const connection = h('p', { class: 'chat-connection', id: 'chat-connection', role: 'status', hidden: true });
   const log = messageLogView({ store, client });
   const typingLine = h('p', { class: 'typing-line', id: 'typing-indicator', 'aria-live': 'polite' });
   const composer = composerView({ store, client, onSent: () => log.stickToBottom() });
   const emptyState = h(
     'div',
     { class: 'chat-empty' },
-    h('img', { src: '/icons/icon-192.png', alt: '', width: 96, height: 96 }),
+    h('img', { src: new URL('../../icons/icon-192.png', import.meta.url).pathname, alt: '', width: 96, height: 96 }),
     h('p', { text: 'Pick a conversation, or start a new one.' }),
   );
-  const pane = h('section', { class: 'chat-pane', 'aria-labelledby': 'chat-title', hidden: true }, header, log.root, typingLine, composer.root);
-  const root = h('main', { class: 'chat', id: 'chat' }, emptyState, pane);
+  const pane = h('section', { class: 'chat-pane', 'aria-labelledby': 'chat-title', hidden: true }, header, connection, log.root, typingLine, composer.root);
+  const root = h('div', { class: 'chat', id: 'chat' }, emptyState, pane);
 
   let shownId = null;
 
@@ -74,12 +78,18 @@ export function chatView({ store, client, onBack, onShowMembers }) {
     shownId = c.id;
     const name = store.title(c);
     setText(title, name);
-    setText(avatar, initials(name));
+    paintAvatar(avatar, name, c.kind === 'group' ? -c.id : c.peer?.id);
     avatar.classList.toggle('group', c.kind === 'group');
     membersButton.hidden = c.kind !== 'group';
+    // A toggle keeps one name; aria-pressed says whether it is on.
     muteButton.setAttribute('aria-pressed', String(!!c.muted));
-    setText(muteButton, c.muted ? 'Unmute' : 'Mute');
-    muteButton.title = c.muted ? 'Notifications are off for this conversation' : 'Turn off notifications for this conversation';
+    muteButton.setAttribute('aria-label', 'Mute');
+    setIcon(muteButton, c.muted ? 'bellOff' : 'bell');
+    muteButton.title = c.muted ? 'Muted: notifications are off for this conversation' : 'Mute: turn off notifications for this conversation';
+    const st = store.connection;
+    connection.hidden = st.status === 'online';
+    connection.dataset.state = st.status;
+    setText(connection, connection.hidden ? '' : connectionText(st));
 
     const typers = store.isTyping(c.id);
     const typingText = typers.length === 0 ? '' : typers.length === 1 ? `${store.userName(typers[0])} is typing…` : `${typers.length} people are typing…`;

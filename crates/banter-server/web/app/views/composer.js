@@ -4,6 +4,7 @@
 
 import { h, setText } from '../dom.js';
 import { charCount, formatNumber } from '../format.js';
+import { icon } from '../icons.js';
 
 const SHOW_COUNTER_FROM = 0.9; // of the limit
 const MAX_ROWS_PX = 200;
@@ -20,9 +21,11 @@ export function composerView({ store, client, onSent = () => {} }) {
   });
   const counter = h('p', { class: 'counter', id: 'composer-counter', 'aria-live': 'polite', hidden: true });
   const hint = h('p', { class: 'sr-only', id: 'composer-hint', text: 'Enter sends. Shift+Enter starts a new line.' });
-  const send = h('button', { type: 'submit', class: 'send', id: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)', text: 'Send' });
+  const send = h('button', { type: 'submit', class: 'send icon-button primary', id: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
   const form = h('form', { class: 'composer', onsubmit: (e) => (e.preventDefault(), submit()) }, h('div', { class: 'composer-row' }, input, send), counter, hint);
-  const drafts = new Map();
+  // Kept across reloads, shown in the list (drafts.js); in memory only
+  // when the page has no store of them (tests of the view alone).
+  const drafts = store.drafts ?? new Map();
   let conversationId = null;
 
   function limit() {
@@ -37,7 +40,7 @@ export function composerView({ store, client, onSent = () => {} }) {
     }
     client.send(conversationId, text);
     input.value = '';
-    drafts.delete(conversationId);
+    drafts.set(conversationId, '');
     update();
     onSent();
     input.focus();
@@ -80,7 +83,7 @@ export function composerView({ store, client, onSent = () => {} }) {
   function render(c, switched) {
     if (!switched) return;
     conversationId = c.id;
-    input.value = drafts.get(c.id) ?? '';
+    input.value = drafts.get(c.id) || '';
     update();
   }
 

@@ -1,15 +1,57 @@
 // The conversation list: title, last message, time, unread badge and, for
 // 1:1 conversations, the peer's presence dot. Items are kept by id and
-// updated in place so keyboard focus survives updates.
+// updated in place so keyboard focus survives updates. A filter box finds a
+// chat by name (Ctrl/⌘+K focuses it); ↑/↓, Home and End move between rows.
 
+import { paintAvatar } from '../avatar.js';
 import { h, setText } from '../dom.js';
-import { formatListTime, initials, plural, preview } from '../format.js';
+import { formatListTime, plural, preview } from '../format.js';
 
 export function conversationListView({ store, onOpen }) {
   const list = h('ul', { class: 'conv-list', id: 'conversation-list' });
-  const empty = h('p', { class: 'empty-list', text: 'No conversations yet. Start one with “New chat”.' });
+  const empty = h('p', { class: 'empty-list' });
   const root = h('nav', { class: 'conv-nav', 'aria-label': 'Conversations' }, list, empty);
+  const filter = h('input', {
+    type: 'search',
+    id: 'conversation-filter',
+    class: 'conv-filter',
+    placeholder: 'Find a chat',
+    'aria-label': 'Find a chat by name',
+    'aria-controls': 'conversation-list',
+    'aria-keyshortcuts': 'Control+K Meta+K',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    oninput: () => render(),
+    onkeydown: (e) => {
+      if (e.key === 'ArrowDown') {
+        e.preventDefault();
+        list.querySelector('.conv-link')?.focus();
+      } else if (e.key === 'Escape' && filter.value) {
+        e.preventDefault();
+        filter.value = '';
+        render();
+      }
+    },
+  });
+  list.addEventListener('keydown', (e) => {
+    const links = [...list.querySelectorAll('.conv-link')];
+    const at = links.indexOf(document.activeElement);
+    if (at < 0) return;
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: links.length - 1 }[e.key];
+    if (to === undefined || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    if (to < 0) filter.focus();
+    else links[Math.min(to, links.length - 1)].focus();
+  });
   const items = new Map();
+  let shown = [];
+
+  function matches(c) {
+    const q = filter.value.trim().toLowerCase();
+    if (!q) return true;
+    const title = store.title(c).toLowerCase();
+    return title.includes(q) || (c.peer?.username ?? '').toLowerCase().includes(q);
+  }
 
   function item(id) {
     let it = items.get(id);
@@ -42,8 +84,11 @@ export function conversationListView({ store, onOpen }) {
   }
 
   function render() {
-    const conversations = store.sortedConversations();
+    const all = store.sortedConversations();
+    const conversations = all.filter(matches);
+    shown = conversations.map((c) => c.id);
     empty.hidden = !store.conversationsLoaded || conversations.length > 0;
+    setText(empty, all.length ? `No chat matches “${filter.value.trim()}”.` : 'No conversations yet. Start one with “New chat”.');
     const wanted = new Set(conversations.map((c) => c.id));
     for (const [id, it] of items) {
       if (!wanted.has(id)) {
@@ -56,17 +101,20 @@ export function conversationListView({ store, onOpen }) {
       const it = item(c.id);
       const title = store.title(c);
       setText(it.title, title);
-      setText(it.avatar, initials(title));
+      paintAvatar(it.avatar, title, c.kind === 'group' ? -c.id : c.peer?.id);
       it.avatar.classList.toggle('group', c.kind === 'group');
       const typers = store.isTyping(c.id);
       let lastText = '';
+      const draft = c.id !== store.activeId ? store.drafts?.get(c.id) : '';
       if (typers.length) lastText = c.kind === 'group' ? `${store.userName(typers[0])} is typing…` : 'typing…';
+      else if (draft) lastText = `Draft: ${preview(draft)}`;
       else if (c.last_message) {
         const who = c.last_message.sender_id === store.me?.id ? 'You: ' : c.kind === 'group' ? `${store.userName(c.last_message.sender_id)}: ` : '';
         lastText = who + preview(c.last_message.text);
       } else lastText = c.kind === 'group' ? plural(c.member_count, 'member') : 'No messages yet';
       setText(it.last, lastText);
       it.last.classList.toggle('typing', typers.length > 0);
+      it.last.classList.toggle('draft', !typers.length && !!draft);
       const ts = c.last_message?.server_ts ?? c.created_at;
       setText(it.time, ts ? formatListTime(ts) : '');
       const unread = store.unreadCount(c);
@@ -91,5 +139,12 @@ export function conversationListView({ store, onOpen }) {
     }
   }
 
-  return { root, render };
+  return {
+    root,
+    filter,
+    render,
+    focusFilter: () => (filter.focus(), filter.select()),
+    /** The ids shown, in order (Alt+↑/↓ walks them). */
+    shownIds: () => shown,
+  };
 }

@@ -1,8 +1,10 @@
 // Modal dialogs (native <dialog>: focus is trapped, Escape closes): start a
-// 1:1 chat, create a group, and a group's members (add, remove, leave).
+// 1:1 chat, create a group, and a group's members (add, remove, leave; the
+// last two after a confirmation).
 
+import { paintAvatar } from '../avatar.js';
 import { h, replaceChildren } from '../dom.js';
-import { formatLastSeen, initials, plural } from '../format.js';
+import { formatLastSeen, plural } from '../format.js';
 
 function splitNames(text) {
   return text.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean);
@@ -81,7 +83,7 @@ export function newGroupDialog({ client, onOpen }) {
 }
 
 /** The members of a group, with presence; admins add and remove, anyone leaves. */
-export function membersDialog({ store, client, onLeft }) {
+export function membersDialog({ store, client, confirm, onLeft }) {
   const list = h('ul', { class: 'member-list', id: 'member-list' });
   const error = h('p', { class: 'form-error', role: 'alert' });
   const addInput = h('input', { id: 'add-members-input', autocapitalize: 'none', spellcheck: 'false', autocomplete: 'off', placeholder: 'username, …' });
@@ -110,8 +112,15 @@ export function membersDialog({ store, client, onLeft }) {
     text: 'Leave group',
     onclick: async () => {
       error.textContent = '';
+      const id = conversationId;
+      const c = store.conversations.get(id);
+      const ok = await confirm.ask({
+        title: `Leave ${c ? store.title(c) : 'this group'}?`,
+        text: 'You will no longer get its messages. A member who is an admin can add you again.',
+        confirmLabel: 'Leave group',
+      });
+      if (!ok || id !== conversationId || !dialog.open) return;
       try {
-        const id = conversationId;
         await client.conversations.removeMember(id, store.me.id);
         dialog.close();
         onLeft(id);
@@ -153,7 +162,7 @@ export function membersDialog({ store, client, onLeft }) {
         return h(
           'li',
           { class: 'member', dataset: { userId: String(m.user.id), username: m.user.username } },
-          h('span', { class: 'avatar-wrap' }, h('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }), p ? h('span', { class: 'presence-dot' + (p.online ? ' online' : ''), role: 'img', 'aria-label': p.online ? 'online' : 'offline' }) : null),
+          h('span', { class: 'avatar-wrap' }, paintAvatar(h('span', { class: 'avatar', 'aria-hidden': 'true' }), name, m.user.id), p ? h('span', { class: 'presence-dot' + (p.online ? ' online' : ''), role: 'img', 'aria-label': p.online ? 'online' : 'offline' }) : null),
           h(
             'span',
             { class: 'member-text' },
@@ -168,8 +177,16 @@ export function membersDialog({ store, client, onLeft }) {
                 'aria-label': `Remove ${name}`,
                 onclick: async () => {
                   error.textContent = '';
+                  const id = conversationId;
+                  const c = store.conversations.get(id);
+                  const ok = await confirm.ask({
+                    title: `Remove ${name}?`,
+                    text: `${name} will no longer get the messages of ${c ? store.title(c) : 'this group'}.`,
+                    confirmLabel: 'Remove',
+                  });
+                  if (!ok || id !== conversationId) return;
                   try {
-                    await client.conversations.removeMember(conversationId, m.user.id);
+                    await client.conversations.removeMember(id, m.user.id);
                   } catch (err) {
                     error.textContent = err.message;
                   }

@@ -1,15 +1,28 @@
-// The signed-in layout: a sidebar (me, actions, connection state,
-// notification prompt, conversation list) and the chat pane. On a narrow
-// screen only one of the two shows: the list at `/`, the chat at `/c/<id>`.
+// The signed-in layout: a sidebar (me and my actions as icon buttons, a
+// filter and the new chat / new group buttons, the connection state when
+// not online, notification prompts, the conversation list) and the chat
+// pane. On a narrow screen only one of the two shows: the list at `/`, the
+// chat at `/c/<id>`. The whole layout is the page's one main landmark.
 
+import { paintAvatar } from '../avatar.js';
 import { h, setText } from '../dom.js';
-import { initials } from '../format.js';
+import { connectionText } from '../format.js';
+import { icon } from '../icons.js';
 import { enablePush, pushSupported } from '../push.js';
+import { installShortcuts } from '../shortcuts.js';
 import { chatView } from './chat.js';
+import { confirmDialog } from './confirm.js';
 import { conversationListView } from './conversation-list.js';
 import { membersDialog, newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
+import { helpDialog } from './help.js';
 
 const PUSH_DISMISSED = 'banter.push-prompt-dismissed';
+const BLOCKED_DISMISSED = 'banter.push-blocked-dismissed';
+
+/** A button that shows an icon; its name is for screen readers and tooltips. */
+function iconButton(id, iconName, label, onclick, extraClass = '') {
+  return h('button', { type: 'button', id, class: `icon-button ${extraClass}`.trim(), 'aria-label': label, title: label, onclick }, icon(iconName));
+}
 
 /**
  * @param {object} o
@@ -21,17 +34,19 @@ const PUSH_DISMISSED = 'banter.push-prompt-dismissed';
  */
 export function shellView({ store, client, api, navigateTo, onLogout }) {
   const open = (id) => navigateTo(id);
+  const confirm = confirmDialog();
+  const help = helpDialog();
   const newChat = newChatDialog({ client, onOpen: open });
   const newGroup = newGroupDialog({ client, onOpen: open });
-  const members = membersDialog({ store, client, onLeft: () => navigateTo(null) });
+  const members = membersDialog({ store, client, confirm, onLeft: () => navigateTo(null) });
   const settings = settingsDialog({ store, api });
 
   const meAvatar = h('span', { class: 'avatar small', 'aria-hidden': 'true' });
   const meName = h('span', { class: 'me-name', id: 'me-name' });
   const connection = h('div', { class: 'connection', id: 'connection-status', role: 'status', 'aria-live': 'polite' });
   const retryNow = h('button', { type: 'button', class: 'link', text: 'Retry now', onclick: () => client.socket.reconnectNow() });
-  const connectionText = h('span');
-  connection.append(h('span', { class: 'conn-dot', 'aria-hidden': 'true' }), connectionText, retryNow);
+  const connectionLine = h('span');
+  connection.append(h('span', { class: 'conn-dot', 'aria-hidden': 'true' }), connectionLine, retryNow);
 
   const pushBanner = h(
     'div',
@@ -43,16 +58,25 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
       text: 'Enable',
       onclick: async () => {
         pushBanner.hidden = true;
+        localStorage.setItem(PUSH_DISMISSED, '1');
         try {
           await enablePush(api);
         } catch (e) {
           store.notice = { kind: 'error', text: `Notifications could not be enabled: ${e.message}` };
-          store.changed();
         }
-        localStorage.setItem(PUSH_DISMISSED, '1');
+        // Denied: the blocked banner (render) says so and how to undo it.
+        store.changed();
       },
     }),
     h('button', { type: 'button', class: 'link', text: 'Not now', onclick: () => (localStorage.setItem(PUSH_DISMISSED, '1'), (pushBanner.hidden = true)) }),
+  );
+  const blockedBanner = h(
+    'div',
+    { class: 'banner', id: 'push-blocked', role: 'status', hidden: true },
+    h('span', {
+      text: 'Notifications are blocked for this site. To get them, allow notifications in your browser’s site settings (the icon next to the address), then reload.',
+    }),
+    h('button', { type: 'button', class: 'link', text: 'Dismiss', onclick: () => (localStorage.setItem(BLOCKED_DISMISSED, '1'), (blockedBanner.hidden = true)) }),
   );
   const notice = h('div', { class: 'notice', id: 'notice', role: 'alert', hidden: true });
   const noticeText = h('span');
@@ -61,9 +85,18 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
   const list = conversationListView({ store, onOpen: open });
   const chat = chatView({ store, client, onBack: () => navigateTo(null), onShowMembers: (id) => members.open(id) });
 
+  async function logout() {
+    const ok = await confirm.ask({
+      title: 'Log out?',
+      text: 'Messages not yet sent and drafts on this device are deleted. You can log in again at any time.',
+      confirmLabel: 'Log out',
+    });
+    if (ok) onLogout();
+  }
+
   const sidebar = h(
-    'aside',
-    { class: 'sidebar', 'aria-label': 'Conversations and account' },
+    'div',
+    { class: 'sidebar' },
     h(
       'header',
       { class: 'sidebar-head' },
@@ -71,43 +104,51 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
       h(
         'span',
         { class: 'head-actions' },
-        h('button', { type: 'button', id: 'settings-button', class: 'link', text: 'Settings', onclick: () => settings.open() }),
-        h('button', { type: 'button', id: 'logout-button', class: 'link', text: 'Log out', onclick: onLogout }),
+        iconButton('help-button', 'help', 'Keyboard shortcuts', () => help.open()),
+        iconButton('settings-button', 'settings', 'Settings', () => settings.open()),
+        iconButton('logout-button', 'logout', 'Log out', logout),
       ),
     ),
     h(
       'div',
       { class: 'actions' },
-      h('button', { type: 'button', id: 'new-chat-button', class: 'primary', text: 'New chat', onclick: () => newChat.showModal() }),
-      h('button', { type: 'button', id: 'new-group-button', text: 'New group', onclick: () => newGroup.showModal() }),
+      list.filter,
+      iconButton('new-chat-button', 'newChat', 'New chat', () => newChat.showModal(), 'primary'),
+      iconButton('new-group-button', 'newGroup', 'New group', () => newGroup.showModal()),
     ),
     connection,
     pushBanner,
+    blockedBanner,
     notice,
     list.root,
   );
-  const root = h('div', { class: 'shell' }, sidebar, chat.root, newChat, newGroup, members.root, settings.root);
+  // The page's heading, outside the sidebar: on a phone the sidebar is
+  // hidden while a chat is open.
+  const root = h('main', { class: 'shell' }, h('h1', { class: 'sr-only', text: 'Banter' }), sidebar, chat.root, newChat, newGroup, members.root, settings.root, help.root, confirm.root);
 
-  const CONNECTION_TEXT = {
-    connecting: 'Connecting…',
-    online: 'Connected',
-    offline: 'Offline. Messages you send will go out when the connection returns.',
-    stopped: 'Disconnected',
-  };
+  function moveChat(step) {
+    const ids = list.shownIds();
+    if (!ids.length) return;
+    const at = ids.indexOf(store.activeId);
+    const next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + step));
+    if (ids[next] !== store.activeId) navigateTo(ids[next]);
+  }
+  const removeShortcuts = installShortcuts({ findChat: () => list.focusFilter(), moveChat, showHelp: () => help.open() });
 
   function render() {
     const name = store.me ? store.me.display_name || store.me.username : '';
     setText(meName, name);
-    setText(meAvatar, initials(name || '?'));
+    meName.title = name;
+    paintAvatar(meAvatar, name, store.me?.id);
     const st = store.connection;
     connection.dataset.state = st.status;
-    const text =
-      st.status === 'waiting'
-        ? `Connection lost. Reconnecting in ${Math.max(1, Math.round(st.retryInMs / 1000))} s…`
-        : CONNECTION_TEXT[st.status] || st.status;
-    setText(connectionText, text);
+    // Being online is the normal state: only its absence takes room.
+    connection.hidden = st.status === 'online';
+    setText(connectionLine, connectionText(st));
     retryNow.hidden = st.status !== 'waiting' && st.status !== 'offline';
-    pushBanner.hidden = !(pushSupported() && Notification.permission === 'default' && !localStorage.getItem(PUSH_DISMISSED));
+    const permission = pushSupported() ? Notification.permission : 'unsupported';
+    pushBanner.hidden = !(permission === 'default' && !localStorage.getItem(PUSH_DISMISSED));
+    blockedBanner.hidden = !(permission === 'denied' && !localStorage.getItem(BLOCKED_DISMISSED));
     notice.hidden = !store.notice;
     setText(noticeText, store.notice?.text ?? '');
     root.dataset.view = store.activeId !== null ? 'chat' : 'list';
@@ -116,5 +157,5 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
     members.render();
   }
 
-  return { root, render, focusComposer: () => chat.focusComposer() };
+  return { root, render, focusComposer: () => chat.focusComposer(), dispose: removeShortcuts };
 }

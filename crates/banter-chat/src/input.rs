@@ -1,0 +1,135 @@
+//! The commands typed at the prompt (parsed in [`crate::commands`]) and
+//! the messages typed for the open conversation.
+
+use banter_protocol::{http::HistoryQuery, UserId};
+use banter_sdk::{ApiClient, SdkError};
+use tokio::io::{BufReader, Lines, Stdin};
+
+use crate::commands::{self, Input};
+use crate::{display, say, Client};
+
+impl Client {
+    pub(crate) async fn handle_input(&mut self, input: Input, stdin: &mut Lines<BufReader<Stdin>>) {
+        if let Input::Signup { username } | Input::Login { username } = &input {
+            let signup = matches!(input, Input::Signup { .. });
+            return self.authenticate(&username.clone(), signup, stdin).await;
+        }
+        match input {
+            Input::Nothing | Input::Quit | Input::Signup { .. } | Input::Login { .. } => {}
+            Input::Help => say(commands::HELP),
+            _ if self.device.is_none() => say("! log in first: /signup <username> or /login <username>"),
+            Input::Logout => self.logout().await,
+            Input::List => self.list().await,
+            Input::Direct { username } => {
+                let opened = self.api().direct_conversation_with_username(&username).await;
+                self.open_result(opened).await;
+            }
+            Input::Group { name, usernames } => self.create_group(&name, &usernames).await,
+            Input::Open { conversation_id } => {
+                let opened = self.api().conversation(conversation_id).await;
+                self.open_result(opened).await;
+            }
+            Input::History { count } => self.history(count).await,
+            Input::Who => self.who().await,
+            Input::Say(text) => self.say_text(text).await,
+        }
+    }
+
+    pub(crate) fn api(&self) -> ApiClient {
+        self.device.as_ref().map(|d| d.session.api().clone()).unwrap_or_else(|| self.api.clone())
+    }
+
+    async fn list(&mut self) {
+        match self.api().conversations().await {
+            Ok(conversations) if conversations.is_empty() => say("* no conversations yet: /dm <username> or /group"),
+            Ok(conversations) => {
+                for conversation in &conversations {
+                    say(&display::list_line(conversation));
+                }
+            }
+            Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    async fn create_group(&mut self, name: &str, usernames: &[String]) {
+        let mut member_ids = Vec::with_capacity(usernames.len());
+        for username in usernames {
+            match self.api().user_by_username(username).await {
+                Ok(user) => member_ids.push(user.id),
+                Err(e) => return say(&format!("! {username}: {}", e)),
+            }
+        }
+        let created = self.api().create_group(name, &member_ids).await;
+        self.open_result(created).await;
+    }
+
+    /// Makes a conversation the open one and shows its last messages.
+    async fn open_result(&mut self, result: Result<banter_protocol::ConversationDetail, SdkError>) {
+        match result {
+            Ok(detail) => {
+                for member in &detail.members {
+                    self.names.insert(member.user.id, member.user.username.clone());
+                }
+                self.current = Some(detail.conversation.id);
+                say(&format!("* open: {} ({} members)", display::list_line(&detail.conversation), detail.members.len()));
+                self.history(10).await;
+            }
+            Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    async fn history(&mut self, count: u32) {
+        let Some(conversation_id) = self.current else { return say("! open a conversation first (/dm, /open)") };
+        let query = HistoryQuery { before: None, after: None, limit: Some(count.clamp(1, 200)) };
+        match self.api().history(conversation_id, query).await {
+            Ok(page) => self.show_all(&page.messages).await,
+            Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    async fn who(&mut self) {
+        let Some(conversation_id) = self.current else { return say("! open a conversation first (/dm, /open)") };
+        let api = self.api();
+        let members = match api.conversation(conversation_id).await {
+            Ok(detail) => detail.members,
+            Err(e) => return say(&format!("! {}", e)),
+        };
+        let ids: Vec<UserId> = members.iter().map(|m| m.user.id).collect();
+        match api.presence(&ids).await {
+            Ok(presence) => {
+                for (member, state) in members.iter().zip(presence) {
+                    let status = match (state.online, state.last_seen_at) {
+                        (true, _) => "online".to_owned(),
+                        (false, Some(at)) => format!("offline, last seen {}", ago(at)),
+                        (false, None) => "never seen".to_owned(),
+                    };
+                    say(&format!("{} {status}", member.user.username));
+                }
+            }
+            Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    async fn say_text(&mut self, text: String) {
+        let Some(conversation_id) = self.current else { return say("! open a conversation first (/dm, /open)") };
+        let Some(device) = &self.device else { return };
+        match device.connection.send(conversation_id, text) {
+            Ok(_) if !device.connection.is_connected() => say("* not connected: the message will be sent on reconnect"),
+            Ok(_) => {}
+            Err(SdkError::OutboxFull { .. }) => say("! too many messages waiting for the server; wait for the connection"),
+            Err(e) => say(&format!("! not sent: {e}")),
+        }
+    }
+}
+
+/// "5 min ago" for a timestamp in ms.
+fn ago(at_ms: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let secs = ((now - at_ms) / 1000).max(0);
+    match secs {
+        0..=59 => "just now".to_owned(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}

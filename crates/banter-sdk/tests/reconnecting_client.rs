@@ -1,0 +1,210 @@
+//! The reconnecting client against a real server: what is sent while the
+//! server is down arrives once it is back, a message whose ack was lost is
+//! resent with its id and stored once, a reconnect catches up what was sent
+//! meanwhile, and a revoked device stops.
+//!
+//! The server runs in this process on a fixed port (so it can be stopped
+//! and started again at the same address); where the test must cut or
+//! stall a connection without stopping the server, the client goes through
+//! a small TCP proxy ([`support::Proxy`]).
+
+mod support;
+
+use std::time::Duration;
+
+use banter_protocol::http::HistoryQuery;
+use banter_protocol::Message;
+use banter_sdk::{Event, ReconnectOptions, ReconnectingClient, SdkError, Session, SyncState};
+use support::{Proxy, TestServer};
+
+/// Quick retries: the tests wait for reconnects.
+fn options() -> ReconnectOptions {
+    ReconnectOptions {
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        ..ReconnectOptions::default()
+    }
+}
+
+/// Alice and Bob, and their direct conversation.
+async fn two_users(server: &TestServer) -> (Session, Session, i64) {
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let chat = alice
+        .api()
+        .direct_conversation_with(bob.user.id)
+        .await
+        .expect("direct conversation");
+    (alice, bob, chat.conversation.id)
+}
+
+/// Starts a reconnecting client for `session` and waits until it is
+/// connected.
+async fn connected_client(session: Session) -> ReconnectingClient {
+    let mut client = ReconnectingClient::start(session, SyncState::new(), options());
+    support::wait_for(&mut client, |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    })
+    .await;
+    client
+}
+
+/// Alice and Bob and their conversation, Alice's client connected through
+/// a proxy the test can stall or cut.
+async fn alice_through_a_proxy(
+    server: &TestServer,
+) -> (Proxy, ReconnectingClient, Session, i64) {
+    let proxy = Proxy::start(server.config.listen).await;
+    let (alice, bob, chat) = two_users(server).await;
+    let alice = alice
+        .with_base_url(&proxy.url())
+        .expect("session through the proxy");
+    (proxy, connected_client(alice).await, bob, chat)
+}
+
+async fn history(session: &Session, conversation_id: i64) -> Vec<Message> {
+    let query = HistoryQuery {
+        before: None,
+        after: None,
+        limit: Some(100),
+    };
+    session
+        .api()
+        .history(conversation_id, query)
+        .await
+        .expect("history")
+        .messages
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_sent_while_the_server_is_down_is_delivered_once_it_is_back() {
+    let mut server = support::start_server().await;
+    let (alice, bob, chat) = two_users(&server).await;
+    let mut client = connected_client(alice).await;
+
+    server.stop().await;
+    support::wait_for(&mut client, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    assert!(!client.is_connected());
+    let queued = client
+        .send(chat, "typed while the server was down")
+        .expect("queued");
+    assert_eq!(client.pending(), 1);
+
+    server.restart().await;
+    let (message, ack) = support::wait_for(&mut client, |e| match e {
+        Event::Sent { message, ack } => Some((message, ack)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message, queued, "the message given to send is reported");
+    assert_eq!(ack.client_msg_id, queued.client_msg_id);
+    assert!(!ack.duplicate, "the first copy to reach the server");
+    assert_eq!(client.pending(), 0);
+
+    let stored = history(&bob, chat).await;
+    assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+    assert_eq!(stored[0].client_msg_id, queued.client_msg_id);
+    assert_eq!(stored[0].text, "typed while the server was down");
+    // The live copy of one's own message is not handed over again.
+    let later = support::events_within(&mut client, Duration::from_millis(500)).await;
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, Event::Message(_) | Event::CaughtUp(_))),
+        "own message shown once: {later:?}"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_whose_ack_was_lost_is_resent_with_its_id_and_stored_once() {
+    let server = support::start_server().await;
+    let (proxy, mut client, bob, chat) = alice_through_a_proxy(&server).await;
+
+    // The server stores the message, but its ack never reaches the client.
+    proxy.hold_replies();
+    let queued = client.send(chat, "ack lost").expect("queued");
+    support::eventually(|| async { history(&bob, chat).await.len() == 1 }).await;
+    proxy.cut();
+
+    let (_, ack) = support::wait_for(&mut client, |e| match e {
+        Event::Sent { message, ack } => Some((message, ack)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        ack.client_msg_id, queued.client_msg_id,
+        "resent with the same id"
+    );
+    assert!(ack.duplicate, "the server recognised the resend");
+    let stored = history(&bob, chat).await;
+    assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+    assert_eq!(stored[0].seq, ack.seq);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_catches_up_the_messages_sent_meanwhile() {
+    let server = support::start_server().await;
+    let (proxy, mut client, bob, chat) = alice_through_a_proxy(&server).await;
+
+    proxy.refuse_new_connections(true);
+    proxy.cut();
+    support::wait_for(&mut client, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    let mut bob_connection = bob.connect().await.expect("bob connects");
+    for text in ["one", "two", "three"] {
+        bob_connection
+            .send_message(chat, text)
+            .await
+            .expect("bob sends");
+    }
+
+    proxy.refuse_new_connections(false);
+    let missed = support::wait_for(&mut client, |e| match e {
+        Event::Connected { missed, .. } => Some(missed),
+        _ => None,
+    })
+    .await;
+    let texts: Vec<&str> = missed.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["one", "two", "three"], "caught up in order");
+
+    // And live again: the next message arrives as it is sent, once.
+    bob_connection
+        .send_message(chat, "four")
+        .await
+        .expect("bob sends");
+    let live = support::wait_for(&mut client, |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!((live.text.as_str(), live.seq), ("four", 4));
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_device_stops_the_client() {
+    let server = support::start_server().await;
+    let (alice, _bob, chat) = two_users(&server).await;
+    let api = alice.api().clone();
+    let mut client = connected_client(alice).await;
+
+    api.logout().await.expect("logout");
+    let error = support::wait_for(&mut client, |e| match e {
+        Event::SessionEnded { error } => Some(error),
+        _ => None,
+    })
+    .await;
+    assert_eq!(error.status(), Some(401));
+    assert!(client.next_event().await.is_none(), "no more events");
+    assert!(matches!(
+        client.send(chat, "too late"),
+        Err(SdkError::Closed { .. })
+    ));
+}

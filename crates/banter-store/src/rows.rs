@@ -1,0 +1,42 @@
+//! Column values both schemas spell the same way, decoded once for both
+//! backends.
+//!
+//! Decoding never panics: a value the schema should have ruled out (an
+//! unknown `kind` or `role`, say, written by a newer release or by hand)
+//! comes back as [`StoreError::Unavailable`] so one bad row fails one
+//! request, not the process.
+
+use banter_protocol::{ConversationKind, MemberRole};
+
+use crate::{StoreError, StoreResult};
+
+/// Parses the `conversations.kind` column.
+pub(crate) fn parse_kind(value: &str) -> StoreResult<ConversationKind> {
+    match value {
+        "direct" => Ok(ConversationKind::Direct),
+        "group" => Ok(ConversationKind::Group),
+        other => Err(StoreError::Unavailable(format!("corrupt row: unknown conversation kind {other:?}"))),
+    }
+}
+
+/// Parses the `members.role` column.
+pub(crate) fn parse_role(value: &str) -> StoreResult<MemberRole> {
+    match value {
+        "admin" => Ok(MemberRole::Admin),
+        "member" => Ok(MemberRole::Member),
+        other => Err(StoreError::Unavailable(format!("corrupt row: unknown member role {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_are_errors_not_panics() {
+        assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
+        assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
+    }
+}
