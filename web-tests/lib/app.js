@@ -111,6 +111,15 @@ export async function send(page, text) {
   await page.press('#composer-input', 'Enter');
 }
 
+/**
+ * Waits until the open chat has taken its opening position (the pages back
+ * to the first unread are in): until then the log keeps jumping to it, so a
+ * test that scrolls must wait for this first.
+ */
+export async function chatOpened(page) {
+  await page.locator('.log[aria-busy="false"]').waitFor();
+}
+
 /** The message bubble(s) whose text is exactly `text`. */
 export function messages(page, text) {
   return page.locator('#messages li.msg').filter({ has: page.locator('p.text', { hasText: text }) });

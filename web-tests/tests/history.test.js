@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { messages, setup, startChat } from '../lib/app.js';
+import { chatOpened, messages, setup, startChat } from '../lib/app.js';
 import { conversationIdOf, seedMessages } from '../lib/seed.js';
 
 let world;
@@ -26,6 +26,7 @@ test('a long chat keeps a bounded DOM, and scrolling back pages history in witho
   // Her own messages are read: the chat opens at the newest one.
   await alice.reload();
   await messages(alice, `message ${total}`).waitFor();
+  await chatOpened(alice);
   const firstWindow = await domSeqs(alice);
   assert.ok(firstWindow.length < total / 3, `the DOM holds ${firstWindow.length} message rows of ${total}`);
   assert.equal(firstWindow.at(-1), total);
@@ -75,6 +76,7 @@ test('scrolling down again after going back reaches the newest message, still wi
   await seedMessages(alice, id, total);
   await alice.reload();
   await messages(alice, `message ${total}`).waitFor();
+  await chatOpened(alice);
   const log = alice.locator('.log');
   const beginning = alice.locator('.log-top', { hasText: 'beginning of the conversation' });
   for (let step = 0; step < 200 && !(await beginning.isVisible()); step++) {
@@ -109,6 +111,7 @@ test('an expanded long message stays expanded after its row leaves the window an
   await seedMessages(alice, id, total, { longAt: 3 });
   await alice.reload();
   await messages(alice, `message ${total}`).waitFor();
+  await chatOpened(alice);
   const log = alice.locator('.log');
   const beginning = alice.locator('.log-top', { hasText: 'beginning of the conversation' });
   const toBeginning = async () => {

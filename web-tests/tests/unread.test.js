@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { messages, openConversation, setup, startChat } from '../lib/app.js';
+import { chatOpened, messages, openConversation, setup, startChat } from '../lib/app.js';
 import { conversationIdOf, seedMessages, serverReadSeq } from '../lib/seed.js';
 
 let world;
@@ -44,6 +44,7 @@ test('a chat opens at the unread divider, marks read only what was seen, and the
   await seedMessages(alice, id, 30);
   await openConversation(bob, alice.username);
   await messages(bob, 'message 30').waitFor();
+  await chatOpened(bob);
   await bob.locator('.log').evaluate((el) => (el.scrollTop = el.scrollHeight));
   assert.equal(await waitReadSeq(bob, id, (s) => s === 30), 30);
   // …leaves the chat, and 25 more arrive.

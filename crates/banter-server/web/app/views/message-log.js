@@ -83,8 +83,13 @@ export function messageLogView({ store, client }) {
     // in: show it at once. Rows are added above the top line instead of
     // the top line simply going away, which at scrollTop 0 could not be
     // made up for and would move the reader's place.
-    const grewUp = win.atOldest && s > 0;
+    // Unless the reader is at the newest message (or the log does not fill
+    // its pane yet, which is both top and bottom): then the newest rows stay
+    // and the older ones fill in above, up to MAX_ROWS.
+    const pinned = win.endSeq === null && (pendingScroll === 'bottom' || forceBottom || atBottomNow());
+    const grewUp = win.atOldest && s > 0 && !pinned;
     if (grewUp) s = Math.max(0, s - STEP);
+    else if (pinned && win.atOldest) s = Math.max(0, e - MAX_ROWS);
     // Too long: trim the end away from the reader (the bottom when the
     // window follows the newest message, unless it just grew at the top).
     if (e - s > MAX_ROWS) {
@@ -159,6 +164,11 @@ export function messageLogView({ store, client }) {
     if (!c) return;
     const t = store.timeline(c.id);
     if (!positioned && t.loaded && !t.loadingUnread) position(t);
+    // Busy while the chat opens (pages back to the first unread still
+    // coming in, the opening position not taken): screen readers wait, and
+    // so do tests before they scroll.
+    const busy = String(!positioned);
+    if (root.getAttribute('aria-busy') !== busy) root.setAttribute('aria-busy', busy);
     const msgs = messagesOf(t);
     const [s, e] = computeRange(t, msgs);
     const following = e === msgs.length;
@@ -176,7 +186,7 @@ export function messageLogView({ store, client }) {
     lastSig = sig;
     lastMembers = members;
 
-    const atBottom = following && root.scrollHeight - root.scrollTop - root.clientHeight < AT_BOTTOM_PX;
+    const atBottom = following && atBottomNow();
     const anchor = pendingScroll || forceBottom || atBottom ? null : findAnchor();
 
     const wanted = [];
@@ -260,6 +270,10 @@ export function messageLogView({ store, client }) {
     }
     updateJumps();
     scheduleEdgeCheck();
+  }
+
+  function atBottomNow() {
+    return root.scrollHeight - root.scrollTop - root.clientHeight < AT_BOTTOM_PX;
   }
 
   function offsetInLog(el) {
