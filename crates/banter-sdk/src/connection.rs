@@ -30,10 +30,27 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use crate::error::{snippet, SdkError};
+use crate::event_stream::{Event, EventStream};
 use crate::http::api_url;
 use crate::sync::SyncState;
 
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Which way a [`Connection`] talks to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The WebSocket at `/api/v1/ws`.
+    #[default]
+    WebSocket,
+    /// The fallback for networks that block WebSocket upgrades: an event
+    /// stream down, POSTs up (docs/PROTOCOL.md, "Fallback transport").
+    EventStream,
+}
+
+enum Transport {
+    WebSocket(Box<WsStream>),
+    EventStream(Box<EventStream>),
+}
 
 /// Default bound on the handshake plus the wait for `hello`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,6 +99,8 @@ pub struct ConnectOptions {
     /// mostly idle connections set it small (e.g. 4 KiB); larger frames
     /// still work, the buffer grows for them.
     pub read_buffer_size: Option<usize>,
+    /// WebSocket (the default) or the event-stream fallback.
+    pub transport: TransportKind,
 }
 
 impl Default for ConnectOptions {
@@ -93,6 +112,7 @@ impl Default for ConnectOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             local_addr: None,
             read_buffer_size: None,
+            transport: TransportKind::WebSocket,
         }
     }
 }
@@ -143,6 +163,12 @@ impl ConnectOptions {
     /// Binds the TCP socket to `addr` (any port) before connecting.
     pub fn local_addr(mut self, addr: IpAddr) -> Self {
         self.local_addr = Some(addr);
+        self
+    }
+
+    /// WebSocket (the default) or the event-stream fallback.
+    pub fn transport(mut self, transport: TransportKind) -> Self {
+        self.transport = transport;
         self
     }
 
@@ -230,7 +256,7 @@ enum Pick<T> {
 
 /// An open WebSocket of one device. See the [module docs](self).
 pub struct Connection {
-    ws: WsStream,
+    transport: Transport,
     hello: Hello,
     /// Frames read while waiting for something else, for `next_frame`.
     pub(crate) buffered: VecDeque<ServerFrame>,
@@ -267,8 +293,22 @@ impl Connection {
         base_url: &str,
         options: ConnectOptions,
     ) -> Result<Connection, SdkError> {
-        let request = handshake_request(base_url, &options)?;
         let deadline = Instant::now() + options.connect_timeout;
+        if options.transport == TransportKind::EventStream {
+            let open = EventStream::open(
+                base_url,
+                options.token.as_deref(),
+                &options.headers,
+                options.request_timeout,
+            );
+            let stream = match tokio::time::timeout_at(deadline, open).await {
+                Err(_) => return Err(SdkError::Timeout),
+                Ok(stream) => stream?,
+            };
+            let conn = Self::new(Transport::EventStream(Box::new(stream)), options.request_timeout);
+            return conn.await_hello(deadline).await;
+        }
+        let request = handshake_request(base_url, &options)?;
         let stream =
             match tokio::time::timeout_at(deadline, open_tcp(&request, options.local_addr)).await {
                 Err(_) => return Err(SdkError::Timeout),
@@ -318,8 +358,13 @@ impl Connection {
             Ok(Ok(pair)) => pair,
         };
 
-        let mut conn = Connection {
-            ws,
+        let conn = Self::new(Transport::WebSocket(Box::new(ws)), options.request_timeout);
+        conn.await_hello(deadline).await
+    }
+
+    fn new(transport: Transport, request_timeout: Duration) -> Connection {
+        Connection {
+            transport,
             hello: Hello {
                 user: User {
                     id: 0,
@@ -335,9 +380,13 @@ impl Connection {
             },
             buffered: VecDeque::new(),
             closed: None,
-            request_timeout: options.request_timeout,
-        };
-        let first = match tokio::time::timeout_at(deadline, conn.read_frame()).await {
+            request_timeout,
+        }
+    }
+
+    /// Waits for `hello`, the first frame.
+    async fn await_hello(mut self, deadline: Instant) -> Result<Connection, SdkError> {
+        let first = match tokio::time::timeout_at(deadline, self.read_frame()).await {
             Err(_) => return Err(SdkError::Timeout),
             Ok(frame) => frame?,
         };
@@ -351,7 +400,7 @@ impl Connection {
                 limits,
                 presence,
             } => {
-                conn.hello = Hello {
+                self.hello = Hello {
                     user,
                     device_id,
                     heartbeat_interval_ms,
@@ -360,7 +409,7 @@ impl Connection {
                     limits,
                     presence,
                 };
-                Ok(conn)
+                Ok(self)
             }
             ServerFrame::Error { code, message, .. } => Err(SdkError::from_frame(code, message)),
             other => Err(SdkError::Protocol(format!(
@@ -618,7 +667,11 @@ impl Connection {
         if self.closed.is_some() {
             return Ok(());
         }
-        match self.ws.close(None).await {
+        // An event stream ends when its response is dropped.
+        let Transport::WebSocket(ws) = &mut self.transport else {
+            return Ok(());
+        };
+        match (**ws).close(None).await {
             Ok(()) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 return Ok(())
@@ -627,7 +680,7 @@ impl Connection {
         }
         // Drain until the server's close frame or the end of the stream.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(Ok(_)) = self.ws.next().await {}
+            while let Some(Ok(_)) = ws.next().await {}
         })
         .await;
         Ok(())
@@ -642,9 +695,26 @@ impl Connection {
                 reason: reason.clone(),
             });
         }
+        let ws = match &mut self.transport {
+            Transport::WebSocket(ws) => ws,
+            Transport::EventStream(stream) => {
+                let WsMessage::Text(text) = message else {
+                    return Err(SdkError::Config("the event-stream transport carries text frames only".into()));
+                };
+                return stream.post(&[text.as_str().to_owned()]).await.map_err(|e| match e {
+                    // The stream is gone: the close (and its code) may still be
+                    // waiting to be read on it.
+                    SdkError::Api { status: 404, .. } => SdkError::Closed {
+                        code: None,
+                        reason: "the event stream is closed".into(),
+                    },
+                    e => e,
+                });
+            }
+        };
         // A failed write does not mark the connection closed: the server's
         // close frame (with its code) may still be waiting to be read.
-        self.ws.send(message).await.map_err(|e| match e {
+        ws.send(message).await.map_err(|e| match e {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
                 SdkError::Closed {
                     code: None,
@@ -687,7 +757,33 @@ impl Connection {
                     reason: reason.clone(),
                 });
             }
-            match self.ws.next().await {
+            let ws = match &mut self.transport {
+                Transport::WebSocket(ws) => ws,
+                Transport::EventStream(stream) => match stream.next_event().await {
+                    Ok(Event::Frame(text)) => {
+                        return banter_protocol::decode_server_frame(&text).map_err(|e| {
+                            SdkError::Protocol(format!(
+                                "invalid server frame ({e}): {}",
+                                snippet(text.as_bytes())
+                            ))
+                        })
+                    }
+                    Ok(Event::Close { code, reason }) => {
+                        self.mark_closed(Some(code), reason);
+                        continue;
+                    }
+                    Ok(Event::End) => {
+                        self.mark_closed(None, "event stream ended without a close event".into());
+                        continue;
+                    }
+                    Err(SdkError::Http(e)) => {
+                        self.mark_closed(None, format!("event stream lost: {e}"));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            match ws.next().await {
                 None => self.mark_closed(None, "connection ended without a close frame".into()),
                 Some(Ok(WsMessage::Text(text))) => {
                     return banter_protocol::decode_server_frame(text.as_str()).map_err(|e| {
@@ -710,7 +806,7 @@ impl Connection {
                     };
                     tracing::debug!(?code, %reason, "server closed the WebSocket");
                     // Let tungstenite send its queued close reply.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.flush()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
                     self.mark_closed(code, reason);
                 }
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}

@@ -21,7 +21,7 @@ use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::connection::{ConnectOptions, Connection};
+use crate::connection::{ConnectOptions, Connection, TransportKind};
 use crate::error::{snippet, SdkError};
 use crate::session::Session;
 
@@ -473,10 +473,17 @@ impl ApiClient {
 
     /// Opens the WebSocket with this client's token and waits for `hello`.
     pub async fn connect(&self) -> Result<Connection, SdkError> {
+        self.connect_over(TransportKind::WebSocket).await
+    }
+
+    /// [`ApiClient::connect`] over the given transport (the WebSocket or the
+    /// event-stream fallback).
+    pub async fn connect_over(&self, transport: TransportKind) -> Result<Connection, SdkError> {
         let token = self.token.clone().ok_or_else(|| {
             SdkError::Config("connect needs a token: log in first or use with_token".into())
         })?;
-        Connection::connect_with(self.base.as_str(), ConnectOptions::new().token(token)).await
+        let options = ConnectOptions::new().token(token).transport(transport);
+        Connection::connect_with(self.base.as_str(), options).await
     }
 
     // ----- plumbing -----

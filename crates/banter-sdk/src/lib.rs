@@ -92,6 +92,7 @@
 
 pub mod connection;
 pub mod error;
+mod event_stream;
 pub mod http;
 pub mod outbox;
 pub mod reconnect;
@@ -100,7 +101,7 @@ pub mod sync;
 
 pub use banter_protocol as protocol;
 pub use banter_protocol::ErrorCode;
-pub use connection::{new_client_msg_id, ws_url, Ack, ConnectOptions, Connection, Hello, SyncPage};
+pub use connection::{new_client_msg_id, ws_url, Ack, ConnectOptions, Connection, Hello, SyncPage, TransportKind};
 pub use error::SdkError;
 pub use http::ApiClient;
 pub use outbox::{Flushed, OutgoingMessage};

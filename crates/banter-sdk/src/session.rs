@@ -80,4 +80,9 @@ impl Session {
     pub async fn connect(&self) -> Result<Connection, SdkError> {
         self.api.connect().await
     }
+
+    /// Opens this device's connection over `transport` and waits for `hello`.
+    pub async fn connect_over(&self, transport: crate::TransportKind) -> Result<Connection, SdkError> {
+        self.api.connect_over(transport).await
+    }
 }

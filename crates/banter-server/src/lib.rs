@@ -172,6 +172,7 @@ impl Server {
             config,
             shutdown: shutdown.clone(),
             readiness: readiness::StoreReadiness::default(),
+            event_streams: Default::default(),
         });
         tokio::spawn(presence::run_notifier(state.clone(), presence_changes));
         tokio::spawn(sessions::checker::run(state.clone()));

@@ -111,8 +111,12 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             None
         };
         let _ = stream.set_nodelay(true);
+        // Lets a handler drop this TCP connection (see [`ConnectionAbort`]).
+        let abort = CancellationToken::new();
+        let abort_for_requests = ConnectionAbort(abort.clone());
         let app = app.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(abort_for_requests.clone());
             request.map(axum::body::Body::new)
         });
         let mut connection =
@@ -124,10 +128,16 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             let _slot = slot;
             let result = tokio::select! {
                 result = &mut connection => result,
+                // A handler gave up on this connection: dropping it closes
+                // the socket, whatever hyper was waiting for.
+                () = abort.cancelled() => Ok(()),
                 () = stopping.cancelled() => {
                     // Finish the request in flight, then close.
                     std::pin::Pin::new(&mut connection).graceful_shutdown();
-                    connection.await
+                    tokio::select! {
+                        result = connection => result,
+                        () = abort.cancelled() => Ok(()),
+                    }
                 }
             };
             if let Err(e) = result {
@@ -141,6 +151,14 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
 }
 
 /// The peer address of a request, when served by [`serve`].
+/// In every request's extensions: cancelling it drops the HTTP connection
+/// the request came on. A streamed response (the fallback event stream)
+/// uses it when the client stops reading: hyper has no write deadline of
+/// its own, and a response body it cannot write out would otherwise hold
+/// the connection for as long as the client likes.
+#[derive(Debug, Clone)]
+pub struct ConnectionAbort(pub CancellationToken);
+
 pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
     extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)
 }

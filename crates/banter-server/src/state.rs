@@ -39,6 +39,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The cached storage probe behind `GET /ready`.
     pub readiness: StoreReadiness,
+    /// The open event streams of the fallback transport (`gateway::events`).
+    pub event_streams: crate::gateway::events::EventStreams,
 }
 
 /// Milliseconds since the Unix epoch.

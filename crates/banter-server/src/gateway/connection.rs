@@ -1,4 +1,5 @@
-//! One WebSocket connection, from `hello` to close.
+//! One connection, from `hello` to close: a WebSocket, or the fallback's
+//! event stream and POSTs (`transport.rs` has the difference).
 //!
 //! A connection is a single task running three parts concurrently:
 //!
@@ -37,19 +38,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::Message;
 use banter_protocol::{
     frames::{close_code, ConnectionLimits},
     limits::{DEFAULT_PAGE_SIZE, MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS, MAX_PAGE_SIZE, MAX_WS_FRAME_BYTES, TYPING_MIN_INTERVAL_MS},
     ClientFrame, ConversationId, ErrorCode, ServerFrame,
 };
-use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 
 use super::{
     decode::{client_msg_id_of, decode},
     frame_limits::{FrameLimits, Verdict},
     read_error::close_for,
     sends::{NotQueued, SendQueue, Work, SEND_DEADLINE},
+    transport::{Inbound, Outbound},
 };
 use crate::{
     auth::Authenticated,
@@ -68,8 +69,7 @@ fn heartbeat_report_interval(grace: Duration) -> Duration {
 }
 
 /// Runs a connection until it closes.
-pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
-    let (sink, stream) = socket.split();
+pub async fn run(state: Arc<AppState>, mut inbound: Inbound, outbound_transport: Outbound, auth: Authenticated) {
     let outbound =
         Arc::new(OutboundQueue::new(state.config.outbound_queue_frames.max(8), state.config.outbound_queue_bytes));
     let kick = Arc::new(Kick::default());
@@ -125,13 +125,24 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, auth: Authenticated) {
     // going) while the writer gets its close frame out.
     let reading = async {
         tokio::select! {
-            () = reader.run(stream) => {}
+            () = reader.run(&mut inbound) => {}
             _ = kick.kicked() => std::future::pending().await,
         }
     };
-    tokio::select! {
-        () = reading => {}
-        () = write_frames(sink, &outbound, &kick, &final_close, state.config.write_timeout) => {}
+    let write_timeout = state.config.write_timeout;
+    let event_stream = matches!(outbound_transport, Outbound::EventStream(_));
+    let writing = write_frames(outbound_transport, &outbound, &kick, &final_close, write_timeout);
+    tokio::pin!(writing);
+    let written_out = tokio::select! {
+        () = reading => false,
+        () = &mut writing => true,
+    };
+    // A WebSocket's reader ends a graceful close (4029, the drain) only
+    // once the client answered the close frame, so the writer is done. An
+    // event stream has no such answer: let the writer get the last answers
+    // and the `close` event out, within its own deadlines.
+    if event_stream && !written_out && final_close.get().is_some() {
+        let _ = tokio::time::timeout(write_timeout + CLOSE_FRAME_TIMEOUT, &mut writing).await;
     }
     outbound.abandon();
 
@@ -167,7 +178,7 @@ fn connection_limits(config: &crate::config::ServerConfig) -> ConnectionLimits {
 /// then that it must be dropped. Every write and flush has `write_timeout`;
 /// a socket that takes no more within it is a slow consumer.
 async fn write_frames(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: Outbound,
     queue: &OutboundQueue,
     kick: &Kick,
     final_close: &OnceLock<CloseReason>,
@@ -178,6 +189,7 @@ async fn write_frames(
         let more = tokio::select! {
             biased;
             reason = kick.kicked() => break reason,
+            () = sink.gone() => return,
             more = queue.take_all(&mut batch) => more,
         };
         if !more {
@@ -187,8 +199,8 @@ async fn write_frames(
             // The reader then ends the connection, once the client has
             // answered the close or after a deadline.
             if let Some(reason) = final_close.get() {
-                let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
-                if let Ok(Ok(())) = tokio::time::timeout(write_timeout.min(CLOSE_FRAME_TIMEOUT), sink.send(Message::Close(Some(close)))).await {
+                let sent = tokio::time::timeout(write_timeout.min(CLOSE_FRAME_TIMEOUT), sink.close(*reason)).await;
+                if matches!(sent, Ok(Ok(()))) && matches!(sink, Outbound::WebSocket(_)) {
                     std::future::pending::<()>().await;
                 }
             }
@@ -220,9 +232,8 @@ async fn write_frames(
     // The close goes out after the rest of the frame that was being written
     // (the socket layer still holds it), so the client sees a whole frame
     // and then the reason, unless its socket takes nothing more in time.
-    let close = CloseFrame { code: reason.code, reason: Utf8Bytes::from_static(reason.reason) };
     let deadline = write_timeout.min(CLOSE_FRAME_TIMEOUT);
-    if tokio::time::timeout(deadline, sink.send(Message::Close(Some(close)))).await.is_err() {
+    if tokio::time::timeout(deadline, sink.close(reason)).await.is_err() {
         tracing::debug!(code = reason.code, "close frame not taken within the write timeout");
     }
 }
@@ -241,9 +252,9 @@ enum WriteFailed {
 }
 
 /// Everything taken goes out, then one flush, each step within `deadline`.
-async fn write_batch(sink: &mut SplitSink<WebSocket, Message>, batch: &mut Vec<EncodedFrame>, deadline: Duration) -> Result<(), WriteFailed> {
+async fn write_batch(sink: &mut Outbound, batch: &mut Vec<EncodedFrame>, deadline: Duration) -> Result<(), WriteFailed> {
     for frame in batch.drain(..) {
-        match tokio::time::timeout(deadline, sink.feed(Message::Text(frame.into_websocket_text()))).await {
+        match tokio::time::timeout(deadline, sink.feed(frame)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(WriteFailed::Socket),
             Err(_) => return Err(WriteFailed::TimedOut),
@@ -338,7 +349,7 @@ impl TypingThrottle {
 }
 
 impl Reader<'_> {
-    async fn run(&self, mut stream: futures_util::stream::SplitStream<WebSocket>) {
+    async fn run(&self, stream: &mut Inbound) {
         let idle = self.state.config.idle_timeout;
         let mut limits = FrameLimits::new(&self.state.config, &self.state.account_frame_limits, self.auth.user.id);
         let mut last_heartbeat = Instant::now();
@@ -359,7 +370,7 @@ impl Reader<'_> {
                     match tokio::time::timeout(DRAIN_QUIET, stream.next()).await {
                         Ok(next) => Ok(next),
                         Err(_) => {
-                            return self.close_after_answers(&mut stream, close_code::GOING_AWAY, "server shutting down").await
+                            return self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down").await
                         }
                     }
                 }
@@ -383,7 +394,7 @@ impl Reader<'_> {
                         None => return,
                     }
                 }
-                Some(Ok(Message::Close(_))) => return finish_close_handshake(&mut stream).await,
+                Some(Ok(Message::Close(_))) => return stream.finish_close().await,
                 Some(Ok(message)) => message,
             };
             // Every message counts, WebSocket pings and pongs too: each costs
@@ -399,7 +410,7 @@ impl Reader<'_> {
                     .await;
                 if close {
                     tracing::info!(connection = self.connection, user = self.auth.user.id, "closed: frames refused repeatedly");
-                    return self.close_after_answers(&mut stream, close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
+                    return self.close_after_answers(stream, close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
                 }
                 continue;
             }
@@ -498,15 +509,15 @@ impl Reader<'_> {
     /// it comes back). Meanwhile the reader goes on reading, and discarding,
     /// until the client answers the close: a socket closed with unread input
     /// is reset (RST), and a reset can destroy the answers and the close
-    /// frame still on their way. Bounded by [`CLOSE_HANDSHAKE_TIMEOUT`], for
+    /// frame still on their way. Bounded (see [`Inbound::finish_close`]), for
     /// a client that reads nothing; returning ends the connection.
-    async fn close_after_answers(&self, stream: &mut futures_util::stream::SplitStream<WebSocket>, code: u16, reason: &'static str) {
+    async fn close_after_answers(&self, stream: &mut Inbound, code: u16, reason: &'static str) {
         // The sends already read are answered first (the sender goes on
         // meanwhile); bounded by how long one send may take.
         let _ = tokio::time::timeout(SEND_DEADLINE + self.state.config.write_timeout, self.sends.drained()).await;
         let _ = self.final_close.set(CloseReason { code, reason });
         self.outbound.close();
-        finish_close_handshake(stream).await;
+        stream.finish_close().await;
     }
 
     /// Asks the writer to close with `code` at once, then waits for it to do so.
@@ -516,23 +527,7 @@ impl Reader<'_> {
     }
 }
 
-/// The client started the close handshake (or the server did, and waits for
-/// the answer: [`Reader::close_after_answers`]). The WebSocket layer has queued
-/// the echo of its close frame (RFC 6455 §5.5.1; `1002` instead when the
-/// client's code is not a valid one) and writes it on the next read, which
-/// then reports the end: read until then, so the echo goes out before the
-/// server closes the TCP connection. Bounded, for a peer that stops reading.
-async fn finish_close_handshake(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
-    let drain = async {
-        while let Some(Ok(_)) = stream.next().await {}
-    };
-    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, drain).await;
-}
-
 /// While draining for shutdown, once every send read is answered, how long
 /// the reader waits for one more frame before it closes: frames already
 /// sent when the drain began are answered rather than left unread.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
-
-/// How long the close echo may take to write.
-const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -15,10 +15,12 @@
 
 mod connection;
 mod decode;
+pub mod events;
 mod frame_limits;
 mod origin;
 mod read_error;
 pub mod sends;
+mod transport;
 
 use std::sync::Arc;
 
@@ -87,7 +89,11 @@ pub async fn upgrade(
         .max_message_size(MAX_WS_FRAME_BYTES)
         .max_frame_size(MAX_WS_FRAME_BYTES)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| connection::run(state, socket, auth))
+        .on_upgrade(move |socket| {
+            use futures_util::StreamExt;
+            let (sink, stream) = socket.split();
+            connection::run(state, transport::Inbound::WebSocket(stream), transport::Outbound::WebSocket(sink), auth)
+        })
 }
 
 fn subprotocol_token(headers: &HeaderMap) -> Option<String> {

@@ -60,6 +60,8 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/ready", get(health::ready)),
         ("/openapi.json", get(openapi::serve)),
         ("/ws", get(gateway::upgrade)),
+        ("/events", get(gateway::events::open)),
+        ("/events/{stream_id}", post(gateway::events::post)),
     ]
 }
 

@@ -35,6 +35,7 @@ use super::{account_limits::class_of, accounts, conversations, presence, push};
         conversations::add_members, conversations::remove_member, conversations::history, conversations::mark_read,
         conversations::receipts, conversations::mute, presence::query, push::vapid_public_key, push::subscribe,
         push::unsubscribe, push::register_native, push::unregister_native, super::health::health, super::health::ready, serve, crate::gateway::upgrade,
+        crate::gateway::events::open, crate::gateway::events::post,
     ),
     components(schemas(ClientFrame, ServerFrame, SyncCursor, ConnectionLimits, ConversationChange, ErrorBody, ErrorCode, PushPayload)),
     modifiers(&BearerAuth, &CommonAnswers),
