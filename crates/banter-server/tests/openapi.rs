@@ -54,6 +54,7 @@ enum Body {
     None,
     Json(Value),
     Raw(String),
+    Bytes(Vec<u8>),
 }
 
 struct Checker {
@@ -105,6 +106,7 @@ impl Checker {
             Body::None => request,
             Body::Json(value) => request.json(&value),
             Body::Raw(text) => request.header(header::CONTENT_TYPE, "application/json").body(text),
+            Body::Bytes(bytes) => request.body(bytes),
         };
         let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status().as_u16();
@@ -113,7 +115,12 @@ impl Checker {
         assert!(operation.is_object(), "{what}: not in the document");
         let declared = &operation["responses"][status.to_string()];
         // Read the body before asserting, so a failure shows it.
-        let (content_type, text) = if status == 101 {
+        let event_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        let (content_type, text) = if status == 101 || event_stream {
+            // An open connection: its frames are the protocol's, not a body.
             (None, String::new())
         } else {
             let content_type =
@@ -124,6 +131,10 @@ impl Checker {
         assert!(declared.is_object(), "{what}: status {status} is not declared; body {text}");
         self.exercised.entry((template.to_owned(), method.as_str().to_owned())).or_default().insert(status.to_string());
 
+        if event_stream {
+            assert!(declared["content"]["text/event-stream"].is_object(), "{what}: an event stream not declared as one");
+            return Value::Null;
+        }
         let schema = &declared["content"]["application/json"]["schema"];
         if declared.get("content").is_none() {
             assert!(text.is_empty(), "{what}: {status} declares no content but has a body: {text}");
@@ -410,6 +421,21 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     let foreign: Vec<(&str, &str)> = upgrade.iter().copied().chain([("origin", "https://evil.example")]).collect();
     c.call(get.clone(), ws, ws, Some(&bob), Body::None, &foreign, 403).await;
 
+    // --- the fallback transport ---
+    let events = "/api/v1/events";
+    c.call(get.clone(), events, events, Some(&bob), Body::None, &[], 200).await;
+    c.unauthorized(get.clone(), events, events).await;
+    c.call(get.clone(), events, events, Some(&bob), Body::None, &[("origin", "https://evil.example")], 403).await;
+    let stream_id = open_event_stream(&c.base, &bob).await;
+    let posted = "/api/v1/events/{stream_id}";
+    let mine = format!("/api/v1/events/{stream_id}");
+    c.call(post.clone(), posted, &mine, Some(&bob), Body::Raw(r#"{"type":"ping"}"#.into()), &[], 204).await;
+    c.call(post.clone(), posted, &mine, Some(&bob), Body::Bytes(vec![0xff, 0xfe]), &[], 400).await;
+    c.call(post.clone(), posted, &mine, Some(&bob), Body::Bytes(vec![b' '; 1024 * 1024 + 1]), &[], 413).await;
+    c.call(post.clone(), posted, &mine, Some(&alice), Body::Raw(r#"{"type":"ping"}"#.into()), &[], 404).await;
+    c.call(post.clone(), posted, &mine, Some(&bob), Body::Raw(r#"{"type":"ping"}"#.into()), &[("origin", "https://evil.example")], 403).await;
+    c.unauthorized(post.clone(), posted, &mine).await;
+
     let logout = "/api/v1/auth/logout";
     c.call(post.clone(), logout, logout, Some(&carol), Body::None, &[], 204).await;
     c.unauthorized(post.clone(), logout, logout).await;
@@ -426,6 +452,22 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
             declared.iter().filter(|s| !seen.contains(*s) && !NOT_PROVOKED.contains(&s.as_str())).collect();
         assert!(missing.is_empty(), "{method} {path}: declared {missing:?} never provoked (seen {seen:?})");
     }
+}
+
+/// Opens an event stream of `token`'s device (left open) and returns its id.
+async fn open_event_stream(base: &str, token: &str) -> String {
+    let mut response =
+        reqwest::Client::new().get(format!("{base}/api/v1/events")).bearer_auth(token).send().await.expect("stream opens");
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = response.chunk().await.expect("stream reads").expect("a first event");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text.split("\n\n").next().and_then(|e| e.strip_prefix("event: stream\ndata: ")).expect("the stream event");
+    let id = serde_json::from_str::<Value>(data).expect("JSON")["stream_id"].as_str().expect("stream_id").to_owned();
+    // Kept open for the calls that post to it.
+    std::mem::forget(response);
+    id
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@
 //! lookups (which tell whether an account exists) are also counted per
 //! client address, since accounts are cheaper to make than addresses.
 //!
-//! Routes without a class (signup, login, health, ready, the WebSocket upgrade,
+//! Routes without a class (signup, login, health, ready, the WebSocket upgrade
+//! and the fallback transport's event stream and POSTs,
 //! the VAPID key, static files) pass untouched: they have limits of their
 //! own or need no token.
 
@@ -99,9 +100,11 @@ mod tests {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
-                // The WebSocket handshake takes a token but spends no HTTP
-                // budget: its frames have budgets of their own.
-                let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty()) && path != "/api/v1/ws";
+                // The WebSocket handshake and the fallback's stream and
+                // POSTs take a token but spend no HTTP budget: their frames
+                // have budgets of their own.
+                let transport = path == "/api/v1/ws" || path.starts_with("/api/v1/events");
+                let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty()) && !transport;
                 assert_eq!(class_of(&method, path).is_some(), signed_in, "{method} {path}");
                 checked += usize::from(signed_in);
             }
