@@ -2,16 +2,21 @@
 // requests that really reach the network (what the browser's HTTP cache
 // answers never gets here). Requests keep their Host header, so the
 // server's same-origin check of the WebSocket sees the page's own origin;
-// upgrades are piped through unchanged.
+// upgrades are piped through unchanged — or, with `refuseUpgrades` (which
+// can change while it runs), refused with 403 the way some corporate
+// proxies do, while plain HTTP (the fallback's event stream and POSTs)
+// passes.
 
 import { createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 
 /**
  * @param {string} upstream the server's base URL (http://127.0.0.1:port)
- * @returns {Promise<{url: string, requests: {method: string, path: string}[], close: () => Promise<void>}>}
+ * @param {{refuseUpgrades?: boolean}} [options]
+ * @returns {Promise<{url: string, requests: {method: string, path: string}[], refuseUpgrades: boolean, upgradesRefused: number, close: () => Promise<void>}>}
  */
-export async function startCountingProxy(upstream) {
+export async function startCountingProxy(upstream, { refuseUpgrades = false } = {}) {
+  const proxy = { refuseUpgrades, upgradesRefused: 0 };
   const target = new URL(upstream);
   const requests = [];
   const sockets = new Set();
@@ -24,7 +29,8 @@ export async function startCountingProxy(upstream) {
         answer.pipe(res);
       },
     );
-    forward.setTimeout(30_000, () => forward.destroy(new Error('upstream timed out')));
+    // An event stream stays open for as long as the connection lives.
+    if (!req.url.startsWith('/api/v1/events')) forward.setTimeout(30_000, () => forward.destroy(new Error('upstream timed out')));
     forward.on('error', () => res.destroy());
     req.pipe(forward);
   });
@@ -33,6 +39,11 @@ export async function startCountingProxy(upstream) {
     socket.on('close', () => sockets.delete(socket));
   });
   server.on('upgrade', (req, socket, head) => {
+    if (proxy.refuseUpgrades) {
+      proxy.upgradesRefused += 1;
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
     const up = connect(Number(target.port), target.hostname, () => {
       const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`);
       up.write([`${req.method} ${req.url} HTTP/1.1`, ...headers, '', ''].join('\r\n'));
@@ -46,12 +57,12 @@ export async function startCountingProxy(upstream) {
     socket.on('error', () => up.destroy());
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  return Object.assign(proxy, {
     url: `http://127.0.0.1:${server.address().port}`,
     requests,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
-  };
+  });
 }

@@ -40,6 +40,7 @@ const SHELL = [
   '/app/session.js',
   '/app/shortcuts.js',
   '/app/socket.js',
+  '/app/event-stream.js',
   '/app/store.js',
   '/app/timeline.js',
   '/app/views/auth.js',

@@ -2,9 +2,20 @@
 // keeps the connection alive with pings, notices a dead connection, and
 // reconnects with exponential backoff and jitter. It knows nothing about
 // messages: frames go to `onFrame`, state changes to `onState`.
+//
+// Where a proxy refuses WebSocket upgrades, it switches to the fallback
+// transport (event-stream.js: the same frames over an event stream and
+// POSTs): a WebSocket that fails before `hello` is followed at once by an
+// attempt over the fallback. On the fallback it tries a WebSocket again
+// every PROBE_MS and after the network comes back, and moves back as soon
+// as one opens.
+
+import { EventStreamChannel } from './event-stream.js';
 
 export const SUBPROTOCOL = 'banter.v1';
 const CLOSE_SESSION_REVOKED = 4001;
+/** On the fallback, how often a WebSocket is tried again. */
+const PROBE_MS = 5 * 60_000;
 
 /** Reconnect delays: 0.5 s doubling up to 30 s, each randomised to 50–100 %. */
 export function backoffDelay(attempt, { baseMs = 500, maxMs = 30_000, random = Math.random } = {}) {
@@ -34,7 +45,15 @@ export class Socket {
     this.lastSentAt = 0;
     this.lastReceivedAt = 0;
     this.heartbeatMs = 10_000;
-    this.onOnline = () => this.reconnectNow();
+    /** 'websocket' or 'events' (the fallback). */
+    this.transport = 'websocket';
+    this.probeTimer = null;
+    // A network change may have left the proxy that blocked WebSockets
+    // behind: the next connection tries one first.
+    this.onOnline = () => {
+      this.transport = 'websocket';
+      this.reconnectNow();
+    };
     this.onOffline = () => this.drop('offline');
   }
 
@@ -51,13 +70,14 @@ export class Socket {
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOffline);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.probeTimer);
     this.closeSocket(1000, 'bye');
     this.onState({ status: 'stopped' });
   }
 
   /** Sends a frame if the connection is ready; false if it is not. */
   send(frame) {
-    if (!this.ready || this.ws?.readyState !== WebSocket.OPEN) return false;
+    if (!this.ready || this.ws?.readyState !== 1 /* OPEN, for both transports */) return false;
     this.ws.send(JSON.stringify(frame));
     this.lastSentAt = Date.now();
     return true;
@@ -90,11 +110,11 @@ export class Socket {
       this.scheduleRetry(true);
       return;
     }
-    this.onState({ status: 'connecting', attempt: this.attempt });
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`;
+    this.onState({ status: 'connecting', attempt: this.attempt, transport: this.transport });
+    const transport = this.transport;
     let ws;
     try {
-      ws = new WebSocket(url, [SUBPROTOCOL, `banter.token.${token}`]);
+      ws = transport === 'events' ? new EventStreamChannel(token) : openWebSocket(token);
     } catch {
       this.scheduleRetry(false);
       return;
@@ -114,7 +134,8 @@ export class Socket {
         this.attempt = 0;
         this.heartbeatMs = frame.heartbeat_interval_ms || 10_000;
         this.startHeartbeat();
-        this.onState({ status: 'online' });
+        this.onState({ status: 'online', transport });
+        if (transport === 'events') this.scheduleProbe();
       }
       this.onFrame(frame);
     };
@@ -129,9 +150,47 @@ export class Socket {
         this.onRevoked();
         return;
       }
-      if (!wasReady) this.onConnectFailed(this.attempt);
+      if (!wasReady) {
+        this.onConnectFailed(this.attempt);
+        // A WebSocket that never opened may be a proxy refusing upgrades:
+        // the fallback goes next, at once. A fallback that failed too
+        // means the server is out of reach: back to a WebSocket, after the
+        // backoff.
+        if (transport === 'websocket') {
+          this.transport = 'events';
+          this.connect();
+          return;
+        }
+        this.transport = 'websocket';
+      }
       this.scheduleRetry(false);
     };
+  }
+
+  /** On the fallback: tries a WebSocket later, and moves to it if it opens. */
+  scheduleProbe() {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (!this.running || this.transport !== 'events') return;
+      const token = this.getToken();
+      let probe;
+      try {
+        probe = openWebSocket(token);
+      } catch {
+        this.scheduleProbe();
+        return;
+      }
+      probe.onopen = () => {
+        probe.onclose = null;
+        probe.close(1000, 'probe');
+        if (!this.running || this.transport !== 'events') return;
+        this.transport = 'websocket';
+        this.closeSocket(1000, 'moving to a WebSocket');
+        this.attempt = 0;
+        this.connect();
+      };
+      probe.onclose = () => this.scheduleProbe();
+    }, PROBE_MS);
   }
 
   scheduleRetry(offline) {
@@ -185,4 +244,9 @@ export class Socket {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
   }
+}
+
+function openWebSocket(token) {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`;
+  return new WebSocket(url, [SUBPROTOCOL, `banter.token.${token}`]);
 }

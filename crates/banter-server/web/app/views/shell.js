@@ -142,6 +142,8 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
     paintAvatar(meAvatar, name, store.me?.id);
     const st = store.connection;
     connection.dataset.state = st.status;
+    // 'websocket', or 'events' where a proxy blocks WebSockets (socket.js).
+    if (st.transport) connection.dataset.transport = st.transport;
     // Being online is the normal state: only its absence takes room.
     connection.hidden = st.status === 'online';
     setText(connectionLine, connectionText(st));
