@@ -423,6 +423,14 @@ impl Connection {
         &self.hello
     }
 
+    /// The transport this connection runs over.
+    pub fn transport(&self) -> TransportKind {
+        match self.transport {
+            Transport::WebSocket(_) => TransportKind::WebSocket,
+            Transport::EventStream(_) => TransportKind::EventStream,
+        }
+    }
+
     /// Changes the bound on waiting for answers (default 30 s).
     pub fn set_request_timeout(&mut self, timeout: Duration) {
         self.request_timeout = timeout;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use banter_protocol::http::HistoryQuery;
 use banter_protocol::Message;
-use banter_sdk::{Event, ReconnectOptions, ReconnectingClient, SdkError, Session, SyncState};
+use banter_sdk::{Event, ReconnectOptions, ReconnectingClient, SdkError, Session, SyncState, TransportKind};
 use support::{Proxy, TestServer};
 
 /// Quick retries: the tests wait for reconnects.
@@ -207,4 +207,53 @@ async fn a_revoked_device_stops_the_client() {
         client.send(chat, "too late"),
         Err(SdkError::Closed { .. })
     ));
+}
+
+#[tokio::test]
+async fn behind_a_proxy_that_refuses_upgrades_the_client_uses_the_fallback_and_moves_back() {
+    let server = support::start_server().await;
+    let proxy = Proxy::start(server.config.listen).await;
+    proxy.refuse_upgrades(true);
+    let (alice, bob, chat) = two_users(&server).await;
+    let alice = alice.with_base_url(&proxy.url()).expect("proxy url");
+    let mut client = ReconnectingClient::start(
+        alice,
+        SyncState::new(),
+        ReconnectOptions { websocket_probe_interval: Duration::from_millis(300), ..options() },
+    );
+    support::wait_for(&mut client, |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+    assert_eq!(client.transport(), TransportKind::EventStream);
+    let mut bob_conn = bob.connect().await.expect("bob connects");
+
+    // Both ways over the fallback.
+    let first = client.send(chat, "over the fallback").expect("queued");
+    support::wait_for(&mut client, |e| match e {
+        Event::Sent { message, .. } if message.client_msg_id == first.client_msg_id => Some(()),
+        _ => None,
+    })
+    .await;
+    let got = banter_test_support::frames::next_message(&mut bob_conn).await;
+    assert_eq!(got.text, "over the fallback");
+    bob_conn.send_message(chat, "answer").await.expect("bob sends");
+    let answer = support::wait_for(&mut client, |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(answer.text, "answer");
+
+    // Upgrades pass again: the probe moves the client to a WebSocket,
+    // reporting Connected again, and nothing is lost or doubled.
+    proxy.refuse_upgrades(false);
+    support::wait_for(&mut client, |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+    assert_eq!(client.transport(), TransportKind::WebSocket);
+    let second = client.send(chat, "over a WebSocket").expect("queued");
+    support::wait_for(&mut client, |e| match e {
+        Event::Sent { message, .. } if message.client_msg_id == second.client_msg_id => Some(()),
+        _ => None,
+    })
+    .await;
+    let history = bob.api().history(chat, HistoryQuery::default()).await.expect("history");
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["over the fallback", "answer", "over a WebSocket"]);
 }

@@ -39,7 +39,7 @@ use banter_protocol::{ClientFrame, ConversationId, Message, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::connection::{Ack, Hello};
+use crate::connection::{Ack, Hello, TransportKind};
 use crate::error::SdkError;
 use crate::outbox::OutgoingMessage;
 use crate::session::Session;
@@ -59,6 +59,10 @@ pub struct ReconnectOptions {
     pub outbox_limit: usize,
     /// Where a conversation this device joins while connected starts.
     pub joined_conversations: JoinedConversations,
+    /// On the fallback transport (a WebSocket could not be opened, see
+    /// [`TransportKind::EventStream`]), how often a WebSocket is tried
+    /// again; the client moves to it as soon as one opens.
+    pub websocket_probe_interval: Duration,
 }
 
 impl Default for ReconnectOptions {
@@ -68,6 +72,7 @@ impl Default for ReconnectOptions {
             backoff_max: Duration::from_secs(10),
             outbox_limit: 1000,
             joined_conversations: JoinedConversations::FromStart,
+            websocket_probe_interval: Duration::from_secs(300),
         }
     }
 }
@@ -90,7 +95,9 @@ pub enum JoinedConversations {
 pub enum Event {
     /// Connected (again) and caught up. `missed` holds the messages that
     /// arrived while away, new to the [`SyncState`], in seq order per
-    /// conversation. The outbox is flushed right after this event.
+    /// conversation. The outbox is flushed right after this event. It
+    /// also comes, without a `Disconnected` before it, when the client
+    /// moves from the fallback transport back to a WebSocket.
     Connected {
         /// The server's `hello` on this connection.
         hello: Box<Hello>,
@@ -147,6 +154,8 @@ enum Command {
 #[derive(Debug, Default)]
 struct Shared {
     connected: AtomicBool,
+    /// The connection is on the event-stream fallback.
+    on_fallback: AtomicBool,
     /// Messages in the outbox (reserved by `send`, released by the task).
     pending: AtomicUsize,
 }
@@ -265,6 +274,16 @@ impl ReconnectingClient {
     /// True while a connection is up (caught up or catching up).
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// The transport of the current (or last) connection: a WebSocket, or
+    /// the event-stream fallback where WebSocket upgrades are refused.
+    pub fn transport(&self) -> TransportKind {
+        if self.shared.on_fallback.load(Ordering::Acquire) {
+            TransportKind::EventStream
+        } else {
+            TransportKind::WebSocket
+        }
     }
 
     /// Messages sent but not yet acknowledged or refused.

@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::backoff::Backoff;
 use super::{Command, Event, JoinedConversations, ReconnectOptions, Shared};
-use crate::connection::{Ack, Connection};
+use crate::connection::{Ack, Connection, TransportKind};
 use crate::error::SdkError;
 use crate::outbox::OutgoingMessage;
 use crate::session::Session;
@@ -36,9 +36,14 @@ struct Pending {
 enum Ended {
     /// The connection failed: reconnect.
     Lost(SdkError),
+    /// On the fallback, a WebSocket opened: go on over it.
+    Upgrade(Connection),
     /// The application closed the client or went away: stop.
     Stop,
 }
+
+/// How long a WebSocket probe from the fallback may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a connect attempt failed.
 enum Failed {
@@ -89,10 +94,24 @@ impl Worker {
             match self.connect().await {
                 Ok(connection) => {
                     backoff.reset();
-                    let ended = self.up(connection).await;
+                    let mut connection = connection;
+                    let ended = loop {
+                        match self.up(connection).await {
+                            Ended::Upgrade(websocket) => match self.resume(websocket).await {
+                                Ok(resumed) => connection = resumed,
+                                Err(Failed::Retry(error)) => break Ended::Lost(error),
+                                Err(Failed::SessionEnded(error)) => {
+                                    let _ = self.events.send(Event::SessionEnded { error }).await;
+                                    return;
+                                }
+                                Err(Failed::Stop) => break Ended::Stop,
+                            },
+                            other => break other,
+                        }
+                    };
                     self.shared.connected.store(false, Ordering::Release);
                     match ended {
-                        Ended::Stop => return,
+                        Ended::Stop | Ended::Upgrade(_) => return,
                         Ended::Lost(error) => {
                             tracing::debug!(%error, "connection lost");
                             if !self.emit(Event::Disconnected { error }).await {
@@ -131,13 +150,30 @@ impl Worker {
         }
     }
 
-    /// Connects, catches up and reports [`Event::Connected`].
+    /// Connects (a WebSocket, or the fallback where a WebSocket cannot be
+    /// opened), catches up and reports [`Event::Connected`].
     async fn connect(&mut self) -> Result<Connection, Failed> {
-        let mut connection = match self.session.connect().await {
+        let connection = match self.session.connect_over(TransportKind::WebSocket).await {
             Ok(connection) => connection,
             Err(e) if e.status() == Some(401) => return Err(Failed::SessionEnded(e)),
+            // Not refused by the server itself (that would be an API
+            // error): maybe a proxy refusing upgrades. The fallback at once.
+            Err(e) if !matches!(e, SdkError::Api { .. } | SdkError::Config(_)) => {
+                tracing::debug!(error = %e, "no WebSocket; trying the event-stream fallback");
+                match self.session.connect_over(TransportKind::EventStream).await {
+                    Ok(connection) => connection,
+                    Err(e) if e.status() == Some(401) => return Err(Failed::SessionEnded(e)),
+                    Err(e) => return Err(Failed::Retry(e)),
+                }
+            }
             Err(e) => return Err(Failed::Retry(e)),
         };
+        self.resume(connection).await
+    }
+
+    /// Catches a new connection up and reports [`Event::Connected`].
+    async fn resume(&mut self, mut connection: Connection) -> Result<Connection, Failed> {
+        self.shared.on_fallback.store(connection.transport() == TransportKind::EventStream, Ordering::Release);
         let missed = connection
             .catch_up(&mut self.sync)
             .await
@@ -196,6 +232,11 @@ impl Worker {
         let silence_limit = interval * 3;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // On the fallback: a WebSocket is tried now and then.
+        let on_fallback = connection.transport() == TransportKind::EventStream;
+        let probe_every = self.options.websocket_probe_interval.max(Duration::from_millis(100));
+        let mut probe = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
+        probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
         if let Err(e) = self.flush(&mut connection).await {
             return Ended::Lost(e);
         }
@@ -238,6 +279,14 @@ impl Worker {
                     }
                     if let Err(e) = connection.send_frame(ClientFrame::Ping).await {
                         return Ended::Lost(e);
+                    }
+                }
+                _ = probe.tick(), if on_fallback => {
+                    // Bounded: meanwhile the stream is not read.
+                    let attempt = self.session.connect_over(TransportKind::WebSocket);
+                    if let Ok(Ok(websocket)) = tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+                        tracing::debug!("a WebSocket opened: leaving the event-stream fallback");
+                        return Ended::Upgrade(websocket);
                     }
                 }
                 () = tokio::time::sleep_until(resend_at.unwrap_or_else(Instant::now)), if resend_at.is_some() => {

@@ -35,6 +35,8 @@ pub struct Proxy {
 #[derive(Default)]
 struct ProxyState {
     refuse: bool,
+    /// WebSocket upgrades are answered 403, as some corporate proxies do.
+    refuse_upgrades: bool,
     links: Vec<Link>,
 }
 
@@ -83,6 +85,11 @@ impl Proxy {
     pub fn refuse_new_connections(&self, refuse: bool) {
         self.state.lock().unwrap().refuse = refuse;
     }
+
+    /// New WebSocket upgrades are answered `403 Forbidden`; plain HTTP passes.
+    pub fn refuse_upgrades(&self, refuse: bool) {
+        self.state.lock().unwrap().refuse_upgrades = refuse;
+    }
 }
 
 impl Drop for Proxy {
@@ -92,9 +99,31 @@ impl Drop for Proxy {
     }
 }
 
+/// Whether the request head waiting on `client` asks for a WebSocket
+/// (looked at without taking it off the socket).
+async fn is_upgrade(client: &TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    for _ in 0..100 {
+        let Ok(n) = client.peek(&mut buf).await else { return false };
+        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        if head.contains("\r\n\r\n") || n == buf.len() {
+            return head.contains("upgrade: websocket");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    false
+}
+
 async fn accept_loop(listener: TcpListener, upstream: SocketAddr, state: Arc<Mutex<ProxyState>>) {
     while let Ok((client, _)) = listener.accept().await {
         if state.lock().unwrap().refuse {
+            continue;
+        }
+        let refuse_upgrades = state.lock().unwrap().refuse_upgrades;
+        if refuse_upgrades && is_upgrade(&client).await {
+            use tokio::io::AsyncWriteExt;
+            let mut client = client;
+            let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
             continue;
         }
         let Ok(server) = TcpStream::connect(upstream).await else {
