@@ -66,6 +66,11 @@ impl Outbound {
             Outbound::WebSocket(sink) => sink.feed(Message::Text(frame.into_websocket_text())).await.map_err(|_| Gone),
             Outbound::EventStream(sink) => {
                 sink.event(None, frame.as_str());
+                // Chunks stay small: the response holds one waiting and
+                // hyper one being written, each at most this plus a frame.
+                if sink.pending.len() >= CHUNK_BYTES {
+                    sink.flush().await?;
+                }
                 Ok(())
             }
         }
@@ -105,6 +110,9 @@ impl Outbound {
         }
     }
 }
+
+/// An event-stream chunk is handed over once it holds this much.
+pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The writing end of an event stream: frames become `data:` events, and
 /// each flush hands one chunk to the HTTP response body through a channel
