@@ -13,6 +13,9 @@ use super::report::{round2, Latency, Report};
 
 /// Everything measured in a run.
 pub struct Outcome {
+    /// The transport every connection ran over: `websocket`, `events`
+    /// (the fallback) or `mixed`.
+    pub transport: &'static str,
     pub connect: Latency,
     pub connect_time: Duration,
     /// Messages whose send fell in the measured window.
@@ -100,6 +103,7 @@ pub(super) fn account(
     connect_time: Duration,
 ) -> Outcome {
     let mut out = Outcome {
+        transport: "websocket",
         connect,
         connect_time,
         measured_messages: 0,

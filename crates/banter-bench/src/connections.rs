@@ -38,7 +38,7 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = cluster.rss_bytes();
 
-    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses);
+    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses).transport(common.transport);
     let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
     let (connections, connect, elapsed) =
         connect_all(&cluster, &sources, &tokens, args.connect_concurrency, common.quiet).await?;

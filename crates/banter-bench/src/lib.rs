@@ -120,6 +120,18 @@ pub struct CommonArgs {
     /// connections over; one address pair only has ~28k ephemeral ports.
     #[arg(long, global = true, default_value_t = 16)]
     source_addresses: u8,
+    /// How clients connect: `websocket`, or `events` for the fallback
+    /// transport (an event stream down, POSTs up), to measure its cost.
+    #[arg(long, global = true, default_value = "websocket", value_parser = parse_transport)]
+    transport: banter_sdk::TransportKind,
+}
+
+fn parse_transport(value: &str) -> Result<banter_sdk::TransportKind, String> {
+    match value {
+        "websocket" => Ok(banter_sdk::TransportKind::WebSocket),
+        "events" => Ok(banter_sdk::TransportKind::EventStream),
+        other => Err(format!("unknown transport {other:?}: websocket or events")),
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -110,7 +110,7 @@ pub async fn run(common: &CommonArgs, rooms: Rooms, rate: f64, load: &LoadArgs) 
         drain_timeout: Duration::from_secs_f64(load.drain),
         connect_concurrency: load.connect_concurrency,
     };
-    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses);
+    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses).transport(common.transport);
     let out = traffic::run(&cluster, &sources, plan, common.quiet).await?;
     Ok(LiveRun { cluster, out, rate, load: load.clone() })
 }
@@ -126,7 +126,8 @@ impl LiveRun {
             .param("rate", self.rate)
             .param("duration_s", self.load.duration)
             .param("warmup_s", self.load.warmup)
-            .param("size", self.load.size);
+            .param("size", self.load.size)
+            .param("transport", out.transport);
         traffic::report_common(&mut report, &out);
         report.latency("publish_to_ack", "publish → ack (durable)", &out.ack);
         own(&mut report, &out);

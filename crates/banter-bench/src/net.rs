@@ -10,12 +10,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use banter_sdk::{ConnectOptions, Connection, SdkError};
+use banter_sdk::{ConnectOptions, Connection, SdkError, TransportKind};
 
 /// Chooses the source address of each client connection.
 #[derive(Debug, Clone)]
 pub struct SourceAddresses {
     addresses: Vec<IpAddr>,
+    transport: TransportKind,
 }
 
 impl SourceAddresses {
@@ -30,7 +31,13 @@ impl SourceAddresses {
         } else {
             Vec::new()
         };
-        SourceAddresses { addresses }
+        SourceAddresses { addresses, transport: TransportKind::WebSocket }
+    }
+
+    /// Connections over `transport` (the WebSocket by default).
+    pub fn transport(mut self, transport: TransportKind) -> SourceAddresses {
+        self.transport = transport;
+        self
     }
 
     /// Connection options for the `index`-th connection: token, small read
@@ -41,7 +48,8 @@ impl SourceAddresses {
             .token(token)
             .read_buffer_size(4 * 1024)
             .connect_timeout(Duration::from_secs(60))
-            .request_timeout(Duration::from_secs(60));
+            .request_timeout(Duration::from_secs(60))
+            .transport(self.transport);
         if !self.addresses.is_empty() {
             options = options.local_addr(self.addresses[index % self.addresses.len()]);
         }

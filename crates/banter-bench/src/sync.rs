@@ -66,7 +66,7 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         senders.push(setup.extra_device(&members[0]).await?);
     }
     let cluster = setup.start(common).await?;
-    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses);
+    let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses).transport(common.transport);
 
     // While every measured device is offline: M messages into each group.
     let bar = progress::bar(senders.len() as u64, "offline send", common.quiet);

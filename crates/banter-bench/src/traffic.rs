@@ -80,6 +80,12 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
     let tokens: Vec<String> = plan.devices.iter().map(|d| d.user.token.clone()).collect();
     let (connections, connect, connect_time) =
         connect_all(cluster, sources, &tokens, plan.connect_concurrency, quiet).await?;
+    let fallback = connections.iter().filter(|c| c.transport() == banter_sdk::TransportKind::EventStream).count();
+    let transport = match fallback {
+        0 => "websocket",
+        n if n == connections.len() => "events",
+        _ => "mixed",
+    };
     let node_of_device: Arc<HashMap<DeviceId, usize>> =
         Arc::new(plan.devices.iter().enumerate().map(|(i, d)| (d.user.device_id, cluster.node_of_client(i))).collect());
     let server_cpu_at_start = cluster.cpu_snapshot().await;
@@ -152,6 +158,7 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
         logs.push(task.await?);
     }
     let mut out = account(logs, &recipients, window, connect, connect_time);
+    out.transport = transport;
     out.nodes = cluster.len();
     out.server_cpu = Some(server_cpu);
     if let (Some(start), Some(end)) = (cpu_at_start, super::target::cpu_seconds(std::process::id())) {

@@ -300,6 +300,7 @@ impl Connection {
                 options.token.as_deref(),
                 &options.headers,
                 options.request_timeout,
+                options.local_addr,
             );
             let stream = match tokio::time::timeout_at(deadline, open).await {
                 Err(_) => return Err(SdkError::Timeout),

@@ -46,6 +46,7 @@ impl EventStream {
         token: Option<&str>,
         extra_headers: &[(String, String)],
         request_timeout: Duration,
+        local_addr: Option<std::net::IpAddr>,
     ) -> Result<EventStream, SdkError> {
         let base = Url::parse(base_url)
             .map_err(|e| SdkError::Config(format!("invalid base URL {base_url:?}: {e}")))?;
@@ -64,7 +65,7 @@ impl EventStream {
         }
         // No overall timeout on this client: the stream lives as long as the
         // connection. POSTs get `request_timeout` each.
-        let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        let client = reqwest::Client::builder().tcp_nodelay(true).local_address(local_addr).build()?;
         let response = client
             .get(api_url(&base, &["events"]))
             .headers(headers.clone())

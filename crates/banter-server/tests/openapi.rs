@@ -426,7 +426,7 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     c.call(get.clone(), events, events, Some(&bob), Body::None, &[], 200).await;
     c.unauthorized(get.clone(), events, events).await;
     c.call(get.clone(), events, events, Some(&bob), Body::None, &[("origin", "https://evil.example")], 403).await;
-    let stream_id = open_event_stream(&c.base, &bob).await;
+    let (_open_stream, stream_id) = open_event_stream(&c.base, &bob).await;
     let posted = "/api/v1/events/{stream_id}";
     let mine = format!("/api/v1/events/{stream_id}");
     c.call(post.clone(), posted, &mine, Some(&bob), Body::Raw(r#"{"type":"ping"}"#.into()), &[], 204).await;
@@ -454,8 +454,9 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     }
 }
 
-/// Opens an event stream of `token`'s device (left open) and returns its id.
-async fn open_event_stream(base: &str, token: &str) -> String {
+/// Opens an event stream of `token`'s device; returns it (keep it to keep
+/// the stream open) and its id.
+async fn open_event_stream(base: &str, token: &str) -> (reqwest::Response, String) {
     let mut response =
         reqwest::Client::new().get(format!("{base}/api/v1/events")).bearer_auth(token).send().await.expect("stream opens");
     let mut text = String::new();
@@ -465,9 +466,7 @@ async fn open_event_stream(base: &str, token: &str) -> String {
     }
     let data = text.split("\n\n").next().and_then(|e| e.strip_prefix("event: stream\ndata: ")).expect("the stream event");
     let id = serde_json::from_str::<Value>(data).expect("JSON")["stream_id"].as_str().expect("stream_id").to_owned();
-    // Kept open for the calls that post to it.
-    std::mem::forget(response);
-    id
+    (response, id)
 }
 
 #[tokio::test]

@@ -37,6 +37,18 @@ fn connections_opens_and_holds_every_connection_and_reports_server_memory() {
 }
 
 #[test]
+fn direct_over_the_fallback_transport_delivers_every_message_exactly_once() {
+    let r = bench(&["direct", "--users", "10", "--rate", "200", "--duration", "1", "--warmup", "0.2", "--transport", "events"]);
+    assert_eq!(r["params"]["transport"], "events", "every connection on the fallback");
+    let results = &r["results"];
+    assert!(results["acked"].as_u64().unwrap() > 0);
+    assert_eq!(results["acked"], results["sent"]);
+    assert_eq!(results["delivered_live"], results["expected_deliveries"]);
+    assert_eq!(results["lost"], 0);
+    assert_eq!(results["duplicates"], 0);
+}
+
+#[test]
 fn direct_delivers_every_message_exactly_once() {
     let r = bench(&["direct", "--users", "10", "--rate", "200", "--duration", "1", "--warmup", "0.2"]);
     let results = &r["results"];

@@ -37,7 +37,7 @@ enum Ended {
     /// The connection failed: reconnect.
     Lost(SdkError),
     /// On the fallback, a WebSocket opened: go on over it.
-    Upgrade(Connection),
+    Upgrade(Box<Connection>),
     /// The application closed the client or went away: stop.
     Stop,
 }
@@ -97,7 +97,7 @@ impl Worker {
                     let mut connection = connection;
                     let ended = loop {
                         match self.up(connection).await {
-                            Ended::Upgrade(websocket) => match self.resume(websocket).await {
+                            Ended::Upgrade(websocket) => match self.resume(*websocket).await {
                                 Ok(resumed) => connection = resumed,
                                 Err(Failed::Retry(error)) => break Ended::Lost(error),
                                 Err(Failed::SessionEnded(error)) => {
@@ -286,7 +286,7 @@ impl Worker {
                     let attempt = self.session.connect_over(TransportKind::WebSocket);
                     if let Ok(Ok(websocket)) = tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
                         tracing::debug!("a WebSocket opened: leaving the event-stream fallback");
-                        return Ended::Upgrade(websocket);
+                        return Ended::Upgrade(Box::new(websocket));
                     }
                 }
                 () = tokio::time::sleep_until(resend_at.unwrap_or_else(Instant::now)), if resend_at.is_some() => {
