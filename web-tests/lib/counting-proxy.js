@@ -12,11 +12,12 @@ import { connect } from 'node:net';
 
 /**
  * @param {string} upstream the server's base URL (http://127.0.0.1:port)
- * @param {{refuseUpgrades?: boolean}} [options]
+ * @param {{refuseUpgrades?: boolean, cutUpgradesAfterMs?: number}} [options]
+ *   `cutUpgradesAfterMs`: upgrades pass, and each is cut that long after.
  * @returns {Promise<{url: string, requests: {method: string, path: string}[], refuseUpgrades: boolean, upgradesRefused: number, close: () => Promise<void>}>}
  */
-export async function startCountingProxy(upstream, { refuseUpgrades = false } = {}) {
-  const proxy = { refuseUpgrades, upgradesRefused: 0 };
+export async function startCountingProxy(upstream, { refuseUpgrades = false, cutUpgradesAfterMs = 0 } = {}) {
+  const proxy = { refuseUpgrades, cutUpgradesAfterMs, upgradesRefused: 0, upgradesCut: 0 };
   const target = new URL(upstream);
   const requests = [];
   const sockets = new Set();
@@ -50,6 +51,13 @@ export async function startCountingProxy(upstream, { refuseUpgrades = false } = 
       if (head.length) up.write(head);
       up.pipe(socket);
       socket.pipe(up);
+      if (proxy.cutUpgradesAfterMs > 0) {
+        setTimeout(() => {
+          proxy.upgradesCut += 1;
+          up.destroy();
+          socket.destroy();
+        }, proxy.cutUpgradesAfterMs);
+      }
     });
     sockets.add(up);
     up.on('close', () => (sockets.delete(up), socket.destroy()));

@@ -1,7 +1,9 @@
 // Where a proxy refuses WebSocket upgrades (as some corporate proxies do),
 // the app moves to the fallback transport by itself — the event stream and
 // POSTs — and everything works over it: live messages both ways, sync
-// after a gap. Once upgrades pass again, it moves back to a WebSocket.
+// after a gap. Once upgrades pass again, it moves back to a WebSocket. A
+// proxy that lets WebSockets open and cuts them soon after is treated the
+// same, after three such cuts.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -60,4 +62,25 @@ test('behind a proxy that refuses WebSocket upgrades, the app chats over the fal
   await waitOnline(alice);
   await send(alice, 'back on a WebSocket');
   await messages(bob, 'back on a WebSocket').waitFor();
+});
+
+test('behind a proxy that lets WebSockets open and then cuts them, the app moves to the fallback after three', async () => {
+  const cutting = await startCountingProxy(world.url, { cutUpgradesAfterMs: 1500 });
+  try {
+    const context = await world.context();
+    const carol = await context.newPage();
+    carol.username = username('carol');
+    await carol.goto(cutting.url);
+    await signup(carol, carol.username);
+    await carol.waitForFunction(() => document.querySelector('#connection-status')?.dataset.transport === 'events', null, { timeout: 60_000 });
+    assert.ok(cutting.upgradesCut >= 3, `${cutting.upgradesCut} WebSockets cut before the fallback`);
+    await waitOnline(carol);
+    const dave = await world.user('dave');
+    await startChat(carol, dave.username);
+    await send(carol, 'past the cutting proxy');
+    await openConversation(dave, carol.username);
+    await messages(dave, 'past the cutting proxy').waitFor();
+  } finally {
+    await cutting.close();
+  }
 });

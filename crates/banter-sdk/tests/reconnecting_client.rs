@@ -257,3 +257,34 @@ async fn behind_a_proxy_that_refuses_upgrades_the_client_uses_the_fallback_and_m
     let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["over the fallback", "answer", "over a WebSocket"]);
 }
+
+#[tokio::test]
+async fn behind_a_proxy_that_cuts_websockets_soon_after_they_open_the_client_moves_to_the_fallback() {
+    let server = support::start_server().await;
+    let proxy = Proxy::start(server.config.listen).await;
+    proxy.cut_upgrades_after(Some(Duration::from_millis(1000)));
+    let (alice, bob, chat) = two_users(&server).await;
+    let alice = alice.with_base_url(&proxy.url()).expect("proxy url");
+    let mut client = ReconnectingClient::start(alice, SyncState::new(), options());
+    // Three WebSockets, each cut soon after it opened, then the fallback.
+    let mut websockets = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client.transport() != TransportKind::EventStream || !client.is_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "still on WebSockets after {websockets} connections");
+        if let Ok(Some(Event::Connected { .. })) = tokio::time::timeout(Duration::from_millis(200), client.next_event()).await {
+            websockets += usize::from(client.transport() == TransportKind::WebSocket);
+        }
+    }
+    // Three when each lived to `hello` (one cut before it sends the client
+    // to the fallback at once, as a refused upgrade does).
+    assert!(websockets <= 3, "{websockets} short-lived WebSockets before the fallback");
+    // And it stays up there: a message goes through and is acked.
+    let sent = client.send(chat, "over the fallback, past the cutting proxy").expect("queued");
+    support::wait_for(&mut client, |e| match e {
+        Event::Sent { message, .. } if message.client_msg_id == sent.client_msg_id => Some(()),
+        _ => None,
+    })
+    .await;
+    let history = bob.api().history(chat, HistoryQuery::default()).await.expect("history");
+    assert_eq!(history.messages.len(), 1);
+}

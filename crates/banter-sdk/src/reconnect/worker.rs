@@ -44,6 +44,11 @@ enum Ended {
 
 /// How long a WebSocket probe from the fallback may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A WebSocket lost this soon after it connected, [`SHORT_LIVED_LIMIT`]
+/// times in a row, is taken for a proxy that lets upgrades through and then
+/// cuts them: the next connection uses the fallback.
+const SHORT_LIVED: Duration = Duration::from_secs(15);
+const SHORT_LIVED_LIMIT: u32 = 3;
 
 /// Why a connect attempt failed.
 enum Failed {
@@ -65,6 +70,8 @@ pub(super) struct Worker {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     shared: Arc<Shared>,
+    /// WebSockets in a row lost within [`SHORT_LIVED`] of connecting.
+    short_lived: u32,
 }
 
 impl Worker {
@@ -85,6 +92,7 @@ impl Worker {
             commands,
             events,
             shared,
+            short_lived: 0,
         }
     }
 
@@ -96,9 +104,15 @@ impl Worker {
                     backoff.reset();
                     let mut connection = connection;
                     let ended = loop {
+                        let websocket = connection.transport() == TransportKind::WebSocket;
+                        let since = Instant::now();
                         match self.up(connection).await {
                             Ended::Upgrade(websocket) => match self.resume(*websocket).await {
-                                Ok(resumed) => connection = resumed,
+                                Ok(resumed) => {
+                                    // One early cut of it is enough to go back.
+                                    self.short_lived = SHORT_LIVED_LIMIT - 1;
+                                    connection = resumed;
+                                }
                                 Err(Failed::Retry(error)) => break Ended::Lost(error),
                                 Err(Failed::SessionEnded(error)) => {
                                     let _ = self.events.send(Event::SessionEnded { error }).await;
@@ -106,7 +120,13 @@ impl Worker {
                                 }
                                 Err(Failed::Stop) => break Ended::Stop,
                             },
-                            other => break other,
+                            other => {
+                                if websocket {
+                                    let short = since.elapsed() < SHORT_LIVED;
+                                    self.short_lived = if short { self.short_lived + 1 } else { 0 };
+                                }
+                                break other;
+                            }
                         }
                     };
                     self.shared.connected.store(false, Ordering::Release);
@@ -153,12 +173,19 @@ impl Worker {
     /// Connects (a WebSocket, or the fallback where a WebSocket cannot be
     /// opened), catches up and reports [`Event::Connected`].
     async fn connect(&mut self) -> Result<Connection, Failed> {
-        let connection = match self.session.connect_over(TransportKind::WebSocket).await {
+        let first = if self.short_lived >= SHORT_LIVED_LIMIT {
+            tracing::debug!("WebSockets keep being cut soon after connecting; using the event-stream fallback");
+            self.short_lived = 0;
+            TransportKind::EventStream
+        } else {
+            TransportKind::WebSocket
+        };
+        let connection = match self.session.connect_over(first).await {
             Ok(connection) => connection,
             Err(e) if e.status() == Some(401) => return Err(Failed::SessionEnded(e)),
             // Not refused by the server itself (that would be an API
             // error): maybe a proxy refusing upgrades. The fallback at once.
-            Err(e) if !matches!(e, SdkError::Api { .. } | SdkError::Config(_)) => {
+            Err(e) if first == TransportKind::WebSocket && !matches!(e, SdkError::Api { .. } | SdkError::Config(_)) => {
                 tracing::debug!(error = %e, "no WebSocket; trying the event-stream fallback");
                 match self.session.connect_over(TransportKind::EventStream).await {
                     Ok(connection) => connection,

@@ -37,6 +37,8 @@ struct ProxyState {
     refuse: bool,
     /// WebSocket upgrades are answered 403, as some corporate proxies do.
     refuse_upgrades: bool,
+    /// WebSocket upgrades pass, and the connection is cut this long after.
+    cut_upgrades_after: Option<Duration>,
     links: Vec<Link>,
 }
 
@@ -90,6 +92,11 @@ impl Proxy {
     pub fn refuse_upgrades(&self, refuse: bool) {
         self.state.lock().unwrap().refuse_upgrades = refuse;
     }
+
+    /// New WebSocket upgrades pass, and each is cut `after` that long.
+    pub fn cut_upgrades_after(&self, after: Option<Duration>) {
+        self.state.lock().unwrap().cut_upgrades_after = after;
+    }
 }
 
 impl Drop for Proxy {
@@ -119,7 +126,14 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, state: Arc<Mut
         if state.lock().unwrap().refuse {
             continue;
         }
-        let refuse_upgrades = state.lock().unwrap().refuse_upgrades;
+        let (refuse_upgrades, cut_after) = {
+            let state = state.lock().unwrap();
+            (state.refuse_upgrades, state.cut_upgrades_after)
+        };
+        let cut_after = match cut_after {
+            Some(after) if is_upgrade(&client).await => Some(after),
+            _ => None,
+        };
         if refuse_upgrades && is_upgrade(&client).await {
             use tokio::io::AsyncWriteExt;
             let mut client = client;
@@ -138,6 +152,14 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, state: Arc<Mut
             Arc::new(AtomicBool::new(false)),
         ));
         let down = tokio::spawn(pump(server_read, client_write, held.clone()));
+        if let Some(after) = cut_after {
+            let (up, down) = (up.abort_handle(), down.abort_handle());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                up.abort();
+                down.abort();
+            });
+        }
         state.lock().unwrap().links.push(Link {
             held,
             pumps: [up, down],

@@ -6,7 +6,9 @@
 // Where a proxy refuses WebSocket upgrades, it switches to the fallback
 // transport (event-stream.js: the same frames over an event stream and
 // POSTs): a WebSocket that fails before `hello` is followed at once by an
-// attempt over the fallback. On the fallback it tries a WebSocket again
+// attempt over the fallback, and so is the third WebSocket in a row cut
+// within SHORT_LIVED_MS of `hello` (a proxy that lets upgrades through but
+// kills them). On the fallback it tries a WebSocket again
 // every PROBE_MS and after the network comes back, and moves back as soon
 // as one opens.
 
@@ -16,6 +18,13 @@ export const SUBPROTOCOL = 'banter.v1';
 const CLOSE_SESSION_REVOKED = 4001;
 /** On the fallback, how often a WebSocket is tried again. */
 const PROBE_MS = 5 * 60_000;
+/**
+ * A WebSocket that ends this soon after `hello`, this many times in a row,
+ * is taken for a proxy that lets the upgrade through and then cuts it: the
+ * next connection uses the fallback.
+ */
+const SHORT_LIVED_MS = 15_000;
+const SHORT_LIVED_LIMIT = 3;
 
 /** Reconnect delays: 0.5 s doubling up to 30 s, each randomised to 50–100 %. */
 export function backoffDelay(attempt, { baseMs = 500, maxMs = 30_000, random = Math.random } = {}) {
@@ -48,6 +57,8 @@ export class Socket {
     /** 'websocket' or 'events' (the fallback). */
     this.transport = 'websocket';
     this.probeTimer = null;
+    this.readyAt = 0;
+    this.shortLived = 0;
     // A network change may have left the proxy that blocked WebSockets
     // behind: the next connection tries one first.
     this.onOnline = () => {
@@ -131,6 +142,7 @@ export class Socket {
       }
       if (frame.type === 'hello') {
         this.ready = true;
+        this.readyAt = Date.now();
         this.attempt = 0;
         this.heartbeatMs = frame.heartbeat_interval_ms || 10_000;
         this.startHeartbeat();
@@ -149,6 +161,13 @@ export class Socket {
         this.running = false;
         this.onRevoked();
         return;
+      }
+      if (wasReady && transport === 'websocket') {
+        this.shortLived = Date.now() - this.readyAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
+        if (this.shortLived >= SHORT_LIVED_LIMIT) {
+          this.shortLived = 0;
+          this.transport = 'events';
+        }
       }
       if (!wasReady) {
         this.onConnectFailed(this.attempt);
@@ -185,6 +204,8 @@ export class Socket {
         probe.close(1000, 'probe');
         if (!this.running || this.transport !== 'events') return;
         this.transport = 'websocket';
+        // One early cut of this WebSocket is enough to go back.
+        this.shortLived = SHORT_LIVED_LIMIT - 1;
         this.closeSocket(1000, 'moving to a WebSocket');
         this.attempt = 0;
         this.connect();
