@@ -486,7 +486,7 @@ impl Reader<'_> {
             _ => return self.reply(&frame).await,
         };
         let wait = self.state.config.write_timeout;
-        match self.sends.push(client_msg_id, Work::Answer(frame.clone()), wait).await {
+        match self.sends.push(client_msg_id, Work::Answer(Box::new(frame.clone())), wait).await {
             Ok(()) | Err(NotQueued::Closed) => {}
             // No room behind the sends within the wait: out of order beats never.
             Err(NotQueued::Full) => self.reply(&frame).await,

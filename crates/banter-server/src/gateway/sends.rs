@@ -65,8 +65,10 @@ pub enum Work {
     /// Store it and answer with the ack (or the store's refusal).
     Store { conversation_id: ConversationId, text: String },
     /// It was refused as it was read (`rate_limited`, malformed): send this
-    /// answer, in its place among the others.
-    Answer(ServerFrame),
+    /// answer, in its place among the others. Boxed: the channel allocates
+    /// room for 32 sends per connection up front, and an unboxed frame made
+    /// each slot ~250 bytes (8 KB per idle connection, docs/BENCHMARKS.md).
+    Answer(Box<ServerFrame>),
 }
 
 /// The reader's end of the pipeline.
@@ -225,5 +227,14 @@ mod tests {
         // An answered send gives its bytes back.
         drop(queued.recv().await);
         assert!(queue.push("c".into(), store(half), SHORT).await.is_ok());
+    }
+
+    /// Every connection's channel allocates its first block of 32 slots at
+    /// once: a large slot is paid by every idle connection (an unboxed
+    /// `ServerFrame` made it ~8 KB each).
+    #[test]
+    fn a_queued_send_is_small_since_every_connection_holds_32_slots_of_them() {
+        let size = std::mem::size_of::<QueuedSend>();
+        assert!(size <= 96, "QueuedSend is {size} bytes");
     }
 }
