@@ -227,7 +227,12 @@ pub fn report_common(report: &mut Report, out: &Outcome) {
         "%",
     );
     if let Some(cpu) = out.client_cpu_seconds {
-        report.result("client_cpu_s", "load generator CPU time", round2(cpu), "s");
+        report.result("client_cpu_s", "load generator CPU time", round2(cpu), "s").result(
+            "client_cpu_us_per_msg",
+            "load generator CPU per message",
+            round2(cpu * 1e6 / out.acked.max(1) as f64),
+            "µs",
+        );
     }
     if let Some(used) = &out.server_cpu {
         report_traffic_cpu(report, out, used);

@@ -153,6 +153,7 @@ enum Scenario {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     clock::start();
     sys::raise_file_limit();
+    let load_before = load_average();
     let common = args.common;
     anyhow::ensure!(common.nodes >= 1, "--nodes must be at least 1");
     anyhow::ensure!(
@@ -168,6 +169,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     .context("benchmark failed")?;
     let mut report = report;
+    if let Some(load) = load_before {
+        report.result("machine_load_before_1m", "machine load average before the run (1 min)", load, "");
+        if load > BUSY_LOAD {
+            report.warnings.push(format!(
+                "the machine was busy before the run (load average {load:.2} > {BUSY_LOAD}): \
+                 these figures are not a quiet-machine measurement; wait until it is idle and run again"
+            ));
+        }
+    }
     machine_load(&mut report);
     if common.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -180,14 +190,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Above this 1-minute load average before a run, its report carries a
+/// warning: other work was competing for the CPUs (docs/BENCHMARKS.md keeps
+/// only runs started below it).
+const BUSY_LOAD: f64 = 1.5;
+
+/// The 1-minute load average, where the machine reports one.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// How busy the machine was at the end of the run: the load average and
 /// the share of the last minute in which some task waited for a CPU
 /// (`/proc/pressure/cpu`). On a shared machine these say how much the
 /// figures were held back by other work.
 fn machine_load(report: &mut Report) {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    if let Some(load) = read("/proc/loadavg").split_whitespace().next().and_then(|l| l.parse::<f64>().ok()) {
-        report.result("machine_load_1m", "machine load average (1 min)", load, "");
+    if let Some(load) = load_average() {
+        report.result("machine_load_1m", "machine load average at the end (1 min)", load, "");
     }
     let pressure = read("/proc/pressure/cpu");
     let some_avg60 = pressure

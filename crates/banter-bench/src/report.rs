@@ -84,6 +84,9 @@ pub struct Report {
     latencies: Vec<(String, String, LatencySummary)>,
     /// Lost or duplicated messages, errors: anything that makes the run fail.
     pub problems: Vec<String>,
+    /// What makes the figures doubtful without failing the run (a machine
+    /// that was busy before it started).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -95,6 +98,7 @@ impl Report {
             results: Vec::new(),
             latencies: Vec::new(),
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -145,6 +149,7 @@ impl Report {
             "results": figures(&self.results),
             "latency_ms": latencies,
             "problems": self.problems,
+            "warnings": self.warnings,
             "ok": self.problems.is_empty(),
         })
     }
@@ -175,6 +180,9 @@ impl Report {
             }
         }
         let _ = writeln!(out);
+        for w in &self.warnings {
+            let _ = writeln!(out, "  WARNING: {w}");
+        }
         if self.problems.is_empty() {
             let _ = writeln!(out, "  OK");
         } else {
@@ -226,6 +234,9 @@ mod tests {
         assert_eq!(json["results"]["lost"], 0);
         assert_eq!(json["latency_ms"]["ack"]["count"], 3);
         assert!(r.to_table().contains("publish → ack"));
+        r.warnings.push("busy".into());
+        assert!(r.to_table().contains("WARNING: busy"));
+        assert_eq!(r.to_json()["warnings"][0], "busy");
         r.must_be_zero("duplicates", "duplicates", 2);
         assert_eq!(r.problems, vec!["duplicates: 2".to_string()]);
         assert_eq!(r.to_json()["ok"], false);

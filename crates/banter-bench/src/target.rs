@@ -84,7 +84,13 @@ impl Target {
         // server must not outlive it.
         super::sys::terminate_with_parent(&mut command);
         // Warnings only, plus the binary's own "ready" line.
+        // The history scenario's readers are one account reading thousands
+        // of pages a second: what is measured is the store, not the
+        // per-account read budget (`account_http_limits.reads`), which would
+        // answer 429 after its burst of 300.
         let mut child = command
+            .env("BANTER_ACCOUNT_HTTP_LIMITS__READS__BURST", "1000000")
+            .env("BANTER_ACCOUNT_HTTP_LIMITS__READS__PER_MINUTE", "100000000")
             .env("BANTER_LOG", "warn,banter::serve=info")
             .env_remove("BANTER_LISTEN")
             .env_remove("BANTER_DATA_DIR")

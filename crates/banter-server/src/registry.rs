@@ -21,7 +21,6 @@ use std::{
 };
 
 use banter_protocol::{frames::close_code, DeviceId, UserId};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     frame::EncodedFrame,
@@ -60,28 +59,41 @@ pub trait UserWatcher: Send + Sync + std::fmt::Debug {
 }
 
 /// A one-shot "please close" signal with the reason attached.
+///
+/// A `Notify` and the reason, inside the connection's own allocation: no
+/// token of its own (a `CancellationToken` is a separate ~110-byte
+/// allocation per connection).
 #[derive(Debug, Default)]
 pub struct Kick {
-    token: CancellationToken,
     reason: OnceLock<CloseReason>,
+    notify: tokio::sync::Notify,
 }
 
 impl Kick {
     /// Asks the connection to close; the first reason given wins.
     pub fn kick(&self, reason: CloseReason) {
         let _ = self.reason.set(reason);
-        self.token.cancel();
+        self.notify.notify_waiters();
     }
 
     /// Whether the connection has been asked to close.
     pub fn is_kicked(&self) -> bool {
-        self.token.is_cancelled()
+        self.reason.get().is_some()
     }
 
     /// Resolves once the connection has been kicked.
     pub async fn kicked(&self) -> CloseReason {
-        self.token.cancelled().await;
-        self.reason.get().copied().unwrap_or(CloseReason { code: close_code::GOING_AWAY, reason: "closed" })
+        loop {
+            // Registered before the check, so a kick between the two still
+            // wakes this wait.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = self.reason.get() {
+                return *reason;
+            }
+            notified.await;
+        }
     }
 }
 

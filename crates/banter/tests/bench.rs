@@ -61,6 +61,12 @@ fn direct_delivers_every_message_exactly_once() {
         assert!(r["latency_ms"][key]["count"].as_u64().unwrap() > 0, "{key}");
         assert!(r["latency_ms"][key]["p99_9"].is_number(), "{key}");
     }
+    // What the load generator itself spent, per message, and how busy the
+    // machine was before the run (a warning when above 1.5).
+    assert!(results["client_cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{results:#}");
+    let load_before = results["machine_load_before_1m"].as_f64().expect("the load before the run");
+    let warned = r["warnings"].as_array().expect("warnings").iter().any(|w| w.as_str().unwrap_or("").contains("busy"));
+    assert_eq!(warned, load_before > 1.5, "{:#}", r["warnings"]);
 }
 
 #[test]
@@ -109,6 +115,15 @@ fn history_pages_through_the_whole_conversation_with_correct_pages() {
     assert_eq!(results["pages_read"], 27);
     assert_eq!(results["bad_pages"], 0);
     assert_eq!(r["params"]["pages"], 27);
+}
+
+/// More pages than one account's read budget allows in a burst (300): the
+/// server the bench starts must measure the store, not answer 429.
+#[test]
+fn history_reads_more_pages_than_the_per_account_read_budget() {
+    let r = bench(&["history", "--messages", "20000", "--page", "50", "--readers", "4"]);
+    assert_eq!(r["results"]["pages_read"], 400);
+    assert_eq!(r["results"]["bad_pages"], 0);
 }
 
 /// The shared PostgreSQL server and NATS (`scripts/services-up`).

@@ -9,7 +9,8 @@
 //!   answered while a send waits on the store;
 //! * the **sender** takes the queued sends in order, stores each (waiting
 //!   for the durable commit) and answers it before taking the next, so one
-//!   device's messages are stored and acknowledged in the order it sent them;
+//!   device's messages are stored and acknowledged in the order it sent them
+//!   (a task of its own, started on the connection's first send);
 //! * the **writer** drains the bounded outbound queue into the socket, every
 //!   write under `write_timeout`, and on a kick (slow consumer, revoked
 //!   session, idle, shutdown) drops what is queued, finishes the frame it
@@ -34,6 +35,7 @@
 
 use std::{
     collections::HashMap,
+    ops::ControlFlow,
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -83,17 +85,10 @@ pub async fn run(state: Arc<AppState>, mut inbound: Inbound, outbound_transport:
         tracing::debug!(error = %e, "no presence snapshot for a new connection");
         Vec::new()
     });
-    let hello = ServerFrame::Hello {
-        user: auth.user.clone(),
-        device_id: auth.device_id,
-        heartbeat_interval_ms: state.config.heartbeat_interval.as_millis() as u64,
-        idle_timeout_ms: state.config.idle_timeout.as_millis() as u64,
-        presence_grace_ms: state.config.presence_grace.as_millis() as u64,
-        limits: connection_limits(&state.config),
-        presence,
-    };
-    // The queue is empty, so this cannot fail for lack of room.
-    outbound.try_push(encode(&hello));
+    // The queue is empty, so this cannot fail for lack of room. (The frame
+    // is not kept: whatever lives across an await below is part of every
+    // connection's task for as long as it is open.)
+    outbound.try_push(encode(&hello(&state, &auth, presence)));
     state.registry.register(auth.user.id, handle);
     state.presence.connected(auth.user.id);
     if state.shutdown.is_cancelled() {
@@ -105,11 +100,7 @@ pub async fn run(state: Arc<AppState>, mut inbound: Inbound, outbound_transport:
     tracing::debug!(connection = id, user = auth.user.id, device = auth.device_id, "connected");
 
     let final_close = OnceLock::new();
-    let (sends, queued_sends) = SendQueue::new();
     let replier = Replier { connection: id, outbound: outbound.clone(), kick: kick.clone(), write_timeout: state.config.write_timeout };
-    // A task of its own: sends already read are stored (in order) even if
-    // the device goes away meanwhile, like the one being stored.
-    tokio::spawn(super::sends::answer_sends(state.clone(), auth.clone(), replier.clone(), queued_sends));
     let reader = Reader {
         state: &state,
         auth: &auth,
@@ -118,7 +109,7 @@ pub async fn run(state: Arc<AppState>, mut inbound: Inbound, outbound_transport:
         kick: &kick,
         final_close: &final_close,
         typing: Mutex::new(TypingThrottle::default()),
-        sends,
+        sends: SendQueue::new(),
         replier,
     };
     // Once kicked, the reader stops (no more work for a connection that is
@@ -149,6 +140,19 @@ pub async fn run(state: Arc<AppState>, mut inbound: Inbound, outbound_transport:
     state.registry.unregister(auth.user.id, id);
     state.presence.disconnected(auth.user.id);
     tracing::debug!(connection = id, user = auth.user.id, "disconnected");
+}
+
+/// The connection's first frame.
+fn hello(state: &AppState, auth: &Authenticated, presence: Vec<banter_protocol::Presence>) -> ServerFrame {
+    ServerFrame::Hello {
+        user: auth.user.clone(),
+        device_id: auth.device_id,
+        heartbeat_interval_ms: state.config.heartbeat_interval.as_millis() as u64,
+        idle_timeout_ms: state.config.idle_timeout.as_millis() as u64,
+        presence_grace_ms: state.config.presence_grace.as_millis() as u64,
+        limits: connection_limits(&state.config),
+        presence,
+    }
 }
 
 /// Every limit a client of this server can meet on its connection, for `hello`.
@@ -185,10 +189,13 @@ async fn write_frames(
     write_timeout: Duration,
 ) {
     let mut batch = Vec::new();
+    // One wait for the kick for the whole connection, not one per batch.
+    let kicked = kick.kicked();
+    tokio::pin!(kicked);
     let reason = loop {
         let more = tokio::select! {
             biased;
-            reason = kick.kicked() => break reason,
+            reason = &mut kicked => break reason,
             () = sink.gone() => return,
             more = queue.take_all(&mut batch) => more,
         };
@@ -199,7 +206,7 @@ async fn write_frames(
             // The reader then ends the connection, once the client has
             // answered the close or after a deadline.
             if let Some(reason) = final_close.get() {
-                let sent = tokio::time::timeout(write_timeout.min(CLOSE_FRAME_TIMEOUT), sink.close(*reason)).await;
+                let sent = Box::pin(tokio::time::timeout(write_timeout.min(CLOSE_FRAME_TIMEOUT), sink.close(*reason))).await;
                 if matches!(sent, Ok(Ok(()))) && matches!(sink, Outbound::WebSocket(_)) {
                     std::future::pending::<()>().await;
                 }
@@ -209,8 +216,8 @@ async fn write_frames(
         let bytes = batch.iter().map(|frame| frame.len()).sum();
         tokio::select! {
             biased;
-            reason = kick.kicked() => break reason,
-            written = write_batch(&mut sink, &mut batch, write_timeout) => match written {
+            reason = &mut kicked => break reason,
+            written = Box::pin(write_batch(&mut sink, &mut batch, write_timeout)) => match written {
                 Ok(()) => queue.written(bytes),
                 // The socket took nothing for a whole `write_timeout`: a
                 // close frame would not get through either. Dropping the
@@ -233,7 +240,7 @@ async fn write_frames(
     // (the socket layer still holds it), so the client sees a whole frame
     // and then the reason, unless its socket takes nothing more in time.
     let deadline = write_timeout.min(CLOSE_FRAME_TIMEOUT);
-    if tokio::time::timeout(deadline, sink.close(reason)).await.is_err() {
+    if Box::pin(tokio::time::timeout(deadline, sink.close(reason))).await.is_err() {
         tracing::debug!(code = reason.code, "close frame not taken within the write timeout");
     }
 }
@@ -349,18 +356,32 @@ impl TypingThrottle {
 }
 
 impl Reader<'_> {
+    /// Everything done for a frame runs boxed (`Box::pin`, [`Reader::take`]):
+    /// a future lives inside its caller's, so an inline `handle` would make
+    /// every connection's task as large as the largest frame's work (~1 KB)
+    /// for as long as it is open, idle or not. A box per frame costs one
+    /// allocation, freed when the frame is done.
     async fn run(&self, stream: &mut Inbound) {
         let idle = self.state.config.idle_timeout;
         let mut limits = FrameLimits::new(&self.state.config, &self.state.account_frame_limits, self.auth.user.id);
         let mut last_heartbeat = Instant::now();
         let report_every = heartbeat_report_interval(self.state.config.presence_grace);
         let mut draining = false;
+        // Made once, not per frame: each would register with the server's
+        // one shutdown token (a lock every connection shares) and with the
+        // timer. The idle timer is moved only when it fires early: a frame
+        // just notes the time (`last_frame`).
+        let shutdown = self.state.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let mut last_frame = tokio::time::Instant::now();
+        let idle_timer = tokio::time::sleep_until(last_frame + idle);
+        tokio::pin!(idle_timer);
         loop {
             // Draining: read on (each send is answered `shutting_down`)
             // until every send is answered, then close behind the answers.
             let next = tokio::select! {
                 biased;
-                () = self.state.shutdown.cancelled(), if !draining => {
+                () = &mut shutdown, if !draining => {
                     draining = true;
                     continue;
                 }
@@ -368,18 +389,23 @@ impl Reader<'_> {
                     // Frames the device sent before it could know are read
                     // (and answered) too, until it has been quiet briefly.
                     match tokio::time::timeout(DRAIN_QUIET, stream.next()).await {
-                        Ok(next) => Ok(next),
+                        Ok(next) => next,
                         Err(_) => {
-                            return self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down").await
+                            return Box::pin(self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down")).await
                         }
                     }
                 }
-                next = tokio::time::timeout(idle, stream.next()) => next,
+                next = stream.next() => next,
+                () = &mut idle_timer => {
+                    let deadline = last_frame + idle;
+                    if deadline > tokio::time::Instant::now() {
+                        idle_timer.as_mut().reset(deadline);
+                        continue;
+                    }
+                    return self.close(close_code::IDLE_TIMEOUT, "idle timeout: no frame received").await;
+                }
             };
-            let next = match next {
-                Ok(next) => next,
-                Err(_) => return self.close(close_code::IDLE_TIMEOUT, "idle timeout: no frame received").await,
-            };
+            last_frame = tokio::time::Instant::now();
             // Any frame is a sign of life; presence hears of it now and then.
             if matches!(next, Some(Ok(_))) && last_heartbeat.elapsed() >= report_every {
                 last_heartbeat = Instant::now();
@@ -394,49 +420,69 @@ impl Reader<'_> {
                         None => return,
                     }
                 }
-                Some(Ok(Message::Close(_))) => return stream.finish_close().await,
+                Some(Ok(Message::Close(_))) => return Box::pin(stream.finish_close()).await,
                 Some(Ok(message)) => message,
             };
-            // Every message counts, WebSocket pings and pongs too: each costs
-            // the server a read and, for a ping, an answer.
-            if let Verdict::Refuse { retry_after, close } = limits.check() {
-                let client_msg_id = match &message {
-                    Message::Text(text) => client_msg_id_of(text),
-                    _ => None,
-                };
-                let error = ApiError::new(ErrorCode::RateLimited, "too many frames; wait retry_after_ms, then send again");
-                let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1);
-                self.answer_in_order(ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: Some(retry_after_ms) })
-                    .await;
-                if close {
-                    tracing::info!(connection = self.connection, user = self.auth.user.id, "closed: frames refused repeatedly");
-                    return self.close_after_answers(stream, close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
-                }
-                continue;
-            }
-            match message {
-                Message::Text(text) => match decode(&text) {
-                    Ok(frame) => self.handle(frame).await,
-                    Err(error) => {
-                        let client_msg_id = client_msg_id_of(&text);
-                        self.answer_in_order(ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: None })
-                            .await
-                    }
-                },
-                Message::Binary(_) => {
-                    self.reply_error(ApiError::new(ErrorCode::BinaryFrame, "binary frames are not supported; send JSON text frames"), None).await;
-                }
-                // Answered by the WebSocket layer (pings) or nothing to do.
-                Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+            if Box::pin(self.take(message, &mut limits, stream)).await.is_break() {
+                return;
             }
         }
+    }
+
+    /// One message read: the rate limits, then the frame. `Break` once the
+    /// connection is closing.
+    async fn take(&self, message: Message, limits: &mut FrameLimits<'_>, stream: &mut Inbound) -> ControlFlow<()> {
+        // Every message counts, WebSocket pings and pongs too: each costs
+        // the server a read and, for a ping, an answer.
+        if let Verdict::Refuse { retry_after, close } = limits.check() {
+            let client_msg_id = match &message {
+                Message::Text(text) => client_msg_id_of(text),
+                _ => None,
+            };
+            let error = ApiError::new(ErrorCode::RateLimited, "too many frames; wait retry_after_ms, then send again");
+            let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX).max(1);
+            self.answer_in_order(ServerFrame::Error {
+                code: error.code,
+                message: error.message,
+                client_msg_id,
+                retry_after_ms: Some(retry_after_ms),
+            })
+            .await;
+            if close {
+                tracing::info!(connection = self.connection, user = self.auth.user.id, "closed: frames refused repeatedly");
+                self.close_after_answers(stream, close_code::RATE_LIMITED, "rate limit exceeded repeatedly").await;
+                return ControlFlow::Break(());
+            }
+            return ControlFlow::Continue(());
+        }
+        match message {
+            Message::Text(text) => match decode(&text) {
+                Ok(frame) => self.handle(frame).await,
+                Err(error) => {
+                    let client_msg_id = client_msg_id_of(&text);
+                    self.answer_in_order(ServerFrame::Error {
+                        code: error.code,
+                        message: error.message,
+                        client_msg_id,
+                        retry_after_ms: None,
+                    })
+                    .await
+                }
+            },
+            Message::Binary(_) => {
+                self.reply_error(ApiError::new(ErrorCode::BinaryFrame, "binary frames are not supported; send JSON text frames"), None).await;
+            }
+            // Answered by the WebSocket layer (pings) or nothing to do.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+        }
+        ControlFlow::Continue(())
     }
 
     async fn handle(&self, frame: ClientFrame) {
         match frame {
             ClientFrame::Send { client_msg_id, conversation_id, text } => {
                 let wait = self.state.config.write_timeout;
-                match self.sends.push(client_msg_id.clone(), Work::Store { conversation_id, text }, wait).await {
+                match self.sends.push(client_msg_id.clone(), Work::Store { conversation_id, text }, wait, self.start_sender()).await {
                     Ok(()) => {}
                     Err(NotQueued::Full) => {
                         let error = ApiError::new(
@@ -486,10 +532,20 @@ impl Reader<'_> {
             _ => return self.reply(&frame).await,
         };
         let wait = self.state.config.write_timeout;
-        match self.sends.push(client_msg_id, Work::Answer(Box::new(frame.clone())), wait).await {
+        match self.sends.push(client_msg_id, Work::Answer(Box::new(frame.clone())), wait, self.start_sender()).await {
             Ok(()) | Err(NotQueued::Closed) => {}
             // No room behind the sends within the wait: out of order beats never.
             Err(NotQueued::Full) => self.reply(&frame).await,
+        }
+    }
+
+    /// Starts the sender on the connection's first send. A task of its
+    /// own: sends already read are stored (in order) even if the device
+    /// goes away meanwhile, like the one being stored.
+    fn start_sender(&self) -> impl FnOnce(tokio::sync::mpsc::Receiver<super::sends::QueuedSend>) + '_ {
+        move |queued| {
+            let (state, auth, replier) = (self.state.clone(), self.auth.clone(), self.replier.clone());
+            tokio::spawn(super::sends::answer_sends(state, auth, replier, queued));
         }
     }
 

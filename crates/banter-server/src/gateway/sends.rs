@@ -6,7 +6,8 @@
 //! next frame, so during a database outage a connection answered nothing,
 //! pings included, for as long as the send waited. Now the reader only
 //! queues a `send` here and reads on; one task per connection (the
-//! connection's third part, [`super::connection`]) takes the sends in
+//! connection's third part, [`super::connection`], started on its first
+//! send) takes the sends in
 //! order, stores each, answers it, and takes the next ([`answer_sends`]).
 //! It outlives the connection if need be: sends already read are stored
 //! even when the device goes away meanwhile (as the one being stored always
@@ -29,7 +30,10 @@
 //! the store (which bounds itself more tightly: a few seconds while a
 //! database is unreachable).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use banter_protocol::{ConversationId, ErrorCode, ServerFrame};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -72,8 +76,13 @@ pub enum Work {
 }
 
 /// The reader's end of the pipeline.
+///
+/// Created empty: the channel (its first block holds room for 32 sends)
+/// and the answering task are made on the connection's first send, so an
+/// idle connection, or one that only syncs, pays for neither
+/// (docs/BENCHMARKS.md, "Memory per connection").
 pub struct SendQueue {
-    sends: mpsc::Sender<QueuedSend>,
+    sends: OnceLock<mpsc::Sender<QueuedSend>>,
     text_bytes: Arc<Semaphore>,
 }
 
@@ -86,14 +95,27 @@ pub enum NotQueued {
 }
 
 impl SendQueue {
-    /// The queue and the receiving end its answering task reads.
-    pub fn new() -> (SendQueue, mpsc::Receiver<QueuedSend>) {
-        let (sends, queued) = mpsc::channel(MAX_QUEUED_SENDS);
-        (SendQueue { sends, text_bytes: Arc::new(Semaphore::new(MAX_SEND_TEXT_BYTES)) }, queued)
+    /// An empty queue: nothing is allocated for the sends themselves
+    /// until the first [`SendQueue::push`].
+    pub fn new() -> SendQueue {
+        SendQueue { sends: OnceLock::new(), text_bytes: Arc::new(Semaphore::new(MAX_SEND_TEXT_BYTES)) }
     }
 
     /// Queues a send, waiting up to `deadline` for room (items and bytes).
-    pub async fn push(&self, client_msg_id: String, work: Work, deadline: Duration) -> Result<(), NotQueued> {
+    /// The first push creates the channel and hands its receiving end to
+    /// `start`, which starts the task that answers the sends.
+    pub async fn push(
+        &self,
+        client_msg_id: String,
+        work: Work,
+        deadline: Duration,
+        start: impl FnOnce(mpsc::Receiver<QueuedSend>),
+    ) -> Result<(), NotQueued> {
+        let sends = self.sends.get_or_init(|| {
+            let (sends, queued) = mpsc::channel(MAX_QUEUED_SENDS);
+            start(queued);
+            sends
+        });
         // At least one permit, so an answer or an empty text still counts
         // until answered (and `drained` sees it); a text never needs more
         // than the budget.
@@ -104,7 +126,7 @@ impl SendQueue {
         let cost = cost.clamp(1, MAX_SEND_TEXT_BYTES) as u32;
         let queue = async {
             let bytes = self.text_bytes.clone().acquire_many_owned(cost).await.map_err(|_| NotQueued::Closed)?;
-            self.sends.send(QueuedSend { client_msg_id, work, bytes }).await.map_err(|_| NotQueued::Closed)
+            sends.send(QueuedSend { client_msg_id, work, bytes }).await.map_err(|_| NotQueued::Closed)
         };
         tokio::time::timeout(deadline, queue).await.unwrap_or(Err(NotQueued::Full))
     }
@@ -204,34 +226,70 @@ mod tests {
 
     const SHORT: Duration = Duration::from_millis(50);
 
+    /// A queue and, once its first send is pushed, the receiving end its
+    /// answering task would read.
+    #[derive(Default)]
+    struct Started(std::sync::Mutex<Option<mpsc::Receiver<QueuedSend>>>);
+
+    impl Started {
+        fn start(&self) -> impl FnOnce(mpsc::Receiver<QueuedSend>) + '_ {
+            |queued| *self.0.lock().expect("lock") = Some(queued)
+        }
+
+        async fn take_one(&self) -> Option<QueuedSend> {
+            let mut queued = self.0.lock().expect("lock").take().expect("started");
+            let send = queued.recv().await;
+            *self.0.lock().expect("lock") = Some(queued);
+            send
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_started_until_the_first_send_and_it_is_started_once() {
+        let queue = SendQueue::new();
+        let started = Started::default();
+        assert!(started.0.lock().expect("lock").is_none());
+        queue.drained().await;
+        assert!(queue.push("a".into(), store("hi".into()), SHORT, started.start()).await.is_ok());
+        assert!(started.0.lock().expect("lock").is_some(), "the first send starts the answering side");
+        assert!(
+            queue.push("b".into(), store("hi".into()), SHORT, |_| panic!("started a second time")).await.is_ok(),
+            "later sends use the same channel"
+        );
+        assert_eq!(started.take_one().await.map(|s| s.client_msg_id), Some("a".into()));
+        assert_eq!(started.take_one().await.map(|s| s.client_msg_id), Some("b".into()));
+    }
+
     #[tokio::test]
     async fn at_most_max_queued_sends_wait_and_the_next_is_refused_at_the_deadline() {
-        let (queue, mut queued) = SendQueue::new();
+        let queue = SendQueue::new();
+        let started = Started::default();
         for n in 0..MAX_QUEUED_SENDS {
-            assert!(queue.push(format!("m{n}"), store("hi".into()), SHORT).await.is_ok(), "send {n} queued");
+            assert!(queue.push(format!("m{n}"), store("hi".into()), SHORT, started.start()).await.is_ok(), "send {n} queued");
         }
-        assert!(matches!(queue.push("over".into(), store("hi".into()), SHORT).await, Err(NotQueued::Full)));
+        assert!(matches!(queue.push("over".into(), store("hi".into()), SHORT, started.start()).await, Err(NotQueued::Full)));
         // Room again once the answering side takes one.
-        drop(queued.recv().await);
-        assert!(queue.push("again".into(), store("hi".into()), SHORT).await.is_ok());
+        drop(started.take_one().await);
+        assert!(queue.push("again".into(), store("hi".into()), SHORT, started.start()).await.is_ok());
     }
 
     #[tokio::test]
     async fn at_most_max_send_text_bytes_of_text_wait() {
-        let (queue, mut queued) = SendQueue::new();
+        let queue = SendQueue::new();
+        let started = Started::default();
         let half = "x".repeat(MAX_SEND_TEXT_BYTES / 2);
-        assert!(queue.push("a".into(), store(half.clone()), SHORT).await.is_ok());
-        assert!(queue.push("b".into(), store(half.clone()), SHORT).await.is_ok());
+        assert!(queue.push("a".into(), store(half.clone()), SHORT, started.start()).await.is_ok());
+        assert!(queue.push("b".into(), store(half.clone()), SHORT, started.start()).await.is_ok());
         // Two sends, far below the item limit, but the byte budget is spent.
-        assert!(matches!(queue.push("c".into(), store("y".into()), SHORT).await, Err(NotQueued::Full)));
+        assert!(matches!(queue.push("c".into(), store("y".into()), SHORT, started.start()).await, Err(NotQueued::Full)));
         // An answered send gives its bytes back.
-        drop(queued.recv().await);
-        assert!(queue.push("c".into(), store(half), SHORT).await.is_ok());
+        drop(started.take_one().await);
+        assert!(queue.push("c".into(), store(half), SHORT, started.start()).await.is_ok());
     }
 
-    /// Every connection's channel allocates its first block of 32 slots at
-    /// once: a large slot is paid by every idle connection (an unboxed
-    /// `ServerFrame` made it ~8 KB each).
+    /// A channel allocates its first block of 32 slots at once: a large
+    /// slot is paid by every connection that sends (an unboxed `ServerFrame`
+    /// made it ~8 KB each).
     #[test]
     fn a_queued_send_is_small_since_every_connection_holds_32_slots_of_them() {
         let size = std::mem::size_of::<QueuedSend>();
