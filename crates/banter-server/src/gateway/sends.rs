@@ -86,6 +86,12 @@ pub struct SendQueue {
     text_bytes: Arc<Semaphore>,
 }
 
+impl Default for SendQueue {
+    fn default() -> Self {
+        SendQueue::new()
+    }
+}
+
 /// Why a send could not be queued.
 pub enum NotQueued {
     /// No room within the deadline.
