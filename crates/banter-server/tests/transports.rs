@@ -301,6 +301,14 @@ async fn a_client_that_stops_reading_its_stream_is_closed_and_its_http_connectio
     let (stalled, _id) = raw_stream_from(&server, &bob.token, BOB_ADDR).await;
     let mut sender = alice.connect_over(TransportKind::WebSocket).await.unwrap();
     assert_eq!(health_status(&server).await, 429, "Bob's one connection is taken");
+    // The stream's first event goes out before its connection is
+    // registered: wait for both, or the loop below could see Alice's alone
+    // and stop before Bob's stream was ever closed.
+    let deadline = Instant::now() + WAIT;
+    while server.running().connection_count() < 2 {
+        assert!(Instant::now() < deadline, "Bob's stream never became a connection");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Messages until the server lets go of Bob: the kernel's buffers and
     // hyper's take a few megabytes first, then the queue fills.
     let deadline = Instant::now() + Duration::from_secs(60);
