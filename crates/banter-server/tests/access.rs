@@ -110,6 +110,9 @@ async fn heartbeats_keep_a_connection_open_past_the_idle_timeout() {
         conn.ping().await.unwrap();
     }
     assert_eq!(server.running().connection_count(), 1);
+    // Once they stop, the timeout counts from the last frame and closes it.
+    let err = common::closed(&mut conn).await;
+    assert_eq!(err.close_code(), Some(close_code::IDLE_TIMEOUT));
 }
 
 #[tokio::test]

@@ -130,11 +130,9 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, state: Arc<Mut
             let state = state.lock().unwrap();
             (state.refuse_upgrades, state.cut_upgrades_after)
         };
-        let cut_after = match cut_after {
-            Some(after) if is_upgrade(&client).await => Some(after),
-            _ => None,
-        };
-        if refuse_upgrades && is_upgrade(&client).await {
+        let upgrade = (refuse_upgrades || cut_after.is_some()) && is_upgrade(&client).await;
+        let cut_after = cut_after.filter(|_| upgrade);
+        if refuse_upgrades && upgrade {
             use tokio::io::AsyncWriteExt;
             let mut client = client;
             let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;

@@ -367,10 +367,11 @@ impl Reader<'_> {
         let mut last_heartbeat = Instant::now();
         let report_every = heartbeat_report_interval(self.state.config.presence_grace);
         let mut draining = false;
-        // Made once, not per frame: each would register with the server's
-        // one shutdown token (a lock every connection shares) and with the
-        // timer. The idle timer is moved only when it fires early: a frame
-        // just notes the time (`last_frame`).
+        // Made once, not per frame: each would register anew with the
+        // server's one shutdown token and with the timer. (Polling the
+        // shutdown wait still takes the token's lock, shared by every
+        // connection: docs/BENCHMARKS.md.) The idle timer is moved only
+        // when it fires early: a frame just notes the time (`last_frame`).
         let shutdown = self.state.shutdown.cancelled();
         tokio::pin!(shutdown);
         let mut last_frame = tokio::time::Instant::now();
