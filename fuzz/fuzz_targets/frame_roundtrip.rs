@@ -2,7 +2,7 @@
 //! built from arbitrary field values (extreme ids, any Unicode text, long
 //! texts), in both directions.
 //!
-//! Also the size claim behind `MAX_WS_FRAME_BYTES`: every `send` frame that
+//! Also the size claim behind `MAX_WS_FRAME_BYTES`: every `send` or `edit` frame that
 //! passes validation (text ≤ 100,000 characters, a valid `client_msg_id`)
 //! encodes to at most `MAX_WS_FRAME_BYTES`, so no valid message is ever
 //! refused for its frame size.
@@ -13,7 +13,7 @@ use banter_protocol::{
     decode_client_frame, decode_server_frame,
     frames::{ConversationChange, SyncCursor},
     limits::{validate_client_msg_id, validate_message_text, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES},
-    ClientFrame, ErrorCode, Message, ServerFrame,
+    ClientFrame, ErrorCode, Message, MessageKind, ServerFrame,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -35,7 +35,9 @@ impl LongText {
 
 #[derive(Arbitrary, Debug)]
 enum AnyClientFrame {
-    Send { client_msg_id: String, conversation_id: i64, text: LongText },
+    Send { client_msg_id: String, conversation_id: i64, text: LongText, reply_to: Option<i64> },
+    Edit { client_msg_id: String, conversation_id: i64, seq: i64, text: LongText },
+    Delete { client_msg_id: String, conversation_id: i64, seq: i64 },
     Sync { cursors: Vec<(i64, i64)>, limit: Option<u32> },
     Read { conversation_id: i64, seq: i64 },
     Delivered { conversation_id: i64, seq: i64 },
@@ -52,6 +54,11 @@ struct AnyMessage {
     client_msg_id: String,
     text: String,
     server_ts: i64,
+    kind: u8,
+    reply_to: Option<i64>,
+    target_seq: Option<i64>,
+    edited_at: Option<i64>,
+    deleted: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -84,6 +91,11 @@ fn message(m: AnyMessage) -> Message {
         client_msg_id: m.client_msg_id,
         text: m.text,
         server_ts: m.server_ts,
+        kind: [MessageKind::Text, MessageKind::Edit, MessageKind::Delete][m.kind as usize % 3],
+        reply_to: m.reply_to,
+        target_seq: m.target_seq,
+        edited_at: m.edited_at,
+        deleted: m.deleted,
     }
 }
 
@@ -95,14 +107,21 @@ const CODES: &[ErrorCode] = &[
     ErrorCode::MessageTooLong,
     ErrorCode::NotAMember,
     ErrorCode::ClientMsgIdReused,
+    ErrorCode::TooManyEdits,
     ErrorCode::StorageUnavailable,
     ErrorCode::Internal,
 ];
 
 fn client_frame(f: AnyClientFrame) -> ClientFrame {
     match f {
-        AnyClientFrame::Send { client_msg_id, conversation_id, text } => {
-            ClientFrame::Send { client_msg_id, conversation_id, text: text.build() }
+        AnyClientFrame::Send { client_msg_id, conversation_id, text, reply_to } => {
+            ClientFrame::Send { client_msg_id, conversation_id, text: text.build(), reply_to }
+        }
+        AnyClientFrame::Edit { client_msg_id, conversation_id, seq, text } => {
+            ClientFrame::Edit { client_msg_id, conversation_id, seq, text: text.build() }
+        }
+        AnyClientFrame::Delete { client_msg_id, conversation_id, seq } => {
+            ClientFrame::Delete { client_msg_id, conversation_id, seq }
         }
         AnyClientFrame::Sync { cursors, limit } => ClientFrame::Sync {
             cursors: cursors.into_iter().map(|(conversation_id, seq)| SyncCursor { conversation_id, seq }).collect(),
@@ -148,7 +167,7 @@ fuzz_target!(|input: Input| {
             let frame = client_frame(f);
             let encoded = serde_json::to_string(&frame).expect("client frames encode");
             assert_eq!(decode_client_frame(&encoded).as_ref(), Ok(&frame));
-            if let ClientFrame::Send { client_msg_id, text, .. } = &frame {
+            if let ClientFrame::Send { client_msg_id, text, .. } | ClientFrame::Edit { client_msg_id, text, .. } = &frame {
                 if validate_message_text(text).is_ok() && validate_client_msg_id(client_msg_id).is_ok() {
                     assert!(
                         encoded.len() <= MAX_WS_FRAME_BYTES,

@@ -34,6 +34,7 @@ pub async fn send_all(
                 client_msg_id: format!("{prefix}-{sent}"),
                 conversation_id,
                 text: text.clone(),
+                reply_to: None,
             })
             .await?;
             sent += 1;

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use banter_protocol::http::SignupRequest;
-use banter_protocol::{ConversationId, DeviceId, UserId};
+use banter_protocol::{Content, ConversationId, DeviceId, UserId};
 use banter_sdk::{ApiClient, Session};
-use banter_store::{NewMessage, Store};
+use banter_store::{ChangeRules, NewMessage, Store};
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::backend::Backend;
@@ -236,8 +236,9 @@ impl Setup {
                             sender_id: sender.user_id,
                             sender_device_id: sender.device_id,
                             client_msg_id: format!("seed-{i}"),
-                            text,
+                            content: Content::text(text),
                             server_ts: now_ms(),
+                            rules: ChangeRules::default(),
                         })
                         .await?;
                     bar.inc(1);

@@ -204,6 +204,7 @@ impl DeviceTask {
                         client_msg_id: clock::stamped_id(sent_us, n),
                         conversation_id: *conversation_id,
                         text: clock::stamped_text(sent_us, self.text_size),
+                        reply_to: None,
                     };
                     n += 1;
                     schedule.advance();

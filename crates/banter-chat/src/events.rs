@@ -26,7 +26,7 @@ impl Client {
             Event::CaughtUp(messages) => self.show_all(&messages).await,
             Event::Sent { message, ack } => {
                 let me = self.device.as_ref().map(|d| d.session.user.username.clone()).unwrap_or_default();
-                say(&format!("#{} {me}: {}", ack.conversation_id, display::printable(&message.text)));
+                say(&format!("#{} {me}: {}", ack.conversation_id, display::printable(message.content.text_str())));
             }
             Event::NotSent { error, .. } => say(&format!("! not sent: {}", refusal(&error))),
             Event::Frame(frame) => self.handle_frame(frame).await,

@@ -72,12 +72,14 @@ fn decode<F: DeserializeOwned>(text: &str, known_types: &[&str]) -> Result<F, Fr
 
 impl ClientFrame {
     /// Every client frame `type`, as it appears on the wire.
-    pub const TYPES: &'static [&'static str] = &["send", "sync", "read", "delivered", "typing", "ping"];
+    pub const TYPES: &'static [&'static str] = &["send", "edit", "delete", "sync", "read", "delivered", "typing", "ping"];
 
     /// This frame's `type` on the wire.
     pub fn frame_type(&self) -> &'static str {
         match self {
             ClientFrame::Send { .. } => "send",
+            ClientFrame::Edit { .. } => "edit",
+            ClientFrame::Delete { .. } => "delete",
             ClientFrame::Sync { .. } => "sync",
             ClientFrame::Read { .. } => "read",
             ClientFrame::Delivered { .. } => "delivered",
@@ -135,7 +137,9 @@ mod tests {
 
     fn every_client_frame() -> Vec<ClientFrame> {
         vec![
-            ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() },
+            ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into(), reply_to: Some(2) },
+            ClientFrame::Edit { client_msg_id: "a2".into(), conversation_id: 3, seq: 1, text: "hi!".into() },
+            ClientFrame::Delete { client_msg_id: "a3".into(), conversation_id: 3, seq: 1 },
             ClientFrame::Sync { cursors: vec![SyncCursor { conversation_id: 1, seq: 2 }], limit: Some(10) },
             ClientFrame::Read { conversation_id: 1, seq: 2 },
             ClientFrame::Delivered { conversation_id: 1, seq: 2 },
@@ -166,8 +170,13 @@ mod tests {
             client_msg_id: "c".into(),
             text: "t".into(),
             server_ts: 0,
+            reply_to: Some(1),
+            edited_at: Some(2),
+            ..Message::default()
         };
+        let change = Message { kind: crate::MessageKind::Delete, target_seq: Some(1), deleted: true, ..message.clone() };
         let frames = vec![
+            ServerFrame::Message { message: change },
             ServerFrame::Ack { client_msg_id: "c".into(), conversation_id: 1, seq: 1, server_ts: 0, duplicate: false },
             ServerFrame::Message { message: message.clone() },
             ServerFrame::SyncBatch { messages: vec![message], complete: true },
@@ -198,7 +207,7 @@ mod tests {
     #[test]
     fn known_frames_decode() {
         let f = decode_client_frame(r#"{"type":"send","client_msg_id":"a1","conversation_id":3,"text":"hi"}"#).unwrap();
-        assert_eq!(f, ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into() });
+        assert_eq!(f, ClientFrame::Send { client_msg_id: "a1".into(), conversation_id: 3, text: "hi".into(), reply_to: None });
         assert_eq!(decode_client_frame(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping);
         assert_eq!(decode_client_frame(r#"{"type":"sync"}"#).unwrap(), ClientFrame::Sync { cursors: vec![], limit: None });
     }

@@ -80,6 +80,19 @@ pub enum ErrorCode {
     /// another conversation, or with another text); nothing was stored.
     /// Only an exact retry gets the original ack.
     ClientMsgIdReused,
+    /// `reply_to` is not the seq of an earlier `text` message of the same
+    /// conversation.
+    InvalidReply,
+    /// Only the sender of a message may edit or delete it.
+    NotYourMessage,
+    /// The message was deleted: it can no longer be edited or deleted.
+    MessageDeleted,
+    /// The message is older than the server's edit (or delete) window
+    /// (`edit_window`, `delete_window`; 24 h and 7 days by default).
+    EditWindowClosed,
+    /// The message was edited as often as the server allows (`max_edits`,
+    /// 20 by default).
+    TooManyEdits,
 
     // --- push ---
     /// The push subscription's endpoint is not allowed, or its keys are malformed.
@@ -118,14 +131,14 @@ impl ErrorCode {
         match self {
             InvalidJson | UnknownFrameType | BinaryFrame | InvalidRequest | InvalidUsername | InvalidPassword
             | InvalidName | MessageEmpty | MessageTooLong | InvalidText | InvalidClientMsgId
-            | InvalidConversation | InvalidPushSubscription => 400,
+            | InvalidConversation | InvalidPushSubscription | InvalidReply => 400,
             Unauthorized | SessionExpired | InvalidCredentials => 401,
-            NotAMember | Forbidden | OriginNotAllowed => 403,
+            NotAMember | Forbidden | OriginNotAllowed | NotYourMessage | EditWindowClosed => 403,
             UserNotFound | DeviceNotFound | ConversationNotFound | MessageNotFound | NotFound => 404,
             MethodNotAllowed => 405,
             UsernameTaken | AlreadyMember | GroupFull | PushEndpointTaken | TooManyPushSubscriptions
             | PushProviderNotConfigured
-            | ClientMsgIdReused => 409,
+            | ClientMsgIdReused | MessageDeleted | TooManyEdits => 409,
             RequestTimeout => 408,
             PayloadTooLarge => 413,
             RateLimited => 429,
@@ -167,6 +180,11 @@ impl ErrorCode {
             InvalidText => "invalid_text",
             InvalidClientMsgId => "invalid_client_msg_id",
             ClientMsgIdReused => "client_msg_id_reused",
+            InvalidReply => "invalid_reply",
+            NotYourMessage => "not_your_message",
+            MessageDeleted => "message_deleted",
+            EditWindowClosed => "edit_window_closed",
+            TooManyEdits => "too_many_edits",
             InvalidPushSubscription => "invalid_push_subscription",
             PushEndpointTaken => "push_endpoint_taken",
             TooManyPushSubscriptions => "too_many_push_subscriptions",
@@ -180,7 +198,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidReply, ErrorCode::NotYourMessage, ErrorCode::MessageDeleted, ErrorCode::EditWindowClosed, ErrorCode::TooManyEdits, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
 }
 
 impl std::fmt::Display for ErrorCode {

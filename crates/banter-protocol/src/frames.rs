@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConversationId, ErrorCode, Message, Seq, TimestampMs, User, UserId};
+use crate::{Content, ConversationId, ErrorCode, Message, Seq, TimestampMs, User, UserId};
 
 /// The highest *contiguous* seq a device holds for one conversation: every
 /// message up to it is present. A device that received seq 7 live while
@@ -39,6 +39,40 @@ pub enum ClientFrame {
         conversation_id: ConversationId,
         /// The message text, at most `max_message_chars`.
         text: String,
+        /// Reply to (quote) the message with this seq of the same
+        /// conversation: an earlier `text` message, deleted or not.
+        /// Otherwise refused with `invalid_reply`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+    },
+    /// Edit one of your own messages for everyone: stored as an `edit`
+    /// entry with the next seq (acked like a `send`, same idempotency
+    /// rule), and the message at `seq` then reads `text`, marked edited.
+    /// Refused with `message_not_found`, `not_your_message`,
+    /// `message_deleted`, `edit_window_closed` or `too_many_edits`.
+    Edit {
+        /// Chosen by the device, as for `send`.
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64))]
+        client_msg_id: String,
+        /// The message's conversation.
+        conversation_id: ConversationId,
+        /// The seq of the message to edit (a `text` message you sent).
+        seq: Seq,
+        /// The new text, under the same rules as a `send`'s.
+        text: String,
+    },
+    /// Delete one of your own messages for everyone: stored as a `delete`
+    /// entry with the next seq (acked like a `send`); the message at `seq`
+    /// becomes a tombstone (`deleted: true`, empty text) in history, sync
+    /// and search. Refused like `edit` (no edit count applies).
+    Delete {
+        /// Chosen by the device, as for `send`.
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64))]
+        client_msg_id: String,
+        /// The message's conversation.
+        conversation_id: ConversationId,
+        /// The seq of the message to delete (a `text` message you sent).
+        seq: Seq,
     },
     /// Ask for messages after the given cursors. Conversations the user is a
     /// member of but that are not listed start from seq 0. Answered by one
@@ -82,6 +116,35 @@ pub enum ClientFrame {
     /// Heartbeat. The server answers with `pong`. Any frame counts as a sign
     /// of life; send `ping` when idle for `heartbeat_interval_ms`.
     Ping,
+}
+
+impl ClientFrame {
+    /// For a `send`, `edit` or `delete`: its `client_msg_id`, conversation
+    /// and what it adds to the conversation. `None` for every other frame.
+    pub fn into_content(self) -> Option<(String, ConversationId, Content)> {
+        match self {
+            ClientFrame::Send { client_msg_id, conversation_id, text, reply_to } => {
+                Some((client_msg_id, conversation_id, Content::Text { text, reply_to }))
+            }
+            ClientFrame::Edit { client_msg_id, conversation_id, seq, text } => {
+                Some((client_msg_id, conversation_id, Content::Edit { target: seq, text }))
+            }
+            ClientFrame::Delete { client_msg_id, conversation_id, seq } => {
+                Some((client_msg_id, conversation_id, Content::Delete { target: seq }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The frame that adds `content` to a conversation: `send`, `edit` or
+    /// `delete` (the inverse of [`into_content`](Self::into_content)).
+    pub fn from_content(client_msg_id: String, conversation_id: ConversationId, content: Content) -> ClientFrame {
+        match content {
+            Content::Text { text, reply_to } => ClientFrame::Send { client_msg_id, conversation_id, text, reply_to },
+            Content::Edit { target, text } => ClientFrame::Edit { client_msg_id, conversation_id, seq: target, text },
+            Content::Delete { target } => ClientFrame::Delete { client_msg_id, conversation_id, seq: target },
+        }
+    }
 }
 
 /// The limits that apply to this connection, announced in `hello`, so a

@@ -51,8 +51,47 @@ pub struct Device {
     pub current: bool,
 }
 
-/// A stored chat message. `(conversation_id, seq)` identifies it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an entry of a conversation's log is. Every entry has its own seq,
+/// so a device that was away learns of an edit or a delete by catching up
+/// from its cursor, like any message (see docs/PROTOCOL.md, "Edits and
+/// deletes").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A message people see.
+    #[default]
+    Text,
+    /// A change, not shown by itself: the message at `target_seq` now reads
+    /// `text`.
+    Edit,
+    /// A change, not shown by itself: the message at `target_seq` was
+    /// deleted for everyone.
+    Delete,
+}
+
+impl MessageKind {
+    /// The stable lowercase name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Edit => "edit",
+            MessageKind::Delete => "delete",
+        }
+    }
+
+    /// True for `text`, the default, which the wire leaves out.
+    pub fn is_text(&self) -> bool {
+        *self == MessageKind::Text
+    }
+}
+
+/// A stored entry of a conversation, usually a chat message.
+/// `(conversation_id, seq)` identifies it.
+///
+/// Fields added after the first release are left out of the JSON when they
+/// hold their default (`kind: text`, no reply, not edited, not deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// The conversation it belongs to.
@@ -65,10 +104,136 @@ pub struct Message {
     pub sender_device_id: DeviceId,
     /// The idempotency key the sending device chose.
     pub client_msg_id: String,
-    /// The text, as sent.
+    /// The text: as sent, or as last edited; empty once deleted. For an
+    /// `edit` entry, the new text.
     pub text: String,
     /// When the server stored it.
     pub server_ts: TimestampMs,
+    /// `text` (absent), or a change to an earlier message: `edit`, `delete`.
+    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    pub kind: MessageKind,
+    /// For a `text` message that replies to (quotes) an earlier message of
+    /// the same conversation: that message's seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Seq>,
+    /// For an `edit` or `delete`: the seq of the message it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_seq: Option<Seq>,
+    /// For a `text` message edited since it was sent: when it was last edited
+    /// (show it as "edited").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<TimestampMs>,
+    /// True once the message was deleted for everyone: a tombstone whose
+    /// `text` is empty. An `edit` of a deleted message is blanked the same way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl Message {
+    /// True for an `edit` or `delete` entry: applied to the message at
+    /// `target_seq`, never shown by itself (and never unread).
+    pub fn is_change(&self) -> bool {
+        !self.kind.is_text()
+    }
+
+    /// Applies `change` (an `edit` or `delete` entry aimed at this message)
+    /// to this copy, as the server applied it to the stored one. Returns
+    /// false, changing nothing, when `change` is not a change of this
+    /// message.
+    pub fn apply_change(&mut self, change: &Message) -> bool {
+        if !change.is_change()
+            || change.conversation_id != self.conversation_id
+            || change.target_seq != Some(self.seq)
+            || self.is_change()
+        {
+            return false;
+        }
+        match change.kind {
+            MessageKind::Edit if !self.deleted && !change.deleted => {
+                self.text.clone_from(&change.text);
+                self.edited_at = Some(change.server_ts);
+            }
+            MessageKind::Edit => {}
+            MessageKind::Delete | MessageKind::Text => {
+                self.text.clear();
+                self.deleted = true;
+            }
+        }
+        true
+    }
+}
+
+/// What a device adds to a conversation with `send`, `edit` or `delete`,
+/// before the server gives it a seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A message people see.
+    Text {
+        /// The text.
+        text: String,
+        /// The earlier message it replies to, if any.
+        reply_to: Option<Seq>,
+    },
+    /// An edit of one's own message.
+    Edit {
+        /// The message edited.
+        target: Seq,
+        /// Its new text.
+        text: String,
+    },
+    /// A delete, for everyone, of one's own message.
+    Delete {
+        /// The message deleted.
+        target: Seq,
+    },
+}
+
+impl Content {
+    /// A plain text message.
+    pub fn text(text: impl Into<String>) -> Content {
+        Content::Text { text: text.into(), reply_to: None }
+    }
+
+    /// The kind of entry it is stored as.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Content::Text { .. } => MessageKind::Text,
+            Content::Edit { .. } => MessageKind::Edit,
+            Content::Delete { .. } => MessageKind::Delete,
+        }
+    }
+
+    /// The text it stores (empty for a delete).
+    pub fn text_str(&self) -> &str {
+        match self {
+            Content::Text { text, .. } | Content::Edit { text, .. } => text,
+            Content::Delete { .. } => "",
+        }
+    }
+
+    /// The message a text replies to.
+    pub fn reply_to(&self) -> Option<Seq> {
+        match self {
+            Content::Text { reply_to, .. } => *reply_to,
+            _ => None,
+        }
+    }
+
+    /// The message an edit or delete changes.
+    pub fn target_seq(&self) -> Option<Seq> {
+        match self {
+            Content::Edit { target, .. } | Content::Delete { target } => Some(*target),
+            Content::Text { .. } => None,
+        }
+    }
+
+    /// The text, moved out.
+    pub fn into_text(self) -> String {
+        match self {
+            Content::Text { text, .. } | Content::Edit { text, .. } => text,
+            Content::Delete { .. } => String::new(),
+        }
+    }
 }
 
 /// Whether a conversation is between exactly two users or a named group.

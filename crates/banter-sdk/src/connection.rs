@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use banter_protocol::frames::{ConnectionLimits, SyncCursor};
 use banter_protocol::{
-    ClientFrame, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User,
+    ClientFrame, Content, ConversationId, DeviceId, Message, Seq, ServerFrame, TimestampMs, User,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -489,11 +489,52 @@ impl Connection {
         client_msg_id: &str,
         text: impl Into<String>,
     ) -> Result<Ack, SdkError> {
-        let frame = ClientFrame::Send {
-            client_msg_id: client_msg_id.to_owned(),
-            conversation_id,
-            text: text.into(),
-        };
+        self.send_content_with_id(conversation_id, client_msg_id, Content::text(text)).await
+    }
+
+    /// Sends a reply to (quote of) the message `seq` of the same
+    /// conversation, with a fresh `client_msg_id`, and waits for its ack.
+    /// Refused with `invalid_reply` unless `seq` is an earlier message.
+    pub async fn reply_to_message(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+        text: impl Into<String>,
+    ) -> Result<Ack, SdkError> {
+        let content = Content::Text { text: text.into(), reply_to: Some(seq) };
+        self.send_content_with_id(conversation_id, &new_client_msg_id(), content).await
+    }
+
+    /// Edits the user's message `seq` for everyone and waits for the ack of
+    /// the `edit` entry (its own seq). Refusals: `message_not_found`,
+    /// `not_your_message`, `message_deleted`, `edit_window_closed`,
+    /// `too_many_edits`.
+    pub async fn edit_message(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+        text: impl Into<String>,
+    ) -> Result<Ack, SdkError> {
+        let content = Content::Edit { target: seq, text: text.into() };
+        self.send_content_with_id(conversation_id, &new_client_msg_id(), content).await
+    }
+
+    /// Deletes the user's message `seq` for everyone and waits for the ack
+    /// of the `delete` entry. Refused as [`edit_message`](Self::edit_message) is.
+    pub async fn delete_message(&mut self, conversation_id: ConversationId, seq: Seq) -> Result<Ack, SdkError> {
+        self.send_content_with_id(conversation_id, &new_client_msg_id(), Content::Delete { target: seq }).await
+    }
+
+    /// Sends a `send`, `edit` or `delete` with the given `client_msg_id`
+    /// and waits for the `ack` or `error` carrying that id (retries reuse
+    /// the id, as for [`send_message_with_id`](Self::send_message_with_id)).
+    pub async fn send_content_with_id(
+        &mut self,
+        conversation_id: ConversationId,
+        client_msg_id: &str,
+        content: Content,
+    ) -> Result<Ack, SdkError> {
+        let frame = ClientFrame::from_content(client_msg_id.to_owned(), conversation_id, content);
         self.send_frame(frame).await?;
         self.wait_for(|frame| match frame {
             ServerFrame::Ack {

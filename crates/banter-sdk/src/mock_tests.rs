@@ -51,6 +51,7 @@ fn msg(conversation_id: i64, seq: i64) -> Message {
         client_msg_id: format!("c{conversation_id}s{seq}"),
         text: format!("message {seq}"),
         server_ts: 1,
+        ..Default::default()
     }
 }
 

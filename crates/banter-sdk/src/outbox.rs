@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use banter_protocol::frames::ConnectionLimits;
-use banter_protocol::{ClientFrame, ConversationId, ErrorCode, ServerFrame};
+use banter_protocol::{ClientFrame, Content, ConversationId, ErrorCode, Seq, ServerFrame};
 use tokio::time::Instant;
 
 use crate::connection::{new_client_msg_id, Ack, Connection};
@@ -38,7 +38,8 @@ const MIN_PACE_FACTOR: f64 = 1.0 / 16.0;
 /// Growth of the pace factor per ack after a refusal halved it.
 const PACE_RECOVERY_PER_ACK: f64 = 1.02;
 
-/// One message for [`Connection::send_all`].
+/// One message for [`Connection::send_all`]: a text (maybe a reply), or an
+/// edit or delete of one of the user's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
     /// Keep it with the message until it is acknowledged: a resend with the
@@ -46,18 +47,39 @@ pub struct OutgoingMessage {
     pub client_msg_id: String,
     /// Where it goes.
     pub conversation_id: ConversationId,
-    /// The message text.
-    pub text: String,
+    /// What it adds to the conversation.
+    pub content: Content,
 }
 
 impl OutgoingMessage {
     /// A message with a fresh random `client_msg_id`.
     pub fn new(conversation_id: ConversationId, text: impl Into<String>) -> Self {
-        OutgoingMessage {
-            client_msg_id: new_client_msg_id(),
-            conversation_id,
-            text: text.into(),
-        }
+        Self::with_content(conversation_id, Content::text(text))
+    }
+
+    /// A reply to (quote of) the message `seq` of the same conversation.
+    pub fn reply(conversation_id: ConversationId, seq: Seq, text: impl Into<String>) -> Self {
+        Self::with_content(conversation_id, Content::Text { text: text.into(), reply_to: Some(seq) })
+    }
+
+    /// An edit of the user's message `seq`: it then reads `text`.
+    pub fn edit(conversation_id: ConversationId, seq: Seq, text: impl Into<String>) -> Self {
+        Self::with_content(conversation_id, Content::Edit { target: seq, text: text.into() })
+    }
+
+    /// A delete, for everyone, of the user's message `seq`.
+    pub fn delete(conversation_id: ConversationId, seq: Seq) -> Self {
+        Self::with_content(conversation_id, Content::Delete { target: seq })
+    }
+
+    /// Any content, with a fresh random `client_msg_id`.
+    pub fn with_content(conversation_id: ConversationId, content: Content) -> Self {
+        OutgoingMessage { client_msg_id: new_client_msg_id(), conversation_id, content }
+    }
+
+    /// The `send`, `edit` or `delete` frame that carries it.
+    pub fn frame(&self) -> ClientFrame {
+        ClientFrame::from_content(self.client_msg_id.clone(), self.conversation_id, self.content.clone())
     }
 }
 
@@ -211,12 +233,7 @@ impl Connection {
                 }
                 unsent.remove(&next);
                 let message = &outgoing[next];
-                self.send_frame(ClientFrame::Send {
-                    client_msg_id: message.client_msg_id.clone(),
-                    conversation_id: message.conversation_id,
-                    text: message.text.clone(),
-                })
-                .await?;
+                self.send_frame(message.frame()).await?;
                 if in_flight.is_empty() {
                     answer_deadline = Instant::now() + self.request_timeout;
                 }

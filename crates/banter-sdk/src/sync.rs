@@ -171,6 +171,7 @@ mod tests {
             client_msg_id: format!("m{seq}"),
             text: "hi".into(),
             server_ts: 0,
+            ..Default::default()
         }
     }
 

@@ -73,6 +73,11 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidConversation(_) => ErrorCode::InvalidConversation,
             StoreError::AlreadyMember(_) => ErrorCode::AlreadyMember,
             StoreError::ClientMsgIdReused => ErrorCode::ClientMsgIdReused,
+            StoreError::InvalidReply => ErrorCode::InvalidReply,
+            StoreError::NotYourMessage => ErrorCode::NotYourMessage,
+            StoreError::MessageDeleted => ErrorCode::MessageDeleted,
+            StoreError::EditWindowClosed(_) => ErrorCode::EditWindowClosed,
+            StoreError::TooManyEdits(_) => ErrorCode::TooManyEdits,
             StoreError::PushEndpointTaken => ErrorCode::PushEndpointTaken,
             StoreError::TooManyPushSubscriptions { .. } => ErrorCode::TooManyPushSubscriptions,
             StoreError::Unavailable(detail) => {

@@ -358,6 +358,7 @@ mod tests {
                 // Every character escaped: the worst case.
                 text: "\"".repeat(per_message),
                 server_ts: i64::MIN,
+                ..Default::default()
             })
             .collect();
         let frame = crate::frame::encode(&banter_protocol::ServerFrame::SyncBatch { messages, complete: false });

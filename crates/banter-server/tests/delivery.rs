@@ -28,6 +28,7 @@ async fn a_message_committed_while_its_senders_connection_vanishes_is_still_deli
                 client_msg_id: new_client_msg_id(),
                 conversation_id: chat.id,
                 text: format!("round {round} message {n}"),
+                reply_to: None,
             };
             alice_phone.send_frame(frame).await.unwrap();
         }

@@ -254,7 +254,7 @@ async fn a_frame_over_the_size_limit_closes_the_connection_and_the_server_keeps_
     let bob = server.user("bob").await;
     let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
     let mut conn = alice.connect().await.unwrap();
-    let frame = ClientFrame::Send { client_msg_id: "big".into(), conversation_id: chat.id, text: "x".repeat(2 * 1024 * 1024) };
+    let frame = ClientFrame::Send { client_msg_id: "big".into(), conversation_id: chat.id, text: "x".repeat(2 * 1024 * 1024), reply_to: None };
     let _ = conn.send_raw_text(serde_json::to_string(&frame).unwrap()).await;
     let closed = common::closed(&mut conn).await;
     assert!(closed.is_closed(), "connection closed: {closed:?}");

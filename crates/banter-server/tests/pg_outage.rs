@@ -51,7 +51,7 @@ struct Attempt {
 /// Sends `send` + `ping` and reads until both are answered.
 async fn send_and_ping(conn: &mut Connection, conversation_id: i64, client_msg_id: String, text: String) -> Attempt {
     let started = Instant::now();
-    let send = ClientFrame::Send { client_msg_id: client_msg_id.clone(), conversation_id, text: text.clone() };
+    let send = ClientFrame::Send { client_msg_id: client_msg_id.clone(), conversation_id, text: text.clone(), reply_to: None };
     conn.send_frame(send).await.expect("send");
     conn.send_frame(ClientFrame::Ping).await.expect("ping");
     let (mut answer, mut answered_after, mut pong_after) = (None, None, None);

@@ -64,7 +64,7 @@ async fn answers(conn: &mut Connection, count: usize) -> Vec<Answer> {
 /// first failed write (the server closed). Returns how many went out.
 async fn send_without_reading(conn: &mut Connection, conversation_id: ConversationId, ids: &[String]) -> usize {
     for (n, id) in ids.iter().enumerate() {
-        let frame = ClientFrame::Send { client_msg_id: id.clone(), conversation_id, text: format!("burst {n}") };
+        let frame = ClientFrame::Send { client_msg_id: id.clone(), conversation_id, text: format!("burst {n}"), reply_to: None };
         if conn.send_frame(frame).await.is_err() {
             return n;
         }
@@ -184,7 +184,7 @@ async fn a_burst_of_sends_within_the_allowance_gets_an_answer_for_each_and_no_cl
         })
         .collect();
     conn.set_request_timeout(Duration::from_secs(60));
-    let outgoing = refused.iter().map(|id| OutgoingMessage { client_msg_id: id.clone(), conversation_id: conversation, text: "again".into() }).collect();
+    let outgoing = refused.iter().map(|id| OutgoingMessage { client_msg_id: id.clone(), conversation_id: conversation, content: banter_protocol::Content::text("again") }).collect();
     let flushed = conn.send_all(outgoing).await.expect("resent without a close");
     assert!(flushed.into_acks().expect("all acknowledged").iter().all(|a| !a.duplicate));
     conn.ping().await.expect("still open");

@@ -64,7 +64,7 @@ async fn shutdown_acks_what_it_committed_refuses_the_rest_and_closes_with_1001_w
         let mut mine = Vec::new();
         for i in 0..BURST {
             let (id, text) = (new_client_msg_id(), format!("message {i}"));
-            conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: *conversation_id, text: text.clone() })
+            conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: *conversation_id, text: text.clone(), reply_to: None })
                 .await
                 .unwrap();
             mine.push((id, text));

@@ -190,6 +190,7 @@ impl Case {
                     client_msg_id,
                     text,
                     server_ts: ack.server_ts,
+                    ..Default::default()
                 });
                 self.keys.insert((device, key), (conversation, ack.seq));
                 let read = self.read.entry((user_of_device(device), conversation)).or_insert(0);

@@ -51,7 +51,7 @@ async fn sends_are_acked_in_order_and_reach_members_and_my_other_devices(transpo
     // Sent back to back, without waiting: acked in the order sent, dense seqs.
     let ids: Vec<String> = (0..20).map(|_| new_client_msg_id()).collect();
     for (i, id) in ids.iter().enumerate() {
-        let frame = ClientFrame::Send { client_msg_id: id.clone(), conversation_id: chat.id, text: format!("m{i} ünïcödé ✓") };
+        let frame = ClientFrame::Send { client_msg_id: id.clone(), conversation_id: chat.id, text: format!("m{i} ünïcödé ✓"), reply_to: None };
         sender.send_frame(frame).await.unwrap();
     }
     let acks = collect(&mut sender, 20, |frame| match frame {
@@ -102,7 +102,7 @@ async fn bad_frames_get_their_documented_errors(transport: TransportKind) {
     conn.send_raw_text(r#"{"type":"teleport"}"#.into()).await.unwrap();
     assert_eq!(next_error(&mut conn).await.0, ErrorCode::UnknownFrameType);
     let id = new_client_msg_id();
-    conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: theirs.id, text: "let me in".into() }).await.unwrap();
+    conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: theirs.id, text: "let me in".into(), reply_to: None }).await.unwrap();
     assert_eq!(next_error(&mut conn).await, (ErrorCode::NotAMember, Some(id)));
     // And the connection still works.
     assert!(conn.ping().await.is_ok());
@@ -171,7 +171,7 @@ async fn shutdown_answers_what_was_sent_and_closes_with_1001(transport: Transpor
     let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
     let mut conn = alice.connect_over(transport).await.unwrap();
     let id = new_client_msg_id();
-    conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: chat.id, text: "last words".into() }).await.unwrap();
+    conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: chat.id, text: "last words".into(), reply_to: None }).await.unwrap();
     let stop = tokio::spawn(async move {
         server.stop().await;
         server

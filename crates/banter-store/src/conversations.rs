@@ -174,9 +174,10 @@ pub(crate) fn members_after_removal(member_count: i64) -> usize {
 }
 
 /// How many messages `viewer` has not read: everything after its read
-/// marker (its own sends move the marker, so only others' count).
-pub(crate) fn unread_count(last_seq: Seq, read_seq: Seq) -> i64 {
-    (last_seq - read_seq).max(0)
+/// marker (its own sends move the marker, so only others' count) except
+/// the `changes` (edits and deletes) among them, which are not shown.
+pub(crate) fn unread_count(last_seq: Seq, read_seq: Seq, changes: i64) -> i64 {
+    (last_seq - read_seq - changes).max(0)
 }
 
 fn check_group_size(would_have: usize) -> StoreResult<()> {

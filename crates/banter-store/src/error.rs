@@ -37,6 +37,22 @@ pub enum StoreError {
     /// in another conversation or with another text. Nothing was stored.
     #[error("this client_msg_id was already used by this device for another message")]
     ClientMsgIdReused,
+    /// A reply to something other than an earlier text message of the
+    /// same conversation.
+    #[error("reply_to must be the seq of an earlier message of this conversation")]
+    InvalidReply,
+    /// An edit or delete of someone else's message.
+    #[error("only its sender may edit or delete a message")]
+    NotYourMessage,
+    /// An edit or delete of a deleted message.
+    #[error("the message was deleted")]
+    MessageDeleted,
+    /// An edit or delete after the window the server allows.
+    #[error("the message is older than the {0} window")]
+    EditWindowClosed(&'static str),
+    /// One edit more than the server allows.
+    #[error("the message was already edited {0} times, the most allowed")]
+    TooManyEdits(u32),
     /// Another device holds this push endpoint.
     #[error("another device has registered this push endpoint")]
     PushEndpointTaken,

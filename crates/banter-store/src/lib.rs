@@ -72,7 +72,7 @@ pub use devices::{AuthenticatedDevice, DeviceRecord, DeviceStore};
 pub use error::{StoreError, StoreResult};
 pub use lifecycle::StoreLifecycle;
 pub use markers::{Marker, MarkerStore, MarkerUpdate, Receipts};
-pub use messages::{AppendOutcome, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage};
+pub use messages::{AppendOutcome, ChangeRules, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage};
 pub use page::PAGE_TEXT_BYTES;
 pub use presence::PresenceStore;
 pub use push::{NewPushSubscription, PushCapScope, PushStore, PushSubscriptionCaps, PushSubscriptionRecord, PushTarget};

@@ -9,32 +9,103 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use banter_protocol::{ConversationId, DeviceId, Message, Seq, TimestampMs, UserId};
+use banter_protocol::{Content, ConversationId, DeviceId, Message, MessageKind, Seq, TimestampMs, UserId};
 
 use crate::{StoreError, StoreResult};
 
-/// A message to append. `text` has already been validated.
+/// An entry to append: a message, or an edit or delete of one. Its text
+/// has already been validated.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub conversation_id: ConversationId,
     pub sender_id: UserId,
     pub sender_device_id: DeviceId,
     pub client_msg_id: String,
-    pub text: String,
+    pub content: Content,
     pub server_ts: TimestampMs,
+    /// The limits an edit or delete is held to.
+    pub rules: ChangeRules,
+}
+
+/// How long after sending, and how often, a message may be changed: the
+/// server's `edit_window`, `delete_window` and `max_edits` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeRules {
+    /// An edit is refused once the message is older than this (ms).
+    pub edit_window_ms: i64,
+    /// A delete is refused once the message is older than this (ms).
+    pub delete_window_ms: i64,
+    /// Most edits of one message.
+    pub max_edits: u32,
+}
+
+impl Default for ChangeRules {
+    /// 24 hours to edit, at most 20 times; 7 days to delete.
+    fn default() -> Self {
+        ChangeRules { edit_window_ms: 24 * 3_600_000, delete_window_ms: 7 * 24 * 3_600_000, max_edits: 20 }
+    }
+}
+
+/// What the rules need to know of the message that a reply, edit or delete
+/// names (its conversation's row at `target_seq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub sender_id: UserId,
+    pub kind: MessageKind,
+    pub server_ts: TimestampMs,
+    pub deleted: bool,
+    pub edit_count: u32,
+}
+
+impl Target {
+    /// The target as it stands once `new` (a change that passed
+    /// [`NewMessage::check_target`]) is stored, for a later change in the
+    /// same batch.
+    pub(crate) fn after(mut self, new: &NewMessage) -> Target {
+        match new.content {
+            Content::Edit { .. } => self.edit_count = self.edit_count.saturating_add(1),
+            Content::Delete { .. } => self.deleted = true,
+            Content::Text { .. } => {}
+        }
+        self
+    }
+
+    /// A text message as it is stored: the target of later replies and
+    /// changes in the same batch.
+    pub(crate) fn of_new(new: &NewMessage) -> Option<Target> {
+        matches!(new.content, Content::Text { .. }).then_some(Target {
+            sender_id: new.sender_id,
+            kind: MessageKind::Text,
+            server_ts: new.server_ts,
+            deleted: false,
+            edit_count: 0,
+        })
+    }
 }
 
 impl NewMessage {
     /// The idempotency rule, the same on every backend and shard count: a
-    /// device's `client_msg_id` names one message. A send whose key is
-    /// already stored is a retry of the message stored under it (in
-    /// `conversation_id` with `text`) — answered with its ack,
-    /// `duplicate: true` — only when it names the same conversation and the
-    /// same text (byte for byte); otherwise it is refused with
+    /// device's `client_msg_id` names one entry. A send whose key is
+    /// already stored is a retry of `original` — answered with its ack,
+    /// `duplicate: true` — only when it asks for the same thing: the same
+    /// conversation, kind, reply or target, and the same text (byte for
+    /// byte; not compared once the original was edited or deleted, since
+    /// its text changed). Otherwise it is refused with
     /// [`StoreError::ClientMsgIdReused`] and nothing is stored, so a client
     /// that reuses ids by mistake learns it instead of losing the text.
-    pub fn is_retry_of(&self, conversation_id: ConversationId, text: &str) -> bool {
-        self.conversation_id == conversation_id && self.text == text
+    pub fn is_retry_of(&self, original: &Message) -> bool {
+        let text_changed = original.deleted || original.edited_at.is_some();
+        self.conversation_id == original.conversation_id
+            && self.content.kind() == original.kind
+            && self.content.reply_to() == original.reply_to
+            && self.content.target_seq() == original.target_seq
+            && (text_changed || self.content.text_str() == original.text)
+    }
+
+    /// True when `other` (with the same key, earlier in one batch) asks for
+    /// exactly the same thing.
+    pub(crate) fn same_request(&self, other: &NewMessage) -> bool {
+        self.conversation_id == other.conversation_id && self.content == other.content
     }
 
     /// The answer to a send whose key is already stored as `original`, in a
@@ -43,23 +114,71 @@ impl NewMessage {
     /// holds and the sender may still see the original; otherwise
     /// [`StoreError::ClientMsgIdReused`] or [`StoreError::NotAMember`].
     pub(crate) fn check_retry(&self, original: &Message, original_members: &[UserId]) -> StoreResult<()> {
-        if !self.is_retry_of(original.conversation_id, &original.text) {
+        if !self.is_retry_of(original) {
             return Err(StoreError::ClientMsgIdReused);
         }
         require_sender(original_members, self.sender_id)
     }
 
-    /// The stored message once `seq` is assigned. Takes `self`: the text
+    /// The seq of the message this entry names (the message a reply quotes,
+    /// or that an edit or delete changes), which the backend looks up
+    /// before [`check_target`](Self::check_target).
+    pub(crate) fn referenced_seq(&self) -> Option<Seq> {
+        self.content.reply_to().or(self.content.target_seq())
+    }
+
+    /// The rules of replies, edits and deletes, given the row `target` at
+    /// [`referenced_seq`](Self::referenced_seq) (`None`: no such seq in the
+    /// conversation):
+    ///
+    /// * a reply names a `text` entry of the conversation (deleted or not),
+    ///   else [`StoreError::InvalidReply`];
+    /// * an edit or delete names a `text` entry, else `MessageNotFound`;
+    ///   sent by the same user, else `NotYourMessage`; not deleted, else
+    ///   `MessageDeleted`; younger than the edit (delete) window, else
+    ///   `EditWindowClosed`; an edit only while the message has been
+    ///   edited fewer than `max_edits` times, else `TooManyEdits`.
+    pub(crate) fn check_target(&self, target: Option<&Target>) -> StoreResult<()> {
+        let target = target.filter(|t| t.kind == MessageKind::Text);
+        let (window_ms, what) = match self.content {
+            Content::Text { reply_to: None, .. } => return Ok(()),
+            Content::Text { reply_to: Some(_), .. } => return target.map(|_| ()).ok_or(StoreError::InvalidReply),
+            Content::Edit { .. } => (self.rules.edit_window_ms, "edit"),
+            Content::Delete { .. } => (self.rules.delete_window_ms, "delete"),
+        };
+        let target = target.ok_or(StoreError::MessageNotFound)?;
+        if target.sender_id != self.sender_id {
+            return Err(StoreError::NotYourMessage);
+        }
+        if target.deleted {
+            return Err(StoreError::MessageDeleted);
+        }
+        if self.server_ts.saturating_sub(target.server_ts) > window_ms {
+            return Err(StoreError::EditWindowClosed(what));
+        }
+        if matches!(self.content, Content::Edit { .. }) && target.edit_count >= self.rules.max_edits {
+            return Err(StoreError::TooManyEdits(self.rules.max_edits));
+        }
+        Ok(())
+    }
+
+    /// The stored entry once `seq` is assigned. Takes `self`: the text
     /// (up to 400 KB) is moved, not copied.
     pub(crate) fn into_message(self, seq: Seq) -> Message {
+        let (kind, reply_to, target_seq) = (self.content.kind(), self.content.reply_to(), self.content.target_seq());
         Message {
             conversation_id: self.conversation_id,
             seq,
             sender_id: self.sender_id,
             sender_device_id: self.sender_device_id,
             client_msg_id: self.client_msg_id,
-            text: self.text,
+            text: self.content.into_text(),
             server_ts: self.server_ts,
+            kind,
+            reply_to,
+            target_seq,
+            edited_at: None,
+            deleted: false,
         }
     }
 }
@@ -191,9 +310,14 @@ mod tests {
             sender_id: 1,
             sender_device_id: 10,
             client_msg_id: "k".into(),
-            text: text.into(),
+            content: Content::text(text),
             server_ts: 0,
+            rules: ChangeRules::default(),
         }
+    }
+
+    fn change(content: Content, sender_id: UserId, server_ts: TimestampMs) -> NewMessage {
+        NewMessage { content, sender_id, server_ts, ..send(3, "") }
     }
 
     #[test]
@@ -203,6 +327,56 @@ mod tests {
         assert!(matches!(send(3, "hi!").check_retry(&original, &[1, 2]), Err(StoreError::ClientMsgIdReused)));
         assert!(matches!(send(4, "hi").check_retry(&original, &[1, 2]), Err(StoreError::ClientMsgIdReused)));
         assert!(matches!(send(3, "hi").check_retry(&original, &[2]), Err(StoreError::NotAMember)));
+    }
+
+    #[test]
+    fn a_retry_asks_for_the_same_reply_or_change_and_its_text_is_not_compared_once_edited() {
+        let reply = change(Content::Text { text: "hi".into(), reply_to: Some(2) }, 1, 0);
+        let original = reply.clone().into_message(5);
+        assert!(reply.is_retry_of(&original));
+        assert!(!send(3, "hi").is_retry_of(&original), "the same text without the reply is another message");
+        let edit = change(Content::Edit { target: 2, text: "hi".into() }, 1, 0);
+        assert!(!edit.is_retry_of(&original));
+        let edited = Message { text: "changed since".into(), edited_at: Some(9), ..original.clone() };
+        assert!(reply.is_retry_of(&edited));
+        let deleted = Message { text: String::new(), deleted: true, ..original };
+        assert!(reply.is_retry_of(&deleted));
+    }
+
+    fn target(sender_id: UserId) -> Target {
+        Target { sender_id, kind: MessageKind::Text, server_ts: 1_000, deleted: false, edit_count: 0 }
+    }
+
+    #[test]
+    fn a_reply_names_a_text_message_of_the_conversation() {
+        let reply = change(Content::Text { text: "re".into(), reply_to: Some(2) }, 1, 2_000);
+        assert!(reply.check_target(Some(&target(2))).is_ok());
+        assert!(reply.check_target(Some(&Target { deleted: true, ..target(2) })).is_ok());
+        assert!(matches!(reply.check_target(None), Err(StoreError::InvalidReply)));
+        let edit_entry = Target { kind: MessageKind::Edit, ..target(2) };
+        assert!(matches!(reply.check_target(Some(&edit_entry)), Err(StoreError::InvalidReply)));
+        assert!(send(3, "plain").check_target(None).is_ok());
+    }
+
+    #[test]
+    fn only_the_sender_changes_a_live_message_within_the_window_and_the_edit_count() {
+        let rules = ChangeRules { edit_window_ms: 10_000, delete_window_ms: 20_000, max_edits: 2 };
+        let edit = |at| NewMessage { rules, ..change(Content::Edit { target: 2, text: "new".into() }, 1, at) };
+        let delete = |at| NewMessage { rules, ..change(Content::Delete { target: 2 }, 1, at) };
+        assert!(edit(11_000).check_target(Some(&target(1))).is_ok());
+        assert!(matches!(edit(11_001).check_target(Some(&target(1))), Err(StoreError::EditWindowClosed("edit"))));
+        assert!(delete(21_000).check_target(Some(&target(1))).is_ok());
+        assert!(matches!(delete(21_001).check_target(Some(&target(1))), Err(StoreError::EditWindowClosed("delete"))));
+        assert!(matches!(edit(2_000).check_target(Some(&target(2))), Err(StoreError::NotYourMessage)));
+        assert!(matches!(delete(2_000).check_target(None), Err(StoreError::MessageNotFound)));
+        let change_entry = Target { kind: MessageKind::Delete, ..target(1) };
+        assert!(matches!(edit(2_000).check_target(Some(&change_entry)), Err(StoreError::MessageNotFound)));
+        let twice = target(1).after(&edit(2_000)).after(&edit(3_000));
+        assert!(matches!(edit(4_000).check_target(Some(&twice)), Err(StoreError::TooManyEdits(2))));
+        assert!(delete(4_000).check_target(Some(&twice)).is_ok(), "the edit count does not limit a delete");
+        let gone = target(1).after(&delete(2_000));
+        assert!(matches!(edit(3_000).check_target(Some(&gone)), Err(StoreError::MessageDeleted)));
+        assert!(matches!(delete(3_000).check_target(Some(&gone)), Err(StoreError::MessageDeleted)));
     }
 
     #[test]

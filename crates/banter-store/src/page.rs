@@ -101,6 +101,7 @@ mod tests {
             client_msg_id: format!("c{seq}"),
             text: "x".repeat(bytes),
             server_ts: 0,
+            ..Default::default()
         }
     }
 

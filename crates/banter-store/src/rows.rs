@@ -6,7 +6,7 @@
 //! comes back as [`StoreError::Unavailable`] so one bad row fails one
 //! request, not the process.
 
-use banter_protocol::{ConversationKind, MemberRole};
+use banter_protocol::{ConversationKind, MemberRole, MessageKind};
 
 use crate::{StoreError, StoreResult};
 
@@ -28,6 +28,16 @@ pub(crate) fn parse_role(value: &str) -> StoreResult<MemberRole> {
     }
 }
 
+/// Parses the `messages.kind` column.
+pub(crate) fn parse_message_kind(value: &str) -> StoreResult<MessageKind> {
+    match value {
+        "text" => Ok(MessageKind::Text),
+        "edit" => Ok(MessageKind::Edit),
+        "delete" => Ok(MessageKind::Delete),
+        other => Err(StoreError::Unavailable(format!("corrupt row: unknown message kind {other:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,6 +46,8 @@ mod tests {
     fn unknown_enum_values_are_errors_not_panics() {
         assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
         assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert!(matches!(parse_message_kind("poll"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert_eq!(parse_message_kind("edit").unwrap(), MessageKind::Edit);
         assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
         assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
     }

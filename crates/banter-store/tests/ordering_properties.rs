@@ -161,8 +161,9 @@ fn new_message(world: &World, send: &Send) -> NewMessage {
         sender_id: world.users[user_of_device(send.device)],
         sender_device_id: world.devices[send.device],
         client_msg_id: key_of(world, send),
-        text: text_of(send),
+        content: banter_protocol::Content::text(text_of(send)),
         server_ts: 1_000,
+        rules: banter_store::ChangeRules::default(),
     }
 }
 

@@ -16,9 +16,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use banter_protocol::limits::MAX_GROUP_MEMBERS;
-use banter_protocol::{ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, Seq, User, UserId};
+use banter_protocol::{
+    Content, ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, MessageKind, Seq, User, UserId,
+};
 use banter_store::{
-    ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget, Store,
+    ChangeRules, ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget, Store,
     StoreError, PAGE_TEXT_BYTES,
 };
 use tokio::task::JoinSet;
@@ -71,9 +73,24 @@ fn new_message(conversation_id: ConversationId, from: Sender, client_msg_id: &st
         sender_id: from.user,
         sender_device_id: from.device,
         client_msg_id: client_msg_id.to_owned(),
-        text: text.to_owned(),
+        content: Content::text(text),
         server_ts: 1_000,
+        rules: ChangeRules::default(),
     }
+}
+
+/// Appends `content` from `from` at `server_ts` with a fresh key.
+async fn append(
+    store: &dyn Store,
+    conversation_id: ConversationId,
+    from: Sender,
+    content: Content,
+    server_ts: i64,
+    rules: ChangeRules,
+) -> Result<Message, StoreError> {
+    let cid = format!("c{}", unique());
+    let new = NewMessage { content, server_ts, rules, ..new_message(conversation_id, from, &cid, "") };
+    store.append_message(new).await.map(|outcome| outcome.message)
 }
 
 async fn send(store: &dyn Store, conversation_id: ConversationId, from: Sender, text: &str) -> Message {
@@ -859,6 +876,133 @@ async fn unread_count_counts_only_other_peoples_messages(db: &dyn Backend) {
 }
 
 // ---------------------------------------------------------------------------
+// Replies, edits and deletes
+// ---------------------------------------------------------------------------
+
+async fn a_reply_names_an_earlier_text_message_of_the_same_conversation(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let c = sender(&*store, "carol").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let (other, _) = store.get_or_create_direct(a.user, c.user, 1).await.unwrap();
+    for text in ["1", "2", "3"] {
+        send(&*store, other, a, text).await;
+    }
+    let first = send(&*store, conv, a, "first").await;
+    let rules = ChangeRules::default();
+    let reply = Content::Text { text: "re".into(), reply_to: Some(first.seq) };
+    let stored = append(&*store, conv, b, reply, 2_000, rules).await.unwrap();
+    assert_eq!((stored.seq, stored.reply_to, stored.kind), (2, Some(1), MessageKind::Text));
+    let edit = append(&*store, conv, a, Content::Edit { target: 1, text: "first!".into() }, 2_000, rules).await.unwrap();
+    for bad in [0, -1, 3, 99, edit.seq] {
+        let reply = Content::Text { text: "re".into(), reply_to: Some(bad) };
+        let refused = append(&*store, conv, b, reply, 2_000, rules).await;
+        assert!(matches!(refused, Err(StoreError::InvalidReply)), "reply_to {bad}: {refused:?}");
+    }
+    let history = read_all(&*store, conv, b.user).await;
+    assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3], "refusals store nothing");
+    assert_eq!(history[1].reply_to, Some(1));
+}
+
+async fn an_edit_is_an_entry_of_its_own_and_changes_the_message_everywhere(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let original = send(&*store, conv, a, "helo").await;
+    store.mark_read(conv, b.user, original.seq).await.unwrap();
+    let rules = ChangeRules::default();
+    let edit = append(&*store, conv, a, Content::Edit { target: 1, text: "hello".into() }, 5_000, rules).await.unwrap();
+    assert_eq!((edit.seq, edit.kind, edit.target_seq, edit.text.as_str()), (2, MessageKind::Edit, Some(1), "hello"));
+
+    let history = read_all(&*store, conv, b.user).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!((history[0].text.as_str(), history[0].edited_at), ("hello", Some(5_000)), "history shows the edit");
+    assert_eq!(history[1], edit);
+    // A device that held seq 1 gets the change by catching up from its cursor.
+    let page = store.sync(b.user, &[ConversationCursor { conversation_id: conv, seq: 1 }], 50).await.unwrap();
+    assert_eq!(page.messages, vec![edit.clone()]);
+    // The change is not unread, and the list shows the message as edited.
+    let for_b = store.conversation(conv, b.user).await.unwrap();
+    assert_eq!((for_b.last_seq, for_b.unread_count), (2, 0));
+    let last = for_b.last_message.expect("a last message");
+    assert_eq!((last.seq, last.text.as_str(), last.edited_at), (1, "hello", Some(5_000)));
+    // Unread messages after the marker still count, the changes among them not.
+    send(&*store, conv, a, "two").await;
+    append(&*store, conv, a, Content::Edit { target: 3, text: "2".into() }, 6_000, rules).await.unwrap();
+    let listed = store.list_conversations(b.user).await.unwrap();
+    assert_eq!((listed[0].last_seq, listed[0].unread_count), (4, 1));
+    assert_eq!(listed[0].last_message.as_ref().map(|m| m.text.as_str()), Some("2"));
+}
+
+async fn only_the_sender_changes_a_message_and_a_delete_leaves_a_tombstone(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    send(&*store, conv, a, "secret").await;
+    let rules = ChangeRules::default();
+    let edit = |text: &str| Content::Edit { target: 1, text: text.into() };
+    let by_bob = append(&*store, conv, b, edit("mine now"), 2_000, rules).await;
+    assert!(matches!(by_bob, Err(StoreError::NotYourMessage)), "{by_bob:?}");
+    let by_bob = append(&*store, conv, b, Content::Delete { target: 1 }, 2_000, rules).await;
+    assert!(matches!(by_bob, Err(StoreError::NotYourMessage)), "{by_bob:?}");
+    let missing = append(&*store, conv, a, Content::Delete { target: 7 }, 2_000, rules).await;
+    assert!(matches!(missing, Err(StoreError::MessageNotFound)), "{missing:?}");
+    append(&*store, conv, a, edit("still secret"), 2_000, rules).await.unwrap();
+
+    let key = format!("c{}", unique());
+    let delete = NewMessage { content: Content::Delete { target: 1 }, server_ts: 3_000, ..new_message(conv, a, &key, "") };
+    let deleted = store.append_message(delete.clone()).await.unwrap();
+    assert_eq!((deleted.message.seq, deleted.message.kind, deleted.duplicate), (3, MessageKind::Delete, false));
+    let retry = store.append_message(delete).await.unwrap();
+    assert_eq!((retry.message.seq, retry.duplicate), (3, true), "a retried delete stores nothing");
+
+    let history = read_all(&*store, conv, a.user).await;
+    assert_eq!(history.len(), 3);
+    assert!(history[0].deleted && history[0].text.is_empty(), "the message is a tombstone: {:?}", history[0]);
+    assert!(history[1].deleted && history[1].text.is_empty(), "its edit keeps no text either: {:?}", history[1]);
+    assert!(history.iter().all(|m| !m.text.contains("secret")));
+    for again in [edit("back"), Content::Delete { target: 1 }] {
+        let refused = append(&*store, conv, a, again, 4_000, rules).await;
+        assert!(matches!(refused, Err(StoreError::MessageDeleted)), "{refused:?}");
+    }
+    let reply = append(&*store, conv, b, Content::Text { text: "what was it?".into(), reply_to: Some(1) }, 4_000, rules).await;
+    assert_eq!(reply.unwrap().reply_to, Some(1), "a tombstone may still be replied to");
+}
+
+async fn edits_are_held_to_the_window_and_the_count_also_when_concurrent(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    send(&*store, conv, a, "v0").await; // server_ts 1_000
+    let rules = ChangeRules { edit_window_ms: 10_000, delete_window_ms: 20_000, max_edits: 5 };
+    let late = append(&*store, conv, a, Content::Edit { target: 1, text: "late".into() }, 11_001, rules).await;
+    assert!(matches!(late, Err(StoreError::EditWindowClosed(_))), "{late:?}");
+    // Twenty edits at once: exactly five are stored, whichever they are,
+    // and the seqs stay dense.
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            append(&*store, conv, a, Content::Edit { target: 1, text: format!("v{}", i + 1) }, 2_000, rules).await
+        });
+    }
+    let results = tasks.join_all().await;
+    let stored: Vec<&Message> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(stored.len(), 5, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::TooManyEdits(5)))), "{results:?}");
+    let history = read_all(&*store, conv, a.user).await;
+    assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
+    assert_eq!(history[0].text, history[5].text, "the message reads as its last edit");
+    let too_late = append(&*store, conv, a, Content::Delete { target: 1 }, 21_001, rules).await;
+    assert!(matches!(too_late, Err(StoreError::EditWindowClosed(_))), "{too_late:?}");
+    append(&*store, conv, a, Content::Delete { target: 1 }, 21_000, rules).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
 // Durability and data fidelity
 // ---------------------------------------------------------------------------
 
@@ -1270,6 +1414,10 @@ macro_rules! for_each_check {
             sync_over_large_messages_holds_one_budget_across_conversations,
             read_marker_never_moves_back_and_is_clamped,
             unread_count_counts_only_other_peoples_messages,
+            a_reply_names_an_earlier_text_message_of_the_same_conversation,
+            an_edit_is_an_entry_of_its_own_and_changes_the_message_everywhere,
+            only_the_sender_changes_a_message_and_a_delete_leaves_a_tombstone,
+            edits_are_held_to_the_window_and_the_count_also_when_concurrent,
             everything_survives_close_and_reopen,
             writes_survive_dropping_the_store_without_close,
             writes_after_close_are_refused,

@@ -106,6 +106,7 @@ async fn a_killed_nodes_clients_reconnect_elsewhere_and_lose_or_repeat_nothing()
             client_msg_id: ids[i].clone(),
             conversation_id: direct,
             text: texts[i].clone(),
+            reply_to: None,
         })
         .await
         .unwrap();
@@ -258,7 +259,7 @@ async fn a_terminated_node_answers_every_send_it_read_and_its_devices_finish_on_
         let mut mine = Vec::new();
         for i in 0..BURST {
             let (id, text) = (new_client_msg_id(), format!("sender {n} message {i}"));
-            conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: group, text: text.clone() }).await.unwrap();
+            conn.send_frame(ClientFrame::Send { client_msg_id: id.clone(), conversation_id: group, text: text.clone(), reply_to: None }).await.unwrap();
             mine.push((id, text));
         }
         sent.push(mine);

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use banter_protocol::{ClientFrame, ConversationId, Message, ServerFrame};
+use banter_protocol::{ClientFrame, ConversationId, Message, Seq, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -218,6 +218,40 @@ impl ReconnectingClient {
         conversation_id: ConversationId,
         text: impl Into<String>,
     ) -> Result<OutgoingMessage, SdkError> {
+        self.queue(OutgoingMessage::new(conversation_id, text))
+    }
+
+    /// Queues a reply to the message `seq` of `conversation_id`, as
+    /// [`send`](Self::send) does.
+    pub fn reply(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+        text: impl Into<String>,
+    ) -> Result<OutgoingMessage, SdkError> {
+        self.queue(OutgoingMessage::reply(conversation_id, seq, text))
+    }
+
+    /// Queues an edit of the user's message `seq`, as [`send`](Self::send)
+    /// does; every device (this one included) then gets the `edit` entry,
+    /// to apply with [`Message::apply_change`].
+    pub fn edit(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+        text: impl Into<String>,
+    ) -> Result<OutgoingMessage, SdkError> {
+        self.queue(OutgoingMessage::edit(conversation_id, seq, text))
+    }
+
+    /// Queues a delete, for everyone, of the user's message `seq`, as
+    /// [`send`](Self::send) does.
+    pub fn delete(&self, conversation_id: ConversationId, seq: Seq) -> Result<OutgoingMessage, SdkError> {
+        self.queue(OutgoingMessage::delete(conversation_id, seq))
+    }
+
+    /// Queues any outbox entry (its `client_msg_id` is kept for retries).
+    pub fn queue(&self, message: OutgoingMessage) -> Result<OutgoingMessage, SdkError> {
         let limit = self.outbox_limit;
         if self
             .shared
@@ -229,7 +263,6 @@ impl ReconnectingClient {
         {
             return Err(SdkError::OutboxFull { limit });
         }
-        let message = OutgoingMessage::new(conversation_id, text);
         match self.commands.try_send(Command::Send(message.clone())) {
             Ok(()) => Ok(message),
             Err(e) => {
@@ -248,7 +281,10 @@ impl ReconnectingClient {
     /// catching up is the client's job: `send` and `sync` frames are
     /// refused with [`SdkError::Config`].
     pub fn send_frame(&self, frame: ClientFrame) -> Result<(), SdkError> {
-        if matches!(frame, ClientFrame::Send { .. } | ClientFrame::Sync { .. }) {
+        if matches!(
+            frame,
+            ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. } | ClientFrame::Sync { .. }
+        ) {
             return Err(SdkError::Config(
                 "send messages with ReconnectingClient::send; the client syncs by itself".into(),
             ));

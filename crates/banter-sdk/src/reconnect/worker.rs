@@ -450,9 +450,5 @@ impl Worker {
 }
 
 fn send_frame(message: &OutgoingMessage) -> ClientFrame {
-    ClientFrame::Send {
-        client_msg_id: message.client_msg_id.clone(),
-        conversation_id: message.conversation_id,
-        text: message.text.clone(),
-    }
+    message.frame()
 }

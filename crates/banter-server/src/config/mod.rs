@@ -228,6 +228,17 @@ pub struct ServerConfig {
     /// not end-to-end encrypted, so Google and Apple would read the text;
     /// without it they carry ids and names, and the app syncs the message.
     pub native_push_include_text: bool,
+    /// How long after sending its sender may edit a message (`edit`
+    /// frames); later edits are refused with `edit_window_closed`.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub edit_window: Duration,
+    /// How long after sending its sender may delete a message for everyone.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub delete_window: Duration,
+    /// Most edits of one message; one more is refused with `too_many_edits`.
+    pub max_edits: u32,
 }
 
 impl Default for ServerConfig {
@@ -281,6 +292,9 @@ impl Default for ServerConfig {
             apns_topic: None,
             apns_api_url: crate::push::apns::APNS_API.to_owned(),
             native_push_include_text: false,
+            edit_window: Duration::from_secs(DAY_SECS),
+            delete_window: Duration::from_secs(7 * DAY_SECS),
+            max_edits: 20,
         }
     }
 }
@@ -359,6 +373,16 @@ impl ServerConfig {
     /// The SQLite database file inside `data_dir`.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("banter.sqlite3")
+    }
+
+    /// The limits on edits and deletes, as the store applies them.
+    pub fn change_rules(&self) -> banter_store::ChangeRules {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        banter_store::ChangeRules {
+            edit_window_ms: ms(self.edit_window),
+            delete_window_ms: ms(self.delete_window),
+            max_edits: self.max_edits,
+        }
     }
 
     /// `max_concurrent_password_hashes`, or one per CPU when unset.

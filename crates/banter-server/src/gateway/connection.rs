@@ -481,9 +481,10 @@ impl Reader<'_> {
 
     async fn handle(&self, frame: ClientFrame) {
         match frame {
-            ClientFrame::Send { client_msg_id, conversation_id, text } => {
+            frame @ (ClientFrame::Send { .. } | ClientFrame::Edit { .. } | ClientFrame::Delete { .. }) => {
+                let Some((client_msg_id, conversation_id, content)) = frame.into_content() else { return };
                 let wait = self.state.config.write_timeout;
-                match self.sends.push(client_msg_id.clone(), Work::Store { conversation_id, text }, wait, self.start_sender()).await {
+                match self.sends.push(client_msg_id.clone(), Work::Store { conversation_id, content }, wait, self.start_sender()).await {
                     Ok(()) => {}
                     Err(NotQueued::Full) => {
                         let error = ApiError::new(

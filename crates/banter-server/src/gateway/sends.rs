@@ -35,7 +35,7 @@ use std::{
     time::Duration,
 };
 
-use banter_protocol::{ConversationId, ErrorCode, ServerFrame};
+use banter_protocol::{Content, ConversationId, ErrorCode, ServerFrame};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::connection::Replier;
@@ -67,7 +67,7 @@ pub struct QueuedSend {
 /// What the sender does with a queued send.
 pub enum Work {
     /// Store it and answer with the ack (or the store's refusal).
-    Store { conversation_id: ConversationId, text: String },
+    Store { conversation_id: ConversationId, content: Content },
     /// It was refused as it was read (`rate_limited`, malformed): send this
     /// answer, in its place among the others. Boxed: the channel allocates
     /// room for 32 sends per connection up front, and an unboxed frame made
@@ -126,7 +126,7 @@ impl SendQueue {
         // until answered (and `drained` sees it); a text never needs more
         // than the budget.
         let cost = match &work {
-            Work::Store { text, .. } => text.len(),
+            Work::Store { content, .. } => content.text_str().len(),
             Work::Answer(_) => 0,
         };
         let cost = cost.clamp(1, MAX_SEND_TEXT_BYTES) as u32;
@@ -164,7 +164,7 @@ pub(super) async fn answer_sends(
     while let Some(send) = queued.recv().await {
         // `bytes` is held until the answer is queued.
         let QueuedSend { client_msg_id, work, bytes } = send;
-        let (conversation_id, text) = match work {
+        let (conversation_id, content) = match work {
             Work::Answer(frame) => {
                 replier.reply(&frame).await;
                 continue;
@@ -178,9 +178,9 @@ pub(super) async fn answer_sends(
                 replier.reply_error(error, Some(client_msg_id)).await;
                 continue;
             }
-            Work::Store { conversation_id, text } => (conversation_id, text),
+            Work::Store { conversation_id, content } => (conversation_id, content),
         };
-        let stored = messaging::send_message(&state, &auth, Some(replier.connection), conversation_id, client_msg_id.clone(), text);
+        let stored = messaging::send_message(&state, &auth, Some(replier.connection), conversation_id, client_msg_id.clone(), content);
         let result = tokio::time::timeout(SEND_DEADLINE, stored).await.unwrap_or_else(|_| {
             Err(ApiError::new(
                 ErrorCode::StorageUnavailable,
@@ -227,7 +227,7 @@ mod tests {
     use super::*;
 
     fn store(text: String) -> Work {
-        Work::Store { conversation_id: 1, text }
+        Work::Store { conversation_id: 1, content: Content::text(text) }
     }
 
     const SHORT: Duration = Duration::from_millis(50);

@@ -10,7 +10,7 @@
 //! finish in another; [`crate::live_order`] puts this node's live frames
 //! back into commit (seq) order before they reach the router.
 
-use banter_protocol::{limits, ConversationId, DeviceId, Markers, Seq, ServerFrame, UserId};
+use banter_protocol::{limits, Content, ConversationId, DeviceId, Markers, Seq, ServerFrame, UserId};
 use std::sync::Arc;
 
 use banter_store::{AppendOutcome, NewMessage};
@@ -47,9 +47,9 @@ pub async fn send_message(
     origin: Option<ConnectionId>,
     conversation_id: ConversationId,
     client_msg_id: String,
-    text: String,
+    content: Content,
 ) -> ApiResult<SendAck> {
-    let task = tokio::spawn(store_and_fan_out(state.clone(), sender.user.id, sender.device_id, origin, conversation_id, client_msg_id, text));
+    let task = tokio::spawn(store_and_fan_out(state.clone(), sender.user.id, sender.device_id, origin, conversation_id, client_msg_id, content));
     task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a send task failed");
         Err(ApiError::new(banter_protocol::ErrorCode::Internal, "internal error"))
@@ -63,9 +63,9 @@ async fn store_and_fan_out(
     origin: Option<ConnectionId>,
     conversation_id: ConversationId,
     client_msg_id: String,
-    text: String,
+    content: Content,
 ) -> ApiResult<SendAck> {
-    let (outcome, ticket) = store_message(&state, sender_id, sender_device_id, conversation_id, client_msg_id, text)
+    let (outcome, ticket) = store_message(&state, sender_id, sender_device_id, conversation_id, client_msg_id, content)
         .await
         .inspect_err(|refusal| {
             metrics::counter!(crate::metrics::SENDS_REFUSED, "code" => refusal.code.as_str()).increment(1);
@@ -119,10 +119,12 @@ async fn store_message(
     sender_device_id: DeviceId,
     conversation_id: ConversationId,
     client_msg_id: String,
-    text: String,
+    content: Content,
 ) -> ApiResult<(AppendOutcome, Ticket)> {
     limits::validate_client_msg_id(&client_msg_id)?;
-    limits::validate_message_text(&text)?;
+    if !matches!(content, Content::Delete { .. }) {
+        limits::validate_message_text(content.text_str())?;
+    }
     let started = std::time::Instant::now();
     let ticket = state.live_order.ticket(conversation_id);
     let outcome = state
@@ -132,8 +134,9 @@ async fn store_message(
             sender_id,
             sender_device_id,
             client_msg_id,
-            text,
+            content,
             server_ts: now_ms(),
+            rules: state.config.change_rules(),
         })
         .await?;
     if outcome.duplicate {

@@ -55,13 +55,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use banter_protocol::{ConversationId, DeviceId, Message, Seq, UserId};
+use banter_protocol::{Content, ConversationId, DeviceId, Message, Seq, UserId};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::rows::{classify, is_retryable, message, message_columns, unavailable, BatchFailure, MessageRow};
-use crate::messages::require_sender;
+use crate::messages::{require_sender, Target};
+use crate::rows::parse_message_kind;
 use crate::{AppendOutcome, NewMessage, StoreError, StoreResult};
 
 /// Jobs queued before senders wait: back-pressure, not unbounded memory.
@@ -144,12 +145,12 @@ async fn work(pool: PgPool, other_shards: Arc<[PgPool]>, queue: Arc<tokio::sync:
         let batch = {
             let mut queue = queue.lock().await;
             let Some(first) = queue.recv().await else { return };
-            let mut bytes = first.message.text.len();
+            let mut bytes = first.message.content.text_str().len();
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match queue.try_recv() {
                     Ok(job) => {
-                        bytes += job.message.text.len();
+                        bytes += job.message.content.text_str().len();
                         batch.push(job);
                     }
                     Err(_) => break,
@@ -372,10 +373,10 @@ async fn store_batch(
     .await?
     .into_iter()
     .map(|row| {
-        let m = message(row);
-        ((m.sender_device_id, m.client_msg_id.clone()), m)
+        let m = message(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(((m.sender_device_id, m.client_msg_id.clone()), m))
     })
-    .collect();
+    .collect::<Result<_, sqlx::Error>>()?;
 
     // 3. Members of every conversation involved.
     let involved: Vec<ConversationId> = targets
@@ -398,6 +399,9 @@ async fn store_batch(
     let members_of =
         |conversation_id: ConversationId| members.get(&conversation_id).map(Vec::as_slice).unwrap_or_default();
 
+    // 3b. The messages that replies, edits and deletes name.
+    let mut targets = targets_of(&mut tx, batch).await?;
+
     // 4. Decide, in arrival order.
     let mut first_with_key: HashMap<(DeviceId, &str), usize> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
@@ -410,18 +414,31 @@ async fn store_batch(
             }
         } else if let Some(&earlier) = first_with_key.get(&key) {
             // The earlier job stores it (if it fails, so does this one).
-            if new.is_retry_of(batch[earlier].conversation_id, &batch[earlier].text) {
+            if new.same_request(batch[earlier]) {
                 Plan::DuplicateOf(earlier)
             } else {
                 Plan::Refuse(StoreError::ClientMsgIdReused)
             }
         } else if let Err(e) = require_sender(members_of(new.conversation_id), new.sender_id) {
             Plan::Refuse(e)
+        } else if let Err(e) =
+            new.check_target(new.referenced_seq().and_then(|seq| targets.get(&(new.conversation_id, seq))))
+        {
+            Plan::Refuse(e)
         } else {
             match last_seq.get_mut(&new.conversation_id) {
                 Some(seq) => {
                     first_with_key.insert(key, index);
                     *seq += 1;
+                    // What later jobs of the batch see: this message, or
+                    // the target as this change leaves it.
+                    if let Some(stored) = Target::of_new(new) {
+                        targets.insert((new.conversation_id, *seq), stored);
+                    } else if let Some(changed) = new.content.target_seq() {
+                        if let Some(target) = targets.get_mut(&(new.conversation_id, changed)) {
+                            *target = target.after(new);
+                        }
+                    }
                     Plan::Store(*seq)
                 }
                 // Members without a conversation row: a broken invariant,
@@ -499,12 +516,15 @@ async fn write(
     .await?;
 
     let column = |f: fn(&NewMessage, Seq) -> i64| stored.iter().map(|(m, s)| f(m, *s)).collect::<Vec<i64>>();
+    let optional = |f: fn(&NewMessage) -> Option<Seq>| stored.iter().map(|(m, _)| f(m)).collect::<Vec<Option<i64>>>();
     let client_msg_ids: Vec<&str> = stored.iter().map(|(m, _)| m.client_msg_id.as_str()).collect();
-    let texts: Vec<&str> = stored.iter().map(|(m, _)| m.text.as_str()).collect();
+    let texts: Vec<&str> = stored.iter().map(|(m, _)| m.content.text_str()).collect();
+    let kinds: Vec<&str> = stored.iter().map(|(m, _)| m.content.kind().as_str()).collect();
     sqlx::query(concat!(
         "INSERT INTO messages (",
         message_columns!(),
-        ") SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::bigint[])"
+        ") SELECT *, NULL, FALSE FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                  $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[])"
     ))
     .bind(column(|m, _| m.conversation_id))
     .bind(column(|_, s| s))
@@ -513,8 +533,17 @@ async fn write(
     .bind(&client_msg_ids)
     .bind(&texts)
     .bind(column(|m, _| m.server_ts))
+    .bind(&kinds)
+    .bind(optional(|m| m.content.reply_to()))
+    .bind(optional(|m| m.content.target_seq()))
     .execute(&mut *tx)
     .await?;
+
+    // Edits and deletes change the message they name, in seq order (they
+    // are rare: a statement each).
+    for (new, _) in stored {
+        apply_change(&mut *tx, new).await?;
+    }
 
     // Sending marks everything before it read (and so delivered): one row per (conversation,
     // sender) with its highest seq (UPDATE … FROM applies one source row).
@@ -541,5 +570,67 @@ async fn write(
     .bind(&seqs)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Step 3b: the rows that the batch's replies, edits and deletes name, by
+/// `(conversation, seq)`; none when no job names one (the common case
+/// costs no query).
+async fn targets_of(
+    tx: &mut sqlx::PgConnection,
+    batch: &[&NewMessage],
+) -> Result<HashMap<(ConversationId, Seq), Target>, sqlx::Error> {
+    let (conversations, seqs): (Vec<ConversationId>, Vec<Seq>) =
+        batch.iter().filter_map(|m| m.referenced_seq().map(|seq| (m.conversation_id, seq))).unzip();
+    if conversations.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query_as::<_, (i64, i64, i64, String, i64, bool, i32)>(
+        "SELECT conversation_id, seq, sender_id, kind, server_ts, deleted, edit_count FROM messages
+         WHERE (conversation_id, seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+    )
+    .bind(&conversations)
+    .bind(&seqs)
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.into_iter()
+        .map(|(conversation_id, seq, sender_id, kind, server_ts, deleted, edit_count)| {
+            let kind = parse_message_kind(&kind).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let edit_count = u32::try_from(edit_count).unwrap_or(0);
+            Ok(((conversation_id, seq), Target { sender_id, kind, server_ts, deleted, edit_count }))
+        })
+        .collect()
+}
+
+/// An edit rewrites the message's text and marks it edited; a delete
+/// empties it (and the edit entries that held its later texts) and marks
+/// it deleted. `kind <> 'text'` is spelled out for the partial index
+/// `messages_changes`.
+async fn apply_change(tx: &mut sqlx::PgConnection, new: &NewMessage) -> Result<(), sqlx::Error> {
+    match &new.content {
+        Content::Text { .. } => {}
+        Content::Edit { target, text } => {
+            sqlx::query(
+                "UPDATE messages SET text = $3, edited_at = $4, edit_count = edit_count + 1
+                 WHERE conversation_id = $1 AND seq = $2",
+            )
+            .bind(new.conversation_id)
+            .bind(target)
+            .bind(text)
+            .bind(new.server_ts)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Content::Delete { target } => {
+            sqlx::query(
+                "UPDATE messages SET text = '', deleted = TRUE
+                 WHERE conversation_id = $1 AND (seq = $2 OR (kind <> 'text' AND kind = 'edit' AND target_seq = $2))",
+            )
+            .bind(new.conversation_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     Ok(())
 }

@@ -31,12 +31,17 @@ macro_rules! view_select {
     () => {
         "SELECT c.id, c.kind, c.name, c.created_at, c.last_seq, m.read_seq, c.member_count, c.last_activity_at,
                 p.user_id, p.delivered_seq, p.read_seq, m.muted,
-                lm.conversation_id, lm.seq, lm.sender_id, lm.sender_device_id, lm.client_msg_id, lm.text, lm.server_ts
+                lm.conversation_id, lm.seq, lm.sender_id, lm.sender_device_id, lm.client_msg_id, lm.text, lm.server_ts,
+                lm.kind, lm.reply_to, lm.target_seq, lm.edited_at, lm.deleted,
+                (SELECT count(*) FROM messages ch
+                 WHERE ch.conversation_id = c.id AND ch.seq > m.read_seq AND ch.kind <> 'text') AS unread_changes
          FROM members m JOIN conversations c ON c.id = m.conversation_id
          LEFT JOIN LATERAL (
              SELECT o.user_id, o.delivered_seq, o.read_seq FROM members o
              WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> m.user_id LIMIT 1) p ON TRUE
-         LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq "
+         LEFT JOIN LATERAL (
+             SELECT * FROM messages x WHERE x.conversation_id = c.id AND x.kind = 'text'
+             ORDER BY x.seq DESC LIMIT 1) lm ON TRUE "
     };
 }
 
@@ -276,8 +281,15 @@ impl ViewRow {
                 client_msg_id: row.try_get(16)?,
                 text: row.try_get(17)?,
                 server_ts: row.try_get(18)?,
+                // The lateral join picks `text` entries only.
+                kind: banter_protocol::MessageKind::Text,
+                reply_to: row.try_get(20)?,
+                target_seq: row.try_get(21)?,
+                edited_at: row.try_get(22)?,
+                deleted: row.try_get(23)?,
             }))
         };
+        let unread_changes: i64 = row.try_get(24).db()?;
         let kind: String = row.try_get(1).db()?;
         let last_seq: i64 = row.try_get(4).db()?;
         let read_seq: i64 = row.try_get(5).db()?;
@@ -290,7 +302,7 @@ impl ViewRow {
                 created_at: row.try_get(3).db()?,
                 last_seq,
                 read_seq,
-                unread_count: unread_count(last_seq, read_seq),
+                unread_count: unread_count(last_seq, read_seq, unread_changes),
                 member_count: i64::from(member_count),
                 peer: None,
                 last_message: get_last().db()?,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use banter_protocol::{ConversationId, Seq, UserId};
 
 use super::conversations::require_member;
-use super::rows::{message, message_columns, DbResult};
+use super::rows::{message, message_columns, DbResult, MessageRow};
 use super::PgStore;
 use crate::messages::cursor_map;
 use crate::{
@@ -25,7 +25,8 @@ macro_rules! history_sql {
     ($condition:literal, $order:literal) => {
         concat!(
             "SELECT conversation_id, seq, sender_id, sender_device_id, client_msg_id,
-                    CASE WHEN n <= $4 AND (n = 1 OR running <= $5) THEN text END, server_ts
+                    CASE WHEN n <= $4 AND (n = 1 OR running <= $5) THEN text END, server_ts,
+                    kind, reply_to, target_seq, edited_at, deleted
              FROM (SELECT ",
             message_columns!(),
             ", row_number() OVER w AS n, sum(octet_length(text)) OVER w AS running
@@ -74,7 +75,7 @@ impl MessageStore for PgStore {
             .await
             .db()?;
         let mut page = PageBuilder::new(limit);
-        fill(&mut page, rows);
+        fill(&mut page, rows)?;
         Ok(page.finish(newest_first))
     }
 
@@ -95,7 +96,7 @@ impl MessageStore for PgStore {
                 "WITH cursor AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS t(conversation_id, seq)),
                  missing AS (
                      SELECT msg.conversation_id, msg.seq, msg.sender_id, msg.sender_device_id, msg.client_msg_id,
-                            msg.text, msg.server_ts
+                            msg.text, msg.server_ts, msg.kind, msg.reply_to, msg.target_seq, msg.edited_at, msg.deleted
                      FROM members mb
                      JOIN conversations c ON c.id = mb.conversation_id
                      LEFT JOIN cursor cur ON cur.conversation_id = c.id
@@ -109,7 +110,8 @@ impl MessageStore for PgStore {
                      ORDER BY msg.conversation_id, msg.seq
                      LIMIT $4)
                  SELECT conversation_id, seq, sender_id, sender_device_id, client_msg_id,
-                        CASE WHEN n <= $5 AND (n = 1 OR running <= $6) THEN text END, server_ts
+                        CASE WHEN n <= $5 AND (n = 1 OR running <= $6) THEN text END, server_ts,
+                        kind, reply_to, target_seq, edited_at, deleted
                  FROM (SELECT missing.*, row_number() OVER w AS n, sum(octet_length(text)) OVER w AS running
                        FROM missing
                        WINDOW w AS (ORDER BY conversation_id, seq ROWS UNBOUNDED PRECEDING)) page
@@ -130,25 +132,28 @@ impl MessageStore for PgStore {
         let mut rows: Vec<BudgetedRow> = per_shard.into_iter().flatten().collect();
         rows.sort_by_key(|row| (row.0, row.1));
         let mut page = PageBuilder::new(limit);
-        fill(&mut page, rows);
+        fill(&mut page, rows)?;
         Ok(page.finish(false))
     }
 }
 
 /// A message row whose text is NULL when it lies beyond the byte budget.
-type BudgetedRow = (i64, i64, i64, i64, String, Option<String>, i64);
+type BudgetedRow = MessageRow<Option<String>>;
 
 /// Offers `rows` (in reading order) to `page` until one does not fit; a
 /// row without its text is past the budget, so more exist.
-fn fill(page: &mut PageBuilder, rows: Vec<BudgetedRow>) {
-    for (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts) in rows {
+fn fill(page: &mut PageBuilder, rows: Vec<BudgetedRow>) -> StoreResult<()> {
+    for (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted) in
+        rows
+    {
         let Some(text) = text else {
             page.more_exist();
-            return;
+            return Ok(());
         };
-        let row = (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts);
-        if !page.offer(message(row)) {
-            return;
+        let row = (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted);
+        if !page.offer(message(row)?) {
+            return Ok(());
         }
     }
+    Ok(())
 }

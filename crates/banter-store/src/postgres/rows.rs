@@ -2,6 +2,7 @@
 
 use banter_protocol::{Message, User};
 
+use crate::rows::parse_message_kind;
 use crate::{StoreError, StoreResult};
 
 /// Converts an sqlx result into a store result. Errors with a domain meaning
@@ -71,17 +72,33 @@ pub(super) fn classify(e: &sqlx::Error) -> BatchFailure {
 /// spliced into SQL literals with `concat!`.
 macro_rules! message_columns {
     () => {
-        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts"
+        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted"
     };
 }
 pub(super) use message_columns;
 
-/// A row selected with [`message_columns!`].
-pub(super) type MessageRow = (i64, i64, i64, i64, String, String, i64);
+/// A row selected with [`message_columns!`]; `T` is the text's type
+/// (`Option<String>` where a page's byte budget leaves it out).
+pub(super) type MessageRow<T = String> =
+    (i64, i64, i64, i64, String, T, i64, String, Option<i64>, Option<i64>, Option<i64>, bool);
 
-pub(super) fn message(row: MessageRow) -> Message {
-    let (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts) = row;
-    Message { conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts }
+pub(super) fn message(row: MessageRow) -> StoreResult<Message> {
+    let (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted) =
+        row;
+    Ok(Message {
+        conversation_id,
+        seq,
+        sender_id,
+        sender_device_id,
+        client_msg_id,
+        text,
+        server_ts,
+        kind: parse_message_kind(&kind)?,
+        reply_to,
+        target_seq,
+        edited_at,
+        deleted,
+    })
 }
 
 /// A row of `id, username, display_name`.

@@ -307,11 +307,12 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
         Some((user, delivered, read)) => (Some(user), Some(delivered), Some(read)),
         None => (None, None, None),
     };
+    // The newest `text` entry: a change after it (it is rare) is skipped.
     let last_message = if row.last_seq > 0 {
         conn.prepare_cached(concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages WHERE conversation_id = ?1 AND seq = ?2"
+            " FROM messages WHERE conversation_id = ?1 AND seq <= ?2 AND kind = 'text' ORDER BY seq DESC LIMIT 1"
         ))
         .db()?
         .query_row((row.id, row.last_seq), message_from_row)
@@ -320,6 +321,17 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
     } else {
         None
     };
+    // `kind <> 'text'` as the partial index `messages_changes` spells it.
+    let unread_changes: i64 = if row.last_seq > row.read_seq {
+        conn.prepare_cached(
+            "SELECT count(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND kind <> 'text'",
+        )
+        .db()?
+        .query_row((row.id, row.read_seq), |r| r.get(0))
+        .db()?
+    } else {
+        0
+    };
     Ok(Conversation {
         id: row.id,
         kind,
@@ -327,7 +339,7 @@ fn complete_view(conn: &Connection, row: ViewRow, viewer: UserId) -> StoreResult
         created_at: row.created_at,
         last_seq: row.last_seq,
         read_seq: row.read_seq,
-        unread_count: unread_count(row.last_seq, row.read_seq),
+        unread_count: unread_count(row.last_seq, row.read_seq, unread_changes),
         member_count: row.member_count,
         peer,
         last_message,

@@ -5,12 +5,13 @@
 //! savepoint, taking its `last_seq` increment with it.
 
 use async_trait::async_trait;
-use banter_protocol::{ConversationId, DeviceId, Message, Seq, UserId};
+use banter_protocol::{Content, ConversationId, DeviceId, Message, Seq, UserId};
 use rusqlite::{Connection, OptionalExtension, Params};
 
 use super::rows::{member_ids, message_columns, message_from_row, require_member, DbResult};
 use super::SqliteStore;
-use crate::messages::{cursor_map, require_sender};
+use crate::messages::{cursor_map, require_sender, Target};
+use crate::rows::parse_message_kind;
 use crate::{
     page::PageBuilder, AppendOutcome, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage,
     StoreResult,
@@ -50,7 +51,13 @@ fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutco
     // 2. One query is both the membership check and the fan-out list.
     let member_ids = member_ids(conn, new.conversation_id)?;
     require_sender(&member_ids, new.sender_id)?;
-    // 3. Next seq. A plain UPDATE and a SELECT rather than `UPDATE …
+    // 3. A reply, edit or delete names a message the rules accept.
+    let target = match new.referenced_seq() {
+        Some(seq) => target_at(conn, new.conversation_id, seq)?,
+        None => None,
+    };
+    new.check_target(target.as_ref())?;
+    // 4. Next seq. A plain UPDATE and a SELECT rather than `UPDATE …
     //    RETURNING`: SQLite runs RETURNING through an ephemeral table, which
     //    cost more than the rest of this step on the hot path.
     conn.prepare_cached(
@@ -64,20 +71,29 @@ fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutco
         .db()?
         .query_row([new.conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .db()?;
-    // 4. The message.
-    conn.prepare_cached(concat!("INSERT INTO messages (", message_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
-        .db()?
-        .execute((
-            new.conversation_id,
-            seq,
-            new.sender_id,
-            new.sender_device_id,
-            &new.client_msg_id,
-            &new.text,
-            new.server_ts,
-        ))
-        .db()?;
-    // 5. Sending implies having read everything before it, so unread counts
+    // 5. The entry.
+    conn.prepare_cached(concat!(
+        "INSERT INTO messages (",
+        message_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0)"
+    ))
+    .db()?
+    .execute((
+        new.conversation_id,
+        seq,
+        new.sender_id,
+        new.sender_device_id,
+        &new.client_msg_id,
+        new.content.text_str(),
+        new.server_ts,
+        new.content.kind().as_str(),
+        new.content.reply_to(),
+        new.content.target_seq(),
+    ))
+    .db()?;
+    // 6. An edit or delete changes the message it names, in this transaction.
+    apply_change(conn, &new)?;
+    // 7. Sending implies having read everything before it, so unread counts
     //    only other people's messages.
     conn.prepare_cached(
         "UPDATE members SET read_seq = max(read_seq, ?3), delivered_seq = max(delivered_seq, ?3)
@@ -87,6 +103,54 @@ fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutco
         .execute((new.conversation_id, new.sender_id, seq))
         .db()?;
     Ok(AppendOutcome::new(new.into_message(seq), false, member_ids, direct))
+}
+
+/// The row at `seq` as the reply and change rules see it.
+fn target_at(conn: &Connection, conversation_id: ConversationId, seq: Seq) -> StoreResult<Option<Target>> {
+    let row: Option<(UserId, String, i64, bool, u32)> = conn
+        .prepare_cached(
+            "SELECT sender_id, kind, server_ts, deleted, edit_count FROM messages WHERE conversation_id = ?1 AND seq = ?2",
+        )
+        .db()?
+        .query_row((conversation_id, seq), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()
+        .db()?;
+    row.map(|(sender_id, kind, server_ts, deleted, edit_count)| {
+        Ok(Target { sender_id, kind: parse_message_kind(&kind)?, server_ts, deleted, edit_count })
+    })
+    .transpose()
+}
+
+/// Step 6: an edit rewrites the message's text and marks it edited; a
+/// delete empties it (and the edit entries that held its later texts) and
+/// marks it deleted.
+fn apply_change(conn: &Connection, new: &NewMessage) -> StoreResult<()> {
+    match &new.content {
+        Content::Text { .. } => return Ok(()),
+        Content::Edit { target, text } => conn
+            .prepare_cached(
+                "UPDATE messages SET text = ?3, edited_at = ?4, edit_count = edit_count + 1
+                 WHERE conversation_id = ?1 AND seq = ?2",
+            )
+            .db()?
+            .execute((new.conversation_id, target, text, new.server_ts)),
+        Content::Delete { target } => {
+            conn.prepare_cached("UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = ?1 AND seq = ?2")
+                .db()?
+                .execute((new.conversation_id, target))
+                .db()?;
+            // `kind <> 'text'` spelled out: SQLite uses the partial index
+            // `messages_changes` only when the query repeats its condition.
+            conn.prepare_cached(
+                "UPDATE messages SET text = '', deleted = 1
+                 WHERE conversation_id = ?1 AND kind <> 'text' AND kind = 'edit' AND target_seq = ?2",
+            )
+            .db()?
+            .execute((new.conversation_id, target))
+        }
+    }
+    .db()?;
+    Ok(())
 }
 
 fn is_direct(conn: &Connection, conversation_id: ConversationId) -> StoreResult<bool> {

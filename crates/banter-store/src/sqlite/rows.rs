@@ -5,7 +5,7 @@
 use banter_protocol::{MemberRole, Message, User};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::rows::parse_role;
+use crate::rows::{parse_message_kind, parse_role};
 use crate::{StoreError, StoreResult};
 
 /// Converts a rusqlite result into a store result. Errors that have a domain
@@ -43,13 +43,17 @@ pub(super) fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
 /// giving `prepare_cached` a `&'static str` instead of a string built per call.
 macro_rules! message_columns {
     () => {
-        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts"
+        "conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted"
     };
 }
 pub(super) use message_columns;
 
 /// Decodes a row selected with [`message_columns!`].
 pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let kind: String = row.get(7)?;
+    let kind = parse_message_kind(&kind).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(Message {
         conversation_id: row.get(0)?,
         seq: row.get(1)?,
@@ -58,6 +62,11 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         client_msg_id: row.get(4)?,
         text: row.get(5)?,
         server_ts: row.get(6)?,
+        kind,
+        reply_to: row.get(8)?,
+        target_seq: row.get(9)?,
+        edited_at: row.get(10)?,
+        deleted: row.get(11)?,
     })
 }
 

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_presence_receipts_push", include_str!("../../migrations/sqlite/0002_presence_receipts_push.sql")),
     ("0003_session_expiry", include_str!("../../migrations/sqlite/0003_session_expiry.sql")),
     ("0004_native_push", include_str!("../../migrations/sqlite/0004_native_push.sql")),
+    ("0005_replies_edits_deletes", include_str!("../../migrations/sqlite/0005_replies_edits_deletes.sql")),
 ];
 
 /// Enough for every distinct statement the store prepares, so the hot path
