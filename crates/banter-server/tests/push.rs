@@ -232,6 +232,23 @@ async fn no_push_while_a_device_is_connected() {
 }
 
 #[tokio::test]
+async fn edits_and_deletes_are_not_pushed() {
+    let (server, mut endpoint) = start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let conv = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let subscriber = Subscriber::register(&bob, &endpoint.url("bob")).await;
+    let mut sender = alice.connect().await.unwrap();
+    sender.send_message(conv.id, "first").await.unwrap();
+    assert_eq!(subscriber.decrypt(&endpoint.next().await).seq, 1);
+    sender.edit_message(conv.id, 1, "first, edited").await.unwrap();
+    sender.delete_message(conv.id, 1).await.unwrap();
+    sender.send_message(conv.id, "second").await.unwrap();
+    let payload = subscriber.decrypt(&endpoint.next().await);
+    assert_eq!((payload.seq, payload.preview.as_str()), (4, "second"), "seqs 2 and 3, the changes, were not pushed");
+}
+
+#[tokio::test]
 async fn a_muted_conversation_is_not_pushed_and_long_texts_are_previewed() {
     let (server, mut endpoint) = start().await;
     let alice = server.user("alice").await;

@@ -12,8 +12,12 @@ use banter_protocol::{Message, UserId};
 use crate::{presence::has_connected_device, push::PushJob, state::AppState};
 
 /// Hands `message` to the push dispatcher for the members (other than the
-/// sender) with no connected device. Never waits.
+/// sender) with no connected device. Never waits. An edit or delete is not
+/// pushed: it is not news, and the device gets it with its next sync.
 pub(super) fn push_to_unreachable_members(state: &AppState, message: &Message, member_ids: &[UserId]) {
+    if message.is_change() {
+        return;
+    }
     let unreachable = members_without_connected_device(state, member_ids, message.sender_id);
     if !unreachable.is_empty() {
         state.push.enqueue(PushJob::new(message, unreachable));
