@@ -137,9 +137,11 @@ impl Message {
     }
 
     /// Applies `change` (an `edit` or `delete` entry aimed at this message)
-    /// to this copy, as the server applied it to the stored one. Returns
-    /// false, changing nothing, when `change` is not a change of this
-    /// message.
+    /// to this copy, as the server applied it to the stored one; in any
+    /// order and any number of times, the copy ends as the server's (an
+    /// edit older than the copy's `edited_at` is skipped; a delete wins).
+    /// Returns false, changing nothing, when `change` is not a change of
+    /// this message.
     pub fn apply_change(&mut self, change: &Message) -> bool {
         if !change.is_change()
             || change.conversation_id != self.conversation_id
@@ -149,7 +151,11 @@ impl Message {
             return false;
         }
         match change.kind {
-            MessageKind::Edit if !self.deleted && !change.deleted => {
+            // An older edit (from an older history page, say) never undoes
+            // a newer one: the copy may already show a later text.
+            MessageKind::Edit
+                if !self.deleted && !change.deleted && self.edited_at.is_none_or(|at| change.server_ts >= at) =>
+            {
                 self.text.clone_from(&change.text);
                 self.edited_at = Some(change.server_ts);
             }
@@ -233,6 +239,35 @@ impl Content {
             Content::Text { text, .. } | Content::Edit { text, .. } => text,
             Content::Delete { .. } => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: Seq, text: &str) -> Message {
+        Message { conversation_id: 1, seq, text: text.into(), server_ts: seq * 10, ..Message::default() }
+    }
+
+    fn change(seq: Seq, kind: MessageKind, target: Seq, text: &str) -> Message {
+        Message { kind, target_seq: Some(target), ..message(seq, text) }
+    }
+
+    #[test]
+    fn changes_apply_in_any_order_and_end_as_the_server_has_it() {
+        let (v2, v3) = (change(2, MessageKind::Edit, 1, "v2"), change(3, MessageKind::Edit, 1, "v3"));
+        let mut m = message(1, "v1");
+        assert!(m.apply_change(&v3));
+        assert!(m.apply_change(&v2), "an older edit is a change of this message");
+        assert_eq!((m.text.as_str(), m.edited_at), ("v3", Some(30)), "but it does not undo the newer one");
+        assert!(m.apply_change(&change(4, MessageKind::Delete, 1, "")));
+        assert!(m.apply_change(&v3));
+        assert!(m.deleted && m.text.is_empty(), "a delete wins over any edit");
+        let mut other = message(5, "x");
+        assert!(!other.apply_change(&v2), "aimed at another message");
+        assert!(!other.apply_change(&message(6, "not a change")));
+        assert_eq!(other, message(5, "x"));
     }
 }
 

@@ -11,9 +11,10 @@
 import { ApiError } from './api.js';
 import { Conversations } from './conversations.js';
 import { HistoryCache } from './history-cache.js';
-import { Outbox } from './outbox.js';
+import { frameOf, Outbox } from './outbox.js';
 import { notifyWhileHidden } from './push.js';
 import { Socket } from './socket.js';
+import { applyChange, isChange } from './timeline.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const DELIVERED_DEBOUNCE_MS = 500;
@@ -29,6 +30,13 @@ const PAGE = 50;
 /** Opening a chat loads back to its first unread message, up to this many older pages. */
 const MAX_UNREAD_PAGES = 10;
 
+/** Change seqs remembered per conversation for the unread count (store.unreadCount). */
+const MAX_CHANGE_SEQS = 1000;
+/** Quoted messages fetched and kept for replies whose target is not held. */
+const MAX_QUOTES = 500;
+/** Pages loaded at most to reach a quoted message (200 × 50 messages). */
+const MAX_JUMP_PAGES = 200;
+
 export class Client {
   /**
    * @param {object} o
@@ -43,6 +51,7 @@ export class Client {
     store.deviceId = session.device_id;
     store.rememberUser(session.user);
     this.outbox = new Outbox(`banter.outbox.${session.device_id}`);
+    this.quotes = new Map(); // `${conversation}:${seq}` → message a reply quotes (null while fetched)
     this.outbox.onChange(({ fromOtherTab }) => {
       store.changed();
       // Another tab queued something. That tab sends it itself; only if it is
@@ -241,6 +250,9 @@ export class Client {
           client_msg_id: f.client_msg_id,
           text: entry.text,
           server_ts: f.server_ts,
+          kind: entry.kind ?? 'text',
+          reply_to: entry.reply_to,
+          target_seq: entry.target_seq,
         },
       ]);
     } else {
@@ -254,6 +266,16 @@ export class Client {
   onError(f) {
     if (!f.client_msg_id) return; // e.g. a typing frame an older server does not know
     this.inFlight.delete(f.client_msg_id);
+    const entry = this.outbox.get(f.client_msg_id);
+    if (entry && entry.kind && entry.kind !== 'text' && this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
+      // A refused edit or delete has no bubble of its own to show it: say
+      // why, and drop it.
+      this.outbox.remove(f.client_msg_id);
+      const what = entry.kind === 'edit' ? 'edited' : 'deleted';
+      this.store.notice = { kind: 'error', text: `The message could not be ${what}: ${f.message || f.code}` };
+      this.store.changed();
+      return;
+    }
     if (!this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
       // rate_limited (after the wait the server asks for), storage_unavailable, …: try again later.
       const limited = f.code === 'rate_limited' && Number.isFinite(f.retry_after_ms);
@@ -304,6 +326,14 @@ export class Client {
       if (t.hasGap) gap = true;
       if (!added.length || !c) continue;
       if (m.seq > (c.last_seq ?? 0)) c.last_seq = m.seq;
+      if (isChange(m)) {
+        // Not shown and not unread; the list's preview may be its target.
+        if (c.last_message) c.last_message = applyChange(c.last_message, m);
+        if (m.seq > (c.read_seq ?? 0)) (c.change_seqs ??= []).push(m.seq);
+        if (c.change_seqs?.length > MAX_CHANGE_SEQS) c.change_seqs.shift();
+        if (m.sender_id === s.me?.id && m.seq > (c.read_seq ?? 0)) c.read_seq = m.seq;
+        continue;
+      }
       if (!c.last_message || m.seq >= c.last_message.seq) c.last_message = m;
       if (!s.users.has(m.sender_id) && !s.members.has(c.id)) this.conversations.loadDetail(c.id);
       if (m.sender_id === s.me?.id && m.seq > (c.read_seq ?? 0)) c.read_seq = m.seq;
@@ -334,7 +364,7 @@ export class Client {
   alert(message) {
     const s = this.store;
     const c = s.conversations.get(message.conversation_id);
-    if (!c || c.muted || message.sender_id === s.me?.id) return;
+    if (!c || c.muted || message.sender_id === s.me?.id || isChange(message)) return;
     notifyWhileHidden({ message, senderName: s.userName(message.sender_id), conversationName: c.kind === 'group' ? c.name : null }).catch(() => {});
   }
 
@@ -356,10 +386,59 @@ export class Client {
     this.syncing = this.socket.send({ type: 'sync', cursors, limit: 200 });
   }
 
-  send(conversationId, text) {
-    const entry = this.outbox.add(conversationId, text);
+  /** Sends a message; `replyTo`: the seq of the message it quotes. */
+  send(conversationId, text, { replyTo = null } = {}) {
+    const entry = this.outbox.add(conversationId, text, replyTo ? { reply_to: replyTo } : {});
     this.sendEntry(entry);
     return entry;
+  }
+
+  /** Edits my message `seq` for everyone (through the outbox, like a send). */
+  edit(conversationId, seq, text) {
+    const entry = this.outbox.add(conversationId, text, { kind: 'edit', target_seq: seq });
+    this.sendEntry(entry);
+    return entry;
+  }
+
+  /** Deletes my message `seq` for everyone. */
+  deleteMessage(conversationId, seq) {
+    const entry = this.outbox.add(conversationId, '', { kind: 'delete', target_seq: seq });
+    this.sendEntry(entry);
+    return entry;
+  }
+
+  /**
+   * The message a reply quotes: held in the timeline, or fetched once (a
+   * page of one) into a bounded cache; null until it is known.
+   */
+  quoted(conversationId, seq) {
+    const held = this.store.timeline(conversationId).get(seq);
+    if (held) return held;
+    const key = `${conversationId}:${seq}`;
+    if (this.quotes.has(key)) return this.quotes.get(key);
+    this.quotes.set(key, null);
+    if (this.quotes.size > MAX_QUOTES) this.quotes.delete(this.quotes.keys().next().value);
+    this.api
+      .history(conversationId, { after: seq - 1, limit: 1 })
+      .then((page) => {
+        const m = page.messages.find((x) => x.seq === seq);
+        if (m) {
+          this.quotes.set(key, m);
+          this.quotesVersion = (this.quotesVersion ?? 0) + 1;
+          this.store.changed();
+        }
+      })
+      .catch(() => this.quotes.delete(key));
+    return null;
+  }
+
+  /** Loads older pages until `seq` is held (a quote was clicked); false if it cannot be reached. */
+  async loadBackTo(id, seq) {
+    const t = this.store.timeline(id);
+    for (let i = 0; i < MAX_JUMP_PAGES && t.loaded && !t.bySeq.has(seq) && t.hasOlder && t.oldest > seq; i++) {
+      if (!(await this.loadOlder(id))) break;
+    }
+    return t.bySeq.has(seq);
   }
 
   /** Sends unanswered at once: half the announced burst, a quarter of the refusals that close (4029), at most 32. */
@@ -378,7 +457,7 @@ export class Client {
       this.backlog = true;
       return;
     }
-    const ok = this.socket.send({ type: 'send', client_msg_id: entry.client_msg_id, conversation_id: entry.conversation_id, text: entry.text });
+    const ok = this.socket.send(frameOf(entry));
     if (ok) this.inFlight.add(entry.client_msg_id);
   }
 

@@ -32,6 +32,10 @@ export class Conversations {
     for (const c of list) {
       seen.add(c.id);
       const old = s.conversations.get(c.id);
+      // The edits and deletes the server left out of unread_count (store.unreadCount).
+      c.server_changes = Math.max(0, (c.last_seq ?? 0) - (c.read_seq ?? 0) - (c.unread_count ?? 0));
+      c.changes_until = c.last_seq ?? 0;
+      c.change_seqs = (old?.change_seqs ?? []).filter((seq) => seq > c.changes_until);
       // Keep what frames taught us if it is newer than this answer.
       if (old) {
         c.read_seq = Math.max(c.read_seq ?? 0, old.read_seq ?? 0);

@@ -12,7 +12,23 @@ export function newClientMsgId() {
 }
 
 /** Error codes after which resending cannot help: the entry is marked failed. */
-const PERMANENT = new Set(['message_empty', 'message_too_long', 'invalid_text', 'invalid_client_msg_id', 'client_msg_id_reused', 'not_a_member', 'invalid_json']);
+const PERMANENT = new Set([
+  'message_empty', 'message_too_long', 'invalid_text', 'invalid_client_msg_id', 'client_msg_id_reused', 'not_a_member', 'invalid_json',
+  'invalid_reply', 'message_not_found', 'not_your_message', 'message_deleted', 'edit_window_closed', 'too_many_edits',
+]);
+
+/**
+ * The frame that stores an outbox entry: a `send` (maybe a reply), or an
+ * `edit` / `delete` of one of my messages (`kind`, `target_seq`).
+ */
+export function frameOf(entry) {
+  const base = { client_msg_id: entry.client_msg_id, conversation_id: entry.conversation_id };
+  if (entry.kind === 'edit') return { type: 'edit', ...base, seq: entry.target_seq, text: entry.text };
+  if (entry.kind === 'delete') return { type: 'delete', ...base, seq: entry.target_seq };
+  const frame = { type: 'send', ...base, text: entry.text };
+  if (entry.reply_to) frame.reply_to = entry.reply_to;
+  return frame;
+}
 
 export class Outbox {
   constructor(storageKey) {
@@ -69,8 +85,9 @@ export class Outbox {
     return this.entries.find((e) => e.client_msg_id === clientMsgId);
   }
 
-  add(conversationId, text) {
-    const entry = { client_msg_id: newClientMsgId(), conversation_id: conversationId, text, created_at: Date.now(), failed: null };
+  /** `extra`: `{reply_to}` for a reply, `{kind: 'edit'|'delete', target_seq}` for a change. */
+  add(conversationId, text, extra = {}) {
+    const entry = { client_msg_id: newClientMsgId(), conversation_id: conversationId, text, created_at: Date.now(), failed: null, ...extra };
     this.entries.push(entry);
     this.write();
     return entry;

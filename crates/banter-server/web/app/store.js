@@ -62,8 +62,18 @@ export class Store {
     return [...this.conversations.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
   }
 
+  /**
+   * Messages after the read marker, less the edits and deletes among them
+   * (entries with seqs of their own that are never shown): those the server
+   * counted when the list was fetched (`server_changes`, up to
+   * `changes_until`) and those heard of since (`change_seqs`).
+   */
   unreadCount(conversation) {
-    return Math.max(0, (conversation.last_seq ?? 0) - (conversation.read_seq ?? 0));
+    const read = conversation.read_seq ?? 0;
+    const until = conversation.changes_until ?? 0;
+    let changes = read < until ? conversation.server_changes ?? 0 : 0;
+    for (const seq of conversation.change_seqs ?? []) if (seq > read && seq > until) changes++;
+    return Math.max(0, (conversation.last_seq ?? 0) - read - changes);
   }
 
   /** The name to show for a conversation: the group's, or the peer's. */

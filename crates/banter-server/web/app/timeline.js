@@ -7,6 +7,11 @@
 // up, newer messages live or from sync — plus any message that arrived past
 // a gap, which stays until sync fills the gap. Messages are identified by
 // (conversation_id, seq), so a message heard twice is kept once.
+//
+// An edit or delete is an entry with a seq of its own (it keeps the cursor
+// contiguous) that is never shown: it is applied to the message it names
+// when that message is held (applyChange, the same rule as the SDK's
+// Message::apply_change), and history pages bring messages as they stand.
 
 export class Timeline {
   constructor(conversationId) {
@@ -46,6 +51,7 @@ export class Timeline {
       if (m.seq < this.oldest) continue; // older than what we hold: history pages bring those
       this.bySeq.set(m.seq, m);
       added.push(m);
+      if (isChange(m)) this.applyChange(m);
       // The usual case, a message newer than all: the sorted list grows at
       // its end instead of being sorted again (5,000 held messages).
       const sorted = this.sortedCache;
@@ -75,6 +81,7 @@ export class Timeline {
     const heard = this.cursor ?? 0;
     this.loaded = true;
     for (const m of messages) this.bySeq.set(m.seq, m);
+    for (const m of messages) if (isChange(m)) this.applyChange(m);
     if (messages.length) {
       this.oldest = messages[0].seq;
       this.cursor = messages[messages.length - 1].seq;
@@ -94,9 +101,29 @@ export class Timeline {
   loadOlder(page) {
     const { messages, has_more: hasMore } = page;
     for (const m of messages) if (!this.bySeq.has(m.seq)) this.bySeq.set(m.seq, m);
+    for (const m of messages) if (isChange(m)) this.applyChange(m);
     if (messages.length) this.oldest = Math.min(this.oldest, messages[0].seq);
     this.hasOlder = hasMore && messages.length > 0 && this.oldest > 1;
     this.changed();
+  }
+
+  /**
+   * Applies an edit or delete to the held message it names, as a new object
+   * (rows redraw when their message object changes). An edit older than the
+   * copy's `edited_at` is skipped; a delete wins. Returns the new message.
+   */
+  applyChange(change) {
+    const target = this.bySeq.get(change.target_seq);
+    const next = applyChange(target, change);
+    if (next === target) return target;
+    this.bySeq.set(target.seq, next);
+    this.changed();
+    return next;
+  }
+
+  /** The held message at `seq`, if any. */
+  get(seq) {
+    return this.bySeq.get(seq) ?? null;
   }
 
   /** Held messages in seq order. */
@@ -127,4 +154,18 @@ export class Timeline {
     this.sortedCache = null;
     this.version += 1;
   }
+}
+
+/** True for an edit or delete entry: applied to its target, never shown. */
+export function isChange(m) {
+  return !!m.kind && m.kind !== 'text';
+}
+
+/** `target` with `change` applied (the same object when it does not apply). */
+export function applyChange(target, change) {
+  if (!target || isChange(target) || change.target_seq !== target.seq) return target;
+  if (change.kind === 'delete') return target.deleted ? target : { ...target, text: '', deleted: true };
+  if (target.deleted || change.deleted || (target.edited_at && change.server_ts < target.edited_at)) return target;
+  if (target.text === change.text && target.edited_at === change.server_ts) return target;
+  return { ...target, text: change.text, edited_at: change.server_ts };
 }

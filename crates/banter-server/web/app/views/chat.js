@@ -13,10 +13,11 @@ import { messageLogView } from './message-log.js';
  * @param {object} o
  * @param {import('../store.js').Store} o.store
  * @param {import('../client.js').Client} o.client
+ * @param {ReturnType<import('./confirm.js').confirmDialog>} o.confirm
  * @param {() => void} o.onBack
  * @param {(id: number) => void} o.onShowMembers
  */
-export function chatView({ store, client, onBack, onShowMembers }) {
+export function chatView({ store, client, confirm, onBack, onShowMembers }) {
   const title = h('h2', { class: 'chat-title', id: 'chat-title' });
   const avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
   const dot = h('span', { class: 'presence-dot', hidden: true, role: 'img' });
@@ -52,7 +53,16 @@ export function chatView({ store, client, onBack, onShowMembers }) {
     membersButton,
   );
   const connection = h('p', { class: 'chat-connection', id: 'chat-connection', role: 'status', hidden: true });
-  const log = messageLogView({ store, client });
+  const log = messageLogView({
+    store,
+    client,
+    onReply: (m) => composer.startReply(m),
+    onEdit: (m) => composer.startEdit(m),
+    onDelete: async (m) => {
+      const ok = await confirm.ask({ title: 'Delete this message?', text: 'It is deleted for everyone in this conversation.', confirmLabel: 'Delete' });
+      if (ok) client.deleteMessage(m.conversation_id, m.seq);
+    },
+  });
   const typingLine = h('p', { class: 'typing-line', id: 'typing-indicator', 'aria-live': 'polite' });
   const composer = composerView({ store, client, onSent: () => log.stickToBottom() });
   const emptyState = h(

@@ -110,7 +110,7 @@ export function conversationListView({ store, onOpen }) {
       else if (draft) lastText = `Draft: ${preview(draft)}`;
       else if (c.last_message) {
         const who = c.last_message.sender_id === store.me?.id ? 'You: ' : c.kind === 'group' ? `${store.userName(c.last_message.sender_id)}: ` : '';
-        lastText = who + preview(c.last_message.text);
+        lastText = who + (c.last_message.deleted ? 'Message deleted' : preview(c.last_message.text));
       } else lastText = c.kind === 'group' ? plural(c.member_count, 'member') : 'No messages yet';
       setText(it.last, lastText);
       it.last.classList.toggle('typing', typers.length > 0);

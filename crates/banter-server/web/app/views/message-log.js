@@ -19,11 +19,17 @@
 // what was actually seen (seen-tracker.js). Two floating buttons: jump to
 // the newest message (with the count of unseen ones) and jump back to the
 // first unread.
+//
+// Edits and deletes are entries of the timeline with seqs of their own but
+// no row: the timeline applies them to the message they name. A reply's
+// quote jumps to the message it quotes (loading older pages to reach it),
+// which is then highlighted for a moment.
 
 import { h, setText } from '../dom.js';
 import { sameDay } from '../format.js';
 import { receiptThresholds, statusResolver } from '../receipts.js';
 import { SeenTracker } from '../seen-tracker.js';
+import { isChange } from '../timeline.js';
 import { dayRow, fillRow, messageRow, unreadDivider } from './message-row.js';
 
 const RUN_GAP_MS = 5 * 60_000;
@@ -39,7 +45,16 @@ const SHOW_JUMP_PX = 200;
 const CONTEXT_ROWS = 10;
 const DIVIDER_MARGIN_PX = 8;
 
-export function messageLogView({ store, client }) {
+/** How long a message jumped to stays highlighted. */
+const HIGHLIGHT_MS = 1600;
+
+/**
+ * @param {object} o
+ * @param {(m: object) => void} [o.onReply] Reply pressed on a stored message.
+ * @param {(m: object) => void} [o.onEdit] Edit pressed on one of my messages.
+ * @param {(m: object) => void} [o.onDelete] Delete pressed on one of my messages.
+ */
+export function messageLogView({ store, client, onReply = () => {}, onEdit = () => {}, onDelete = () => {} }) {
   const top = h('li', { class: 'log-top', dataset: { key: 'top' } });
   const list = h('ol', { class: 'messages', id: 'messages', 'aria-label': 'Messages' });
   const root = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', tabindex: '0' }, list);
@@ -143,14 +158,14 @@ export function messageLogView({ store, client }) {
     const msgs = t.messages();
     const me = store.me?.id;
     let i = t.indexOfSeq(readAtOpen + 1);
-    while (i < msgs.length && msgs[i].sender_id === me) i++;
+    while (i < msgs.length && (msgs[i].sender_id === me || isChange(msgs[i]))) i++;
     if (i >= msgs.length) {
       win = { startSeq: null, endSeq: null };
       pendingScroll = 'bottom';
       return;
     }
     let count = 0;
-    for (let j = i; j < msgs.length; j++) if (msgs[j].sender_id !== me) count++;
+    for (let j = i; j < msgs.length; j++) if (msgs[j].sender_id !== me && !isChange(msgs[j])) count++;
     // More unread than the client loads on opening: count those not held too.
     if (t.hasOlder && msgs[0].seq > readAtOpen + 1) count += msgs[0].seq - readAtOpen - 1;
     divider = { seq: msgs[i].seq, el: unreadDivider(count) };
@@ -176,7 +191,7 @@ export function messageLogView({ store, client }) {
     const receipts = receiptThresholds(store, c);
     const members = store.members.get(c.id) ?? null;
     const sig = [
-      c.id, t.version, t.loaded, t.hasOlder, t.loadingOlder, s, e, msgs.length, msgs[s]?.seq, receipts.key, store.users.size, store.me?.id, divider?.seq,
+      c.id, t.version, t.loaded, t.hasOlder, t.loadingOlder, s, e, msgs.length, msgs[s]?.seq, receipts.key, store.users.size, store.me?.id, divider?.seq, client.quotesVersion ?? 0,
       outbox.map((o) => o.client_msg_id + (o.failed ? '!' : '')).join(','),
     ].join('|');
     if (sig === lastSig && members === lastMembers && !pendingScroll && !forceBottom) {
@@ -198,9 +213,11 @@ export function messageLogView({ store, client }) {
     }
     const me = store.me?.id;
     const statusOf = statusResolver(store, c);
+    let prev = null;
+    for (let j = s - 1; j >= 0 && !prev; j--) if (!isChange(msgs[j])) prev = msgs[j];
     for (let i = s; i < e; i++) {
       const m = msgs[i];
-      const prev = i > 0 ? msgs[i - 1] : null;
+      if (isChange(m)) continue;
       const newDay = !prev || !sameDay(prev.server_ts, m.server_ts);
       if (newDay) wanted.push(row(`d:${m.seq}`, () => dayRow(`d:${m.seq}`, m.server_ts)));
       if (divider && m.seq === divider.seq) wanted.push(divider.el);
@@ -217,13 +234,20 @@ export function messageLogView({ store, client }) {
         seq: m.seq,
         expanded: expanded.has(key),
         onExpand: () => expanded.add(key),
+        quote: m.reply_to ? quoteOf(c.id, m.reply_to) : null,
+        tools: m.deleted
+          ? null
+          : { onReply: () => onReply(m), ...(mine ? { onEdit: () => onEdit(m), onDelete: () => onDelete(m) } : {}) },
       });
       wanted.push(el);
+      prev = m;
     }
-    // My messages not yet stored, after the newest (only when the window reaches it).
-    let prevSender = e > 0 ? msgs[e - 1].sender_id : null;
+    // My messages not yet stored, after the newest (only when the window
+    // reaches it); a pending edit or delete has no bubble of its own.
+    let prevSender = prev ? prev.sender_id : null;
     const stored = new Set(wanted);
     for (const entry of outbox) {
+      if (entry.kind && entry.kind !== 'text') continue;
       const key = `m:${store.deviceId}:${entry.client_msg_id}`;
       // Stored already (another tab's send came back as a message): show it once.
       if (stored.has(rows.get(key))) continue;
@@ -354,6 +378,32 @@ export function messageLogView({ store, client }) {
       setText(jumpUnread, `↑ ${divider.el.textContent}`);
       jumpUnread.setAttribute('aria-label', `Jump to the first unread message (${divider.el.textContent})`);
     }
+  }
+
+  /** A reply's quote: the quoted message (null until known) and a jump to it. */
+  function quoteOf(conversationId, seq) {
+    const message = client.quoted(conversationId, seq);
+    return { message, senderName: message ? store.userName(message.sender_id) : null, onJump: () => jumpTo(seq) };
+  }
+
+  /** Shows the message `seq` (loading older pages to reach it) and highlights it. */
+  async function jumpTo(seq) {
+    if (!conv) return;
+    const id = conv.id;
+    const t = store.timeline(id);
+    if (!t.bySeq.has(seq) && !(await client.loadBackTo(id, seq))) return;
+    if (conv?.id !== id) return;
+    const msgs = t.messages();
+    const i = t.indexOfSeq(seq);
+    const s = Math.max(0, i - CONTEXT_ROWS);
+    setWindow(s, Math.min(msgs.length, s + MAX_ROWS), msgs);
+    lastSig = '';
+    update();
+    const el = list.querySelector(`li.msg[data-seq="${seq}"]`);
+    if (!el) return;
+    root.scrollTop = offsetInLog(el) - root.clientHeight / 3;
+    el.classList.add('highlight');
+    setTimeout(() => el.classList.remove('highlight'), HIGHLIGHT_MS);
   }
 
   function jumpToBottom() {

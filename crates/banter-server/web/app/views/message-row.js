@@ -5,6 +5,10 @@
 // incoming message changes only the rows it concerns.
 //
 // Text is set as Text nodes only (links and "Read more": message-text.js).
+//
+// A reply shows the message it quotes above its text (a button that jumps
+// there); an edited message says "edited"; a deleted one is a tombstone.
+// Stored messages have Reply (and, for mine, Edit and Delete) buttons.
 
 import { h, setText } from '../dom.js';
 import { formatDay, formatFull, formatTime } from '../format.js';
@@ -25,8 +29,16 @@ export function messageRow(key) {
   const time = h('time', { class: 'ts' });
   const status = h('span', { class: 'status' });
   const actions = h('span', { class: 'failed-actions', hidden: true });
-  const el = h('li', { class: 'msg', dataset: { key } }, h('div', { class: 'bubble' }, sender, text, h('span', { class: 'meta' }, time, status), actions));
-  el.parts = { sender, text, time, status, actions };
+  const quote = h('button', { type: 'button', class: 'quote', hidden: true });
+  const edited = h('span', { class: 'edited', text: 'edited', hidden: true });
+  const tools = h('span', { class: 'msg-tools', hidden: true });
+  const el = h(
+    'li',
+    { class: 'msg', dataset: { key } },
+    h('div', { class: 'bubble' }, sender, quote, text, h('span', { class: 'meta' }, edited, time, status), actions),
+    tools,
+  );
+  el.parts = { sender, text, time, status, actions, quote, edited, tools };
   el.shown = {};
   return el;
 }
@@ -40,6 +52,49 @@ export function unreadDivider(count) {
   return h('li', { class: 'unread-divider', id: 'unread-divider', dataset: { key: 'unread' } }, h('span', { text: `${count} unread message${count === 1 ? '' : 's'}` }));
 }
 
+/** The start of a quoted text, on one line. */
+function snippet(text) {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 120 ? `${line.slice(0, 120)}…` : line;
+}
+
+/**
+ * Fills the quote of a reply: `quoted` is the message it replies to (null
+ * while unknown), shown with its sender's name; pressing it calls `onJump`.
+ */
+export function fillQuote(el, quoted, senderName, onJump) {
+  const q = el.parts.quote;
+  const label = !quoted ? 'Earlier message' : quoted.deleted ? 'Message deleted' : snippet(quoted.text);
+  const sig = `${senderName}|${label}`;
+  q.hidden = false;
+  q.onclick = onJump;
+  if (q.dataset.sig === sig) return;
+  q.dataset.sig = sig;
+  q.replaceChildren(h('span', { class: 'quote-sender', text: senderName ?? '' }), h('span', { class: 'quote-text', text: label }));
+  q.setAttribute('aria-label', `Reply to ${senderName ?? 'a message'}: ${label}. Show it`);
+}
+
+/**
+ * Reply / Edit / Delete for a stored message (`tools`: the handlers of the
+ * ones it has; null: none). Buttons are made only when the set changes;
+ * they call the handlers of the latest fill.
+ */
+function fillTools(el, tools) {
+  const t = el.parts.tools;
+  el.toolHandlers = tools;
+  const sig = tools ? [tools.onReply && 'r', tools.onEdit && 'e', tools.onDelete && 'd'].join('') : '';
+  t.hidden = !sig;
+  if (t.dataset.sig === sig) return;
+  t.dataset.sig = sig;
+  const button = (cls, text, label, name) =>
+    h('button', { type: 'button', class: `tool ${cls}`, text, 'aria-label': label, onclick: () => el.toolHandlers?.[name]?.() });
+  const buttons = [];
+  if (tools?.onReply) buttons.push(button('reply', 'Reply', 'Reply', 'onReply'));
+  if (tools?.onEdit) buttons.push(button('edit', 'Edit', 'Edit', 'onEdit'));
+  if (tools?.onDelete) buttons.push(button('delete', 'Delete', 'Delete for everyone', 'onDelete'));
+  t.replaceChildren(...buttons);
+}
+
 /**
  * Shows a message (`source`: the stored message or outbox entry) in `el`.
  * `expanded`: "Read more" was pressed (kept by the log, so a row that
@@ -48,15 +103,26 @@ export function unreadDivider(count) {
  */
 export function fillRow(el, source, o) {
   const was = el.shown;
+  if (o.quote) fillQuote(el, o.quote.message, o.quote.senderName, o.quote.onJump);
+  else el.parts.quote.hidden = true;
+  fillTools(el, o.tools ?? null);
   if (was.source === source && was.status === o.status && was.first === o.first && was.senderName === o.senderName && was.failed === o.failed) return;
   el.shown = { source, status: o.status, first: o.first, senderName: o.senderName, failed: o.failed };
   const p = el.parts;
+  el.classList.toggle('deleted', !!source.deleted);
+  p.edited.hidden = !source.edited_at || !!source.deleted;
+  if (source.edited_at) p.edited.title = `Edited ${formatFull(source.edited_at)}`;
   el.classList.toggle('mine', o.mine);
   el.classList.toggle('first', o.first);
   if (o.seq !== undefined) el.dataset.seq = String(o.seq);
   else delete el.dataset.seq;
   setText(p.sender, o.senderName);
-  if (el.shownText !== o.text) {
+  if (source.deleted) {
+    if (el.shownText !== null) {
+      el.shownText = null;
+      setText(p.text, 'This message was deleted');
+    }
+  } else if (el.shownText !== o.text) {
     el.shownText = o.text;
     const text = o.text;
     const onExpand = o.onExpand;

@@ -83,7 +83,7 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
   notice.append(noticeText, h('button', { type: 'button', class: 'link', text: 'Dismiss', onclick: () => ((store.notice = null), store.changed()) }));
 
   const list = conversationListView({ store, onOpen: open });
-  const chat = chatView({ store, client, onBack: () => navigateTo(null), onShowMembers: (id) => members.open(id) });
+  const chat = chatView({ store, client, confirm, onBack: () => navigateTo(null), onShowMembers: (id) => members.open(id) });
 
   async function logout() {
     const ok = await confirm.ask({
