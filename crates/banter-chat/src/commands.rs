@@ -1,6 +1,6 @@
 //! What the user typed: a `/command` or a message for the open conversation.
 
-use banter_protocol::ConversationId;
+use banter_protocol::{ConversationId, Seq};
 
 /// One line of input, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,12 @@ pub enum Input {
     Quit,
     /// Text for the open conversation.
     Say(String),
+    /// A reply to the message `seq` of the open conversation.
+    Reply { seq: Seq, text: String },
+    /// An edit of my message `seq`.
+    Edit { seq: Seq, text: String },
+    /// A delete, for everyone, of my message `seq`.
+    Delete { seq: Seq },
     Nothing,
 }
 
@@ -36,6 +42,9 @@ pub const HELP: &str = "\
 /open <id>                  open a conversation by its number (#id)
 /history [n]                the last n messages (default 20) of the open conversation
 /who                        who of the open conversation is online
+/reply <n> <text>           reply to message [n] of the open conversation
+/edit <n> <text>            edit your message [n] for everyone
+/delete <n>                 delete your message [n] for everyone
 /quit                       leave (also Ctrl-D)
 anything else               is sent to the open conversation";
 
@@ -80,15 +89,42 @@ pub fn parse(line: &str) -> Result<Input, String> {
             _ => Err("usage: /history [n]".into()),
         },
         "who" => Ok(Input::Who),
+        "reply" | "edit" => {
+            let usage = || format!("usage: /{name} <n> <text>");
+            let rest = command[name.len()..].trim_start();
+            let (n, text) = rest.split_once(char::is_whitespace).ok_or_else(usage)?;
+            let seq = parse_seq(n)?;
+            let text = text.trim_start().to_owned();
+            if text.trim().is_empty() {
+                return Err(usage());
+            }
+            Ok(if name == "reply" { Input::Reply { seq, text } } else { Input::Edit { seq, text } })
+        }
+        "delete" => Ok(Input::Delete { seq: parse_seq(&one("n")?)? }),
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!("unknown command /{other} (try /help)")),
     }
 }
 
+/// A message number as shown (`[7]` or `7`).
+fn parse_seq(text: &str) -> Result<Seq, String> {
+    text.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| format!("not a message number: {text}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_edits_and_deletes_name_a_message_number() {
+        assert_eq!(parse("/reply 3 sure,  see you"), Ok(Input::Reply { seq: 3, text: "sure,  see you".into() }));
+        assert_eq!(parse("/edit [4] fixed"), Ok(Input::Edit { seq: 4, text: "fixed".into() }));
+        assert_eq!(parse("/delete 4"), Ok(Input::Delete { seq: 4 }));
+        assert_eq!(parse("/reply 3"), Err("usage: /reply <n> <text>".into()));
+        assert!(parse("/edit x y").unwrap_err().contains("not a message number"));
+        assert_eq!(parse("/delete"), Err("usage: /delete <n>".into()));
+    }
 
     #[test]
     fn plain_lines_are_messages_and_blank_lines_nothing() {

@@ -3,7 +3,7 @@
 //! sequences that recolour or retitle the terminal) are shown as visible
 //! symbols, never passed to the terminal.
 
-use banter_protocol::{Conversation, ConversationKind, Message};
+use banter_protocol::{Conversation, ConversationKind, Message, MessageKind};
 
 /// `text` with every control character except tab made visible; newlines
 /// continue on an indented line.
@@ -24,8 +24,20 @@ pub fn printable(text: &str) -> String {
 }
 
 /// `#<conversation> <sender>: <text>`.
+/// `[n]` after each message is its number, for `/reply`, `/edit` and
+/// `/delete`; a reply starts with the number it quotes.
 pub fn message_line(message: &Message, sender: &str) -> String {
-    format!("#{} {}: {}", message.conversation_id, printable(sender), printable(&message.text))
+    let (conversation, who, seq) = (message.conversation_id, printable(sender), message.seq);
+    match (message.kind, message.target_seq) {
+        (MessageKind::Edit, Some(target)) => format!("#{conversation} {who} edited [{target}]: {}", printable(&message.text)),
+        (MessageKind::Delete, Some(target)) => format!("#{conversation} {who} deleted [{target}]"),
+        _ if message.deleted => format!("#{conversation} {who}: (deleted)  [{seq}]"),
+        _ => {
+            let reply = message.reply_to.map(|r| format!("↪[{r}] ")).unwrap_or_default();
+            let edited = if message.edited_at.is_some() { " (edited)" } else { "" };
+            format!("#{conversation} {who}: {reply}{}{edited}  [{seq}]", printable(&message.text))
+        }
+    }
 }
 
 /// A conversation's name as the user knows it: the group's, or the peer's username.

@@ -26,7 +26,18 @@ impl Client {
             Event::CaughtUp(messages) => self.show_all(&messages).await,
             Event::Sent { message, ack } => {
                 let me = self.device.as_ref().map(|d| d.session.user.username.clone()).unwrap_or_default();
-                say(&format!("#{} {me}: {}", ack.conversation_id, display::printable(message.content.text_str())));
+                let (kind, reply_to, target_seq) = (message.content.kind(), message.content.reply_to(), message.content.target_seq());
+                let stored = Message {
+                    conversation_id: ack.conversation_id,
+                    seq: ack.seq,
+                    text: message.content.into_text(),
+                    server_ts: ack.server_ts,
+                    kind,
+                    reply_to,
+                    target_seq,
+                    ..Message::default()
+                };
+                say(&display::message_line(&stored, &me));
             }
             Event::NotSent { error, .. } => say(&format!("! not sent: {}", refusal(&error))),
             Event::Frame(frame) => self.handle_frame(frame).await,

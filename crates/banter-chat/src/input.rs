@@ -32,6 +32,9 @@ impl Client {
             Input::History { count } => self.history(count).await,
             Input::Who => self.who().await,
             Input::Say(text) => self.say_text(text).await,
+            Input::Reply { seq, text } => self.queue(|c, id| c.reply(id, seq, text)),
+            Input::Edit { seq, text } => self.queue(|c, id| c.edit(id, seq, text)),
+            Input::Delete { seq } => self.queue(|c, id| c.delete(id, seq)),
         }
     }
 
@@ -111,9 +114,17 @@ impl Client {
     }
 
     async fn say_text(&mut self, text: String) {
+        self.queue(|c, id| c.send(id, text));
+    }
+
+    /// Queues a send, reply, edit or delete for the open conversation.
+    fn queue(
+        &self,
+        make: impl FnOnce(&banter_sdk::ReconnectingClient, banter_protocol::ConversationId) -> Result<banter_sdk::OutgoingMessage, SdkError>,
+    ) {
         let Some(conversation_id) = self.current else { return say("! open a conversation first (/dm, /open)") };
         let Some(device) = &self.device else { return };
-        match device.connection.send(conversation_id, text) {
+        match make(&device.connection, conversation_id) {
             Ok(_) if !device.connection.is_connected() => say("* not connected: the message will be sent on reconnect"),
             Ok(_) => {}
             Err(SdkError::OutboxFull { .. }) => say("! too many messages waiting for the server; wait for the connection"),

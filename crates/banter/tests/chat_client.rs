@@ -145,7 +145,7 @@ async fn two_people_chat_live_and_a_message_sent_while_away_waits_as_unread() {
     // Text cannot move the cursor or rewrite what is on the screen.
     alice.type_line("fake\rreal");
     let shown = bob.expect("fake");
-    assert_eq!(shown, format!("#{chat} alice: fake\u{240d}real"), "a carriage return is shown, not obeyed");
+    assert_eq!(shown, format!("#{chat} alice: fake\u{240d}real  [3]"), "a carriage return is shown, not obeyed");
 
     bob.quit();
     alice.type_line("while you were away");
@@ -217,8 +217,43 @@ async fn what_is_typed_while_the_server_is_down_is_sent_once_it_is_back() {
     let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["before the crash", "typed while the server was down"], "stored once each, in order");
     let bob_lines = bob.drain(Duration::from_millis(300));
-    let shown = bob_lines.iter().filter(|l| l.ends_with("alice: typed while the server was down")).count();
+    let shown = bob_lines.iter().filter(|l| l.ends_with("alice: typed while the server was down  [2]")).count();
     assert_eq!(shown, 1, "shown once on the other side too");
+    alice.quit();
+    bob.quit();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_edits_and_deletes_by_message_number() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = BanterProcess::start([std::ffi::OsStr::new("--data-dir"), data.path().join("db").as_os_str()]);
+    let (alice_file, bob_file) = session_files(data.path());
+    let mut alice = Chat::start(&server.url, &alice_file);
+    alice.type_line("/signup alice");
+    alice.expect("* connected");
+    let mut bob = Chat::start(&server.url, &bob_file);
+    bob.type_line("/signup bob");
+    bob.expect("* connected");
+    alice.type_line("/dm bob");
+    let opened = alice.expect("* open: ");
+    let chat = opened.split('#').nth(1).and_then(|rest| rest.split(' ').next()).expect("conversation number").to_owned();
+    alice.type_line("lunch at 12?");
+    bob.expect(&format!("#{chat} alice: lunch at 12?  [1]"));
+    bob.type_line(&format!("/open {chat}"));
+    bob.expect("* open: ");
+
+    bob.type_line("/reply 1 yes, where?");
+    alice.expect(&format!("#{chat} bob: ↪[1] yes, where?  [2]"));
+    alice.type_line("/edit 1 lunch at 1?");
+    bob.expect(&format!("#{chat} alice edited [1]: lunch at 1?"));
+    bob.type_line("/edit 1 not mine");
+    bob.expect("! not sent: ");
+    alice.type_line("/delete 2");
+    alice.expect("! not sent: ");
+    alice.type_line("/delete 1");
+    bob.expect(&format!("#{chat} alice deleted [1]"));
+    bob.type_line("/history 5");
+    bob.expect(&format!("#{chat} alice: (deleted)  [1]"));
     alice.quit();
     bob.quit();
 }
