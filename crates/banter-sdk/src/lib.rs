@@ -19,6 +19,13 @@
 //!   `client_msg_id`s after every reconnect (on [`Connection::send_all`]),
 //!   catches up by cursor, and hands the application [`Event`]s
 //!   ([`reconnect`]). What a chat application uses.
+//! * Replies, edits and deletes — [`Connection::reply_to_message`],
+//!   [`Connection::edit_message`], [`Connection::delete_message`] (and the
+//!   same on [`ReconnectingClient`]). An edit or delete arrives as an entry
+//!   with its own seq (`kind` `edit` / `delete`, `target_seq`): apply it to
+//!   the message you hold with
+//!   [`Message::apply_change`](banter_protocol::Message::apply_change) and
+//!   do not show it by itself.
 //! * [`SyncState`] — per-conversation cursors that turn at-least-once
 //!   delivery into exactly-once display and detect gaps.
 //! * [`SdkError`] — one error type; [`SdkError::code`] gives the server's

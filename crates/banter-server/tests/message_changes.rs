@@ -78,9 +78,7 @@ async fn an_edit_reaches_every_device_live_and_a_device_that_was_away_by_sync() 
 #[tokio::test]
 async fn a_delete_leaves_a_tombstone_live_in_history_and_in_sync() {
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let (alice, bob, chat) = direct_chat(&server).await;
     let mut alice_conn = alice.connect().await.unwrap();
     let mut bob_conn = bob.connect().await.unwrap();
     alice_conn.send_message(chat.id, "wrong chat, sorry: my PIN is 1234").await.unwrap();
@@ -102,9 +100,7 @@ async fn a_delete_leaves_a_tombstone_live_in_history_and_in_sync() {
 #[tokio::test]
 async fn only_the_sender_may_change_a_message_and_texts_keep_their_limits() {
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let (alice, bob, chat) = direct_chat(&server).await;
     let mut alice_conn = alice.connect().await.unwrap();
     let mut bob_conn = bob.connect().await.unwrap();
     alice_conn.send_message(chat.id, "mine").await.unwrap();
@@ -136,9 +132,7 @@ async fn edits_are_refused_after_the_configured_window_and_count() {
         c.delete_window = std::time::Duration::ZERO;
     })
     .await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let (alice, _bob, chat) = direct_chat(&server).await;
     let mut conn = alice.connect().await.unwrap();
     conn.send_message(chat.id, "v1").await.unwrap();
     conn.edit_message(chat.id, 1, "v2").await.unwrap();
@@ -151,9 +145,7 @@ async fn edits_are_refused_after_the_configured_window_and_count() {
 #[tokio::test]
 async fn a_retried_edit_is_stored_once() {
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let (alice, _bob, chat) = direct_chat(&server).await;
     let mut conn = alice.connect().await.unwrap();
     conn.send_message(chat.id, "v1").await.unwrap();
     let id = new_client_msg_id();
@@ -167,6 +159,14 @@ async fn a_retried_edit_is_stored_once() {
     assert_eq!(history_of(&alice, chat.id).await.len(), 2);
     // The frame stream carried no stray error for the duplicate.
     assert!(!matches!(conn.next_frame_timeout(std::time::Duration::from_millis(100)).await, Ok(ServerFrame::Error { .. })));
+}
+
+/// Alice and Bob, and their direct conversation.
+async fn direct_chat(server: &TestServer) -> (banter_sdk::Session, banter_sdk::Session, banter_protocol::Conversation) {
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let chat = alice.api().direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    (alice, bob, chat)
 }
 
 async fn history_of(session: &banter_sdk::Session, conversation_id: i64) -> Vec<banter_protocol::Message> {

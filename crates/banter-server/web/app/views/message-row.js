@@ -39,6 +39,11 @@ export function messageRow(key) {
     tools,
   );
   el.parts = { sender, text, time, status, actions, quote, edited, tools };
+  // Touch screens have no hover: a tap on the bubble shows its tools
+  // (style.css), another tap hides them; links and buttons keep their own.
+  el.firstChild.addEventListener('click', (e) => {
+    if (!e.target.closest('a, button')) el.classList.toggle('selected');
+  });
   el.shown = {};
   return el;
 }
@@ -66,7 +71,7 @@ export function fillQuote(el, quoted, senderName, onJump) {
   const q = el.parts.quote;
   const label = !quoted ? 'Earlier message' : quoted.deleted ? 'Message deleted' : snippet(quoted.text);
   const sig = `${senderName}|${label}`;
-  q.hidden = false;
+  if (q.hidden) q.hidden = false;
   q.onclick = onJump;
   if (q.dataset.sig === sig) return;
   q.dataset.sig = sig;
@@ -83,8 +88,10 @@ function fillTools(el, tools) {
   const t = el.parts.tools;
   el.toolHandlers = tools;
   const sig = tools ? [tools.onReply && 'r', tools.onEdit && 'e', tools.onDelete && 'd'].join('') : '';
-  t.hidden = !sig;
-  if (t.dataset.sig === sig) return;
+  // Unchanged attributes are not set again: a row's DOM changes only when
+  // what it shows does (tests/render.test.js watches for mutations).
+  if (t.hidden !== !sig) t.hidden = !sig;
+  if ((t.dataset.sig ?? '') === sig) return;
   t.dataset.sig = sig;
   const button = (cls, text, label, name) =>
     h('button', { type: 'button', class: `tool ${cls}`, text, 'aria-label': label, onclick: () => el.toolHandlers?.[name]?.() });
@@ -104,13 +111,14 @@ function fillTools(el, tools) {
 export function fillRow(el, source, o) {
   const was = el.shown;
   if (o.quote) fillQuote(el, o.quote.message, o.quote.senderName, o.quote.onJump);
-  else el.parts.quote.hidden = true;
+  else if (!el.parts.quote.hidden) el.parts.quote.hidden = true;
   fillTools(el, o.tools ?? null);
   if (was.source === source && was.status === o.status && was.first === o.first && was.senderName === o.senderName && was.failed === o.failed) return;
   el.shown = { source, status: o.status, first: o.first, senderName: o.senderName, failed: o.failed };
   const p = el.parts;
   el.classList.toggle('deleted', !!source.deleted);
-  p.edited.hidden = !source.edited_at || !!source.deleted;
+  const editedHidden = !source.edited_at || !!source.deleted;
+  if (p.edited.hidden !== editedHidden) p.edited.hidden = editedHidden;
   if (source.edited_at) p.edited.title = `Edited ${formatFull(source.edited_at)}`;
   el.classList.toggle('mine', o.mine);
   el.classList.toggle('first', o.first);
