@@ -242,35 +242,6 @@ impl Content {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(seq: Seq, text: &str) -> Message {
-        Message { conversation_id: 1, seq, text: text.into(), server_ts: seq * 10, ..Message::default() }
-    }
-
-    fn change(seq: Seq, kind: MessageKind, target: Seq, text: &str) -> Message {
-        Message { kind, target_seq: Some(target), ..message(seq, text) }
-    }
-
-    #[test]
-    fn changes_apply_in_any_order_and_end_as_the_server_has_it() {
-        let (v2, v3) = (change(2, MessageKind::Edit, 1, "v2"), change(3, MessageKind::Edit, 1, "v3"));
-        let mut m = message(1, "v1");
-        assert!(m.apply_change(&v3));
-        assert!(m.apply_change(&v2), "an older edit is a change of this message");
-        assert_eq!((m.text.as_str(), m.edited_at), ("v3", Some(30)), "but it does not undo the newer one");
-        assert!(m.apply_change(&change(4, MessageKind::Delete, 1, "")));
-        assert!(m.apply_change(&v3));
-        assert!(m.deleted && m.text.is_empty(), "a delete wins over any edit");
-        let mut other = message(5, "x");
-        assert!(!other.apply_change(&v2), "aimed at another message");
-        assert!(!other.apply_change(&message(6, "not a change")));
-        assert_eq!(other, message(5, "x"));
-    }
-}
-
 /// Whether a conversation is between exactly two users or a named group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -399,4 +370,33 @@ pub struct ConversationDetail {
     pub conversation: Conversation,
     /// Every member.
     pub members: Vec<Member>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: Seq, text: &str) -> Message {
+        Message { conversation_id: 1, seq, text: text.into(), server_ts: seq * 10, ..Message::default() }
+    }
+
+    fn change(seq: Seq, kind: MessageKind, target: Seq, text: &str) -> Message {
+        Message { kind, target_seq: Some(target), ..message(seq, text) }
+    }
+
+    #[test]
+    fn changes_apply_in_any_order_and_end_as_the_server_has_it() {
+        let (v2, v3) = (change(2, MessageKind::Edit, 1, "v2"), change(3, MessageKind::Edit, 1, "v3"));
+        let mut m = message(1, "v1");
+        assert!(m.apply_change(&v3));
+        assert!(m.apply_change(&v2), "an older edit is a change of this message");
+        assert_eq!((m.text.as_str(), m.edited_at), ("v3", Some(30)), "but it does not undo the newer one");
+        assert!(m.apply_change(&change(4, MessageKind::Delete, 1, "")));
+        assert!(m.apply_change(&v3));
+        assert!(m.deleted && m.text.is_empty(), "a delete wins over any edit");
+        let mut other = message(5, "x");
+        assert!(!other.apply_change(&v2), "aimed at another message");
+        assert!(!other.apply_change(&message(6, "not a change")));
+        assert_eq!(other, message(5, "x"));
+    }
 }

@@ -39,10 +39,16 @@ pub struct ChangeRules {
     pub max_edits: u32,
 }
 
+impl ChangeRules {
+    /// 24 hours to edit, at most 20 times; 7 days to delete (the server's
+    /// defaults are these).
+    pub const DEFAULT: ChangeRules =
+        ChangeRules { edit_window_ms: 24 * 3_600_000, delete_window_ms: 7 * 24 * 3_600_000, max_edits: 20 };
+}
+
 impl Default for ChangeRules {
-    /// 24 hours to edit, at most 20 times; 7 days to delete.
     fn default() -> Self {
-        ChangeRules { edit_window_ms: 24 * 3_600_000, delete_window_ms: 7 * 24 * 3_600_000, max_edits: 20 }
+        ChangeRules::DEFAULT
     }
 }
 

@@ -284,7 +284,7 @@ impl Worker {
                 },
                 command = self.commands.recv() => match command {
                     Some(Command::Send(message)) => {
-                        let frame = send_frame(&message);
+                        let frame = message.frame();
                         self.outbox.push(Pending { message, refused: false });
                         if let Err(e) = connection.send_frame(frame).await {
                             return Ended::Lost(e);
@@ -412,7 +412,7 @@ impl Worker {
         self.resend_at = None;
         for pending in self.outbox.iter_mut().filter(|p| p.refused) {
             pending.refused = false;
-            connection.send_frame(send_frame(&pending.message)).await?;
+            connection.send_frame(pending.message.frame()).await?;
         }
         Ok(())
     }
@@ -449,6 +449,4 @@ impl Worker {
     }
 }
 
-fn send_frame(message: &OutgoingMessage) -> ClientFrame {
-    message.frame()
-}
+

@@ -241,6 +241,13 @@ pub struct ServerConfig {
     pub max_edits: u32,
 }
 
+/// The limits on edits and deletes by default.
+const RULES: banter_store::ChangeRules = banter_store::ChangeRules::DEFAULT;
+
+fn window(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -292,9 +299,10 @@ impl Default for ServerConfig {
             apns_topic: None,
             apns_api_url: crate::push::apns::APNS_API.to_owned(),
             native_push_include_text: false,
-            edit_window: Duration::from_secs(DAY_SECS),
-            delete_window: Duration::from_secs(7 * DAY_SECS),
-            max_edits: 20,
+            // The one place the numbers are written: ChangeRules::default.
+            edit_window: window(RULES.edit_window_ms),
+            delete_window: window(RULES.delete_window_ms),
+            max_edits: RULES.max_edits,
         }
     }
 }

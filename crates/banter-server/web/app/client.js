@@ -32,8 +32,10 @@ const MAX_UNREAD_PAGES = 10;
 
 /** Change seqs remembered per conversation for the unread count (store.unreadCount). */
 const MAX_CHANGE_SEQS = 1000;
-/** Quoted messages fetched and kept for replies whose target is not held. */
+/** Quoted messages fetched and kept for replies whose target is not held (each cut to QUOTE_CHARS). */
 const MAX_QUOTES = 500;
+/** Characters of a fetched quoted message kept: the quote shows one line. */
+const QUOTE_CHARS = 200;
 /** Pages loaded at most to reach a quoted message (200 × 50 messages). */
 const MAX_JUMP_PAGES = 200;
 
@@ -267,16 +269,16 @@ export class Client {
     if (!f.client_msg_id) return; // e.g. a typing frame an older server does not know
     this.inFlight.delete(f.client_msg_id);
     const entry = this.outbox.get(f.client_msg_id);
-    if (entry && entry.kind && entry.kind !== 'text' && this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
-      // A refused edit or delete has no bubble of its own to show it: say
-      // why, and drop it.
-      this.outbox.remove(f.client_msg_id);
-      const what = entry.kind === 'edit' ? 'edited' : 'deleted';
-      this.store.notice = { kind: 'error', text: `The message could not be ${what}: ${f.message || f.code}` };
-      this.store.changed();
-      return;
-    }
-    if (!this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
+    if (this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
+      // A refused send stays as a failed bubble; a refused edit or delete
+      // has no bubble of its own: say why, and drop it.
+      if (entry?.kind === 'edit' || entry?.kind === 'delete') {
+        this.outbox.remove(f.client_msg_id);
+        const what = entry.kind === 'edit' ? 'edited' : 'deleted';
+        this.store.notice = { kind: 'error', text: `The message could not be ${what}: ${f.message || f.code}` };
+        this.store.changed();
+      }
+    } else {
       // rate_limited (after the wait the server asks for), storage_unavailable, …: try again later.
       const limited = f.code === 'rate_limited' && Number.isFinite(f.retry_after_ms);
       const wait = limited ? Math.max(f.retry_after_ms, 50) : RETRY_SEND_MS;
@@ -423,7 +425,9 @@ export class Client {
       .then((page) => {
         const m = page.messages.find((x) => x.seq === seq);
         if (m) {
-          this.quotes.set(key, m);
+          // A quote shows one line: keep no more of a (up to 400 KB) text,
+          // so the cache is bounded in bytes, not only in entries.
+          this.quotes.set(key, { ...m, text: m.text.slice(0, QUOTE_CHARS) });
           this.quotesVersion = (this.quotesVersion ?? 0) + 1;
           this.store.changed();
         }
