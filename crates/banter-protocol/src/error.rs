@@ -94,6 +94,13 @@ pub enum ErrorCode {
     /// 20 by default).
     TooManyEdits,
 
+    // --- search ---
+    /// The search is longer than 256 characters.
+    QueryTooLong,
+    /// The search has nothing to look for (no letter or digit), or more than
+    /// 16 different words.
+    InvalidQuery,
+
     // --- push ---
     /// The push subscription's endpoint is not allowed, or its keys are malformed.
     InvalidPushSubscription,
@@ -131,7 +138,7 @@ impl ErrorCode {
         match self {
             InvalidJson | UnknownFrameType | BinaryFrame | InvalidRequest | InvalidUsername | InvalidPassword
             | InvalidName | MessageEmpty | MessageTooLong | InvalidText | InvalidClientMsgId
-            | InvalidConversation | InvalidPushSubscription | InvalidReply => 400,
+            | InvalidConversation | InvalidPushSubscription | InvalidReply | QueryTooLong | InvalidQuery => 400,
             Unauthorized | SessionExpired | InvalidCredentials => 401,
             NotAMember | Forbidden | OriginNotAllowed | NotYourMessage | EditWindowClosed => 403,
             UserNotFound | DeviceNotFound | ConversationNotFound | MessageNotFound | NotFound => 404,
@@ -185,6 +192,8 @@ impl ErrorCode {
             MessageDeleted => "message_deleted",
             EditWindowClosed => "edit_window_closed",
             TooManyEdits => "too_many_edits",
+            QueryTooLong => "query_too_long",
+            InvalidQuery => "invalid_query",
             InvalidPushSubscription => "invalid_push_subscription",
             PushEndpointTaken => "push_endpoint_taken",
             TooManyPushSubscriptions => "too_many_push_subscriptions",
@@ -198,7 +207,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidReply, ErrorCode::NotYourMessage, ErrorCode::MessageDeleted, ErrorCode::EditWindowClosed, ErrorCode::TooManyEdits, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidReply, ErrorCode::NotYourMessage, ErrorCode::MessageDeleted, ErrorCode::EditWindowClosed, ErrorCode::TooManyEdits, ErrorCode::QueryTooLong, ErrorCode::InvalidQuery, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -130,6 +130,104 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// `GET /api/v1/conversations`: the caller's conversations, optionally only
+/// those whose name matches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct ConversationListQuery {
+    /// Only conversations whose name (a group's name; a direct
+    /// conversation's peer's display name or username) contains this, case
+    /// and accents ignored. At most 256 characters.
+    #[serde(default)]
+    pub q: Option<String>,
+}
+
+/// `GET /api/v1/search`: full-text search over the messages of the caller's
+/// conversations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct SearchParams {
+    /// What to look for: words (each must be found; three letters or more
+    /// also find the words they begin) and runs of Chinese, Japanese, Korean
+    /// or Thai characters (found as typed). Case and accents are ignored.
+    /// At most 256 characters and 16 different words.
+    pub q: String,
+    /// Only this conversation (the caller must be a member).
+    #[serde(default)]
+    pub conversation_id: Option<ConversationId>,
+    /// `relevance` (default) or `recent`.
+    #[serde(default)]
+    pub order: Option<SearchOrder>,
+    /// Results to skip: the `next_offset` of the previous page.
+    #[serde(default)]
+    pub offset: Option<u32>,
+    /// Page size, 1–20 (default 20).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 20))]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 20))]
+    pub limit: Option<u32>,
+}
+
+/// How search results are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOrder {
+    /// Best match first (the engine's rank: rarer words and more of them
+    /// count more), newer first among equals.
+    #[default]
+    Relevance,
+    /// Newest first.
+    Recent,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResults {
+    /// The page, in the order asked for.
+    pub results: Vec<SearchResult>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u32>,
+    /// True when more than 1,000 messages matched: only the newest 1,000
+    /// were ranked and paged. Narrow the search to see older ones.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// One message that matched, as a snippet of its text around the match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResult {
+    /// Where the message is: open the conversation at this seq.
+    pub conversation_id: ConversationId,
+    /// The message's seq.
+    pub seq: Seq,
+    /// Who sent it.
+    pub sender_id: UserId,
+    /// When the server stored it.
+    pub server_ts: TimestampMs,
+    /// When it was last edited, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<TimestampMs>,
+    /// About 160 characters of the text around the first match, in parts:
+    /// the matched words have `hit: true`. "…" marks text cut off. Plain
+    /// text: show it as text, never as HTML.
+    pub snippet: Vec<SnippetPart>,
+}
+
+/// A piece of a snippet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnippetPart {
+    /// The text.
+    pub text: String,
+    /// True for a word the search matched (to highlight).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hit: bool,
+}
+
 /// `POST /api/v1/conversations/{id}/read`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

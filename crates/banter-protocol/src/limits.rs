@@ -49,6 +49,16 @@ pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
 pub const MAX_PAGE_SIZE: u32 = 200;
 /// Page size when a request gives none.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Longest search, in characters (`query_too_long` beyond).
+pub const MAX_SEARCH_QUERY_CHARS: usize = 256;
+/// Most different words (or runs of Chinese, Japanese, Korean or Thai
+/// characters) in one search (`invalid_query` beyond).
+pub const MAX_SEARCH_TERMS: usize = 16;
+/// Largest page of search results; also the default.
+pub const MAX_SEARCH_PAGE_SIZE: u32 = 20;
+/// How many of the newest matching messages a search ranks: older matches
+/// are not looked at (the answer says `truncated`).
+pub const SEARCH_WINDOW: usize = 1_000;
 
 /// A rule that a piece of user input broke, with the wire code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use banter_protocol::http::{
     AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, DeviceList,
-    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, MessageReceipts, MuteRequest,
+    Health, HistoryPage, HistoryQuery, LoginRequest, MarkReadRequest, MessageReceipts, MuteRequest, SearchParams, SearchResults,
     MuteState, NativePushProvider, NativePushRequest, PresenceList, PushKeys,
     PushSubscriptionCreated, PushSubscriptionRequest, ReadMarkerResponse, SessionResponse,
     SignupRequest, UpdateProfileRequest, VapidPublicKey,
@@ -273,6 +273,22 @@ impl ApiClient {
             .json(self.request(Method::GET, &["conversations"]))
             .await?;
         Ok(list.conversations)
+    }
+
+    /// `GET /conversations?q=`: the user's conversations whose name (a
+    /// group's name, a direct peer's display name or username) contains
+    /// `name`, case and accents ignored.
+    pub async fn conversations_named(&self, name: &str) -> Result<Vec<Conversation>, SdkError> {
+        let rb = self.request(Method::GET, &["conversations"]).query(&[("q", name)]);
+        let list: ConversationList = self.json(rb).await?;
+        Ok(list.conversations)
+    }
+
+    /// `GET /search`: a page of the messages of the user's conversations
+    /// that contain every word of `params.q`, each as a snippet around the
+    /// match. The next page is `params.offset = results.next_offset`.
+    pub async fn search(&self, params: &SearchParams) -> Result<SearchResults, SdkError> {
+        self.json(self.request(Method::GET, &["search"]).query(params)).await
     }
 
     /// `GET /conversations/{id}`: one conversation with its members.

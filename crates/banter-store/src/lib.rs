@@ -13,6 +13,7 @@
 //! | [`MarkerStore`] | [`markers`] | delivered/read markers, receipts, mute; the marker rule |
 //! | [`PresenceStore`] | [`presence`] | last-seen times, who may see whom |
 //! | [`PushStore`] | [`push`] | Web Push subscriptions; endpoint and cap rules |
+//! | [`SearchStore`] | [`search`] | full-text search; the text analysis and the page rule |
 //! | [`SettingsStore`] | [`settings`] | server-wide settings |
 //! | [`StoreLifecycle`] | [`lifecycle`] | health and shutdown |
 //!
@@ -63,6 +64,7 @@ pub mod postgres;
 pub mod presence;
 pub mod push;
 mod rows;
+pub mod search;
 pub mod settings;
 pub mod sqlite;
 
@@ -76,6 +78,7 @@ pub use messages::{AppendOutcome, ChangeRules, ConversationCursor, HistoryRange,
 pub use page::PAGE_TEXT_BYTES;
 pub use presence::PresenceStore;
 pub use push::{NewPushSubscription, PushCapScope, PushStore, PushSubscriptionCaps, PushSubscriptionRecord, PushTarget};
+pub use search::{SearchOrder, SearchPage, SearchQuery, SearchRequest, SearchStore};
 pub use settings::SettingsStore;
 
 /// Durable storage for accounts, devices, conversations and messages: every
@@ -85,12 +88,12 @@ pub use settings::SettingsStore;
 /// leaves a partial write: each write is one transaction.
 pub trait Store:
     AccountStore + DeviceStore + ConversationStore + MessageStore + MarkerStore + PresenceStore + PushStore
-    + SettingsStore + StoreLifecycle + Send + Sync + 'static
+    + SearchStore + SettingsStore + StoreLifecycle + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
     T: AccountStore + DeviceStore + ConversationStore + MessageStore + MarkerStore + PresenceStore + PushStore
-        + SettingsStore + StoreLifecycle + Send + Sync + 'static
+        + SearchStore + SettingsStore + StoreLifecycle + Send + Sync + 'static
 {
 }

@@ -15,13 +15,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use banter_protocol::limits::MAX_GROUP_MEMBERS;
+use banter_protocol::limits::{MAX_GROUP_MEMBERS, SEARCH_WINDOW};
 use banter_protocol::{
     Content, ConversationId, ConversationKind, DeviceId, Markers, MemberRole, Message, MessageKind, Seq, User, UserId,
 };
 use banter_store::{
-    ChangeRules, ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget, Store,
-    StoreError, PAGE_TEXT_BYTES,
+    ChangeRules, ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget,
+    SearchOrder, SearchQuery, SearchRequest, Store, StoreError, PAGE_TEXT_BYTES,
 };
 use tokio::task::JoinSet;
 
@@ -1364,6 +1364,144 @@ async fn settings_are_created_once(db: &dyn Backend) {
 }
 
 // ---------------------------------------------------------------------------
+// Search
+// ---------------------------------------------------------------------------
+
+/// Searches as `user` (all of their conversations, or `within` one), best
+/// match first; the texts found.
+async fn search(store: &dyn Store, user: UserId, query: &str, within: Option<ConversationId>) -> Vec<String> {
+    let page = store.search(search_request(user, query, within, SearchOrder::Relevance, 0)).await.expect("search");
+    page.messages.into_iter().map(|m| m.text).collect()
+}
+
+fn search_request(user: UserId, query: &str, within: Option<ConversationId>, order: SearchOrder, offset: u32) -> SearchRequest {
+    let query = SearchQuery::parse(query).expect("a valid query");
+    SearchRequest { user_id: user, query, conversation_id: within, order, offset, limit: 20 }
+}
+
+async fn search_finds_words_of_any_script_ignoring_case_and_accents(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let texts = [
+        "Meet me at the CAFÉ tomorrow",
+        "我们明天在东京见面",
+        "東京で会いましょう",
+        "내일 학교에서 만나요",
+        "Встретимся в кафе",
+        "พบกันที่ร้านกาแฟ",
+        "the meeting is at noon",
+        "attack the hill",
+    ];
+    for text in texts {
+        send(&*store, conv, a, text).await;
+    }
+    let found = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut found = search(&*store, b.user, q, None).await;
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(found("cafe").await, [texts[0]], "accents and case are ignored");
+    assert_eq!(found("Café tomorrow").await, [texts[0]], "every word must be found");
+    assert_eq!(found("东京").await, [texts[1]], "a Chinese word inside a sentence");
+    assert_eq!(found("東京").await, [texts[2]], "Japanese");
+    assert_eq!(found("학교").await, [texts[3]], "Korean, with its particle attached");
+    assert_eq!(found("кафе").await, [texts[4]], "Cyrillic");
+    assert_eq!(found("กาแฟ").await, [texts[5]], "Thai");
+    assert_eq!(found("meet").await, [texts[0], texts[6]], "three letters or more find the words they begin");
+    assert_eq!(found("at").await, [texts[0], texts[6]], "a word shorter than three letters finds only itself");
+    assert_eq!(found("att").await, [texts[7]]);
+    assert!(found("京东").await.is_empty(), "characters match in the order typed");
+    assert!(found("zebra").await.is_empty());
+}
+
+async fn search_ranks_better_matches_first_and_orders_recent_by_time(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let rules = ChangeRules::default();
+    let texts = ["a long message that mentions pizza once among many other words about the weekend", "pizza pizza pizza", "pizza tonight?"];
+    for (at, text) in texts.iter().enumerate() {
+        append(&*store, conv, a, Content::text(*text), 1_000 + at as i64, rules).await.unwrap();
+    }
+    let ranked = search(&*store, b.user, "pizza", None).await;
+    assert_eq!(ranked[0], texts[1], "the message with the word three times ranks first: {ranked:?}");
+    let recent = store.search(search_request(b.user, "pizza", None, SearchOrder::Recent, 0)).await.unwrap();
+    assert_eq!(recent.messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), [texts[2], texts[1], texts[0]]);
+}
+
+async fn search_finds_only_the_conversations_the_user_is_in_now(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let c = sender(&*store, "carol").await;
+    let (ab, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let (ac, _) = store.get_or_create_direct(a.user, c.user, 1).await.unwrap();
+    let group = store.create_group(a.user, "plans", &[b.user, c.user], 1).await.unwrap();
+    send(&*store, ab, a, "secret plan for bob").await;
+    send(&*store, ac, a, "secret plan for carol").await;
+    send(&*store, group, a, "secret plan for the group").await;
+    let mut found = search(&*store, b.user, "secret plan", None).await;
+    found.sort();
+    assert_eq!(found, ["secret plan for bob", "secret plan for the group"]);
+    assert_eq!(search(&*store, b.user, "plan", Some(ab)).await, ["secret plan for bob"], "within one conversation");
+    let refused = store.search(search_request(b.user, "plan", Some(ac), SearchOrder::Relevance, 0)).await;
+    assert!(matches!(refused, Err(StoreError::NotAMember)), "{refused:?}");
+
+    store.remove_member(group, a.user, b.user).await.unwrap();
+    assert_eq!(search(&*store, b.user, "secret", None).await, ["secret plan for bob"], "a removed member finds nothing of the group");
+    let refused = store.search(search_request(b.user, "plan", Some(group), SearchOrder::Relevance, 0)).await;
+    assert!(matches!(refused, Err(StoreError::NotAMember)));
+}
+
+async fn an_edit_is_found_by_its_new_text_and_a_deleted_message_not_at_all(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let rules = ChangeRules::default();
+    let original = send(&*store, conv, a, "lunch at the noodle bar").await;
+    append(&*store, conv, a, Content::Edit { target: original.seq, text: "dinner at the taco place".into() }, 2_000, rules).await.unwrap();
+    assert!(search(&*store, b.user, "noodle", None).await.is_empty(), "the old text is not found");
+    let found = store.search(search_request(b.user, "taco", None, SearchOrder::Relevance, 0)).await.unwrap();
+    assert_eq!(found.messages.len(), 1, "the edit entry itself is not a result");
+    assert_eq!((found.messages[0].seq, found.messages[0].edited_at), (original.seq, Some(2_000)));
+
+    append(&*store, conv, a, Content::Delete { target: original.seq }, 3_000, rules).await.unwrap();
+    assert!(search(&*store, b.user, "taco", None).await.is_empty(), "a deleted message is not found");
+    assert!(search(&*store, b.user, "dinner", None).await.is_empty());
+}
+
+async fn search_pages_through_the_newest_thousand_matches(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    send_many(&store, conv, a, SEARCH_WINDOW + 1).await;
+    let mut seen = BTreeSet::new();
+    let mut offset = 0;
+    loop {
+        let page = store.search(search_request(b.user, "message", None, SearchOrder::Recent, offset)).await.unwrap();
+        assert!(page.truncated, "more than a window matched");
+        for message in &page.messages {
+            assert!(seen.insert(message.seq), "seq {} on two pages", message.seq);
+        }
+        offset += page.messages.len() as u32;
+        if !page.has_more {
+            break;
+        }
+        assert_eq!(page.messages.len(), 20);
+    }
+    assert_eq!(seen.len(), SEARCH_WINDOW);
+    assert!(!seen.contains(&1), "the oldest match is outside the window");
+}
+
+// ---------------------------------------------------------------------------
 // Running the suite
 // ---------------------------------------------------------------------------
 
@@ -1418,6 +1556,11 @@ macro_rules! for_each_check {
             an_edit_is_an_entry_of_its_own_and_changes_the_message_everywhere,
             only_the_sender_changes_a_message_and_a_delete_leaves_a_tombstone,
             edits_are_held_to_the_window_and_the_count_also_when_concurrent,
+            search_finds_words_of_any_script_ignoring_case_and_accents,
+            search_ranks_better_matches_first_and_orders_recent_by_time,
+            search_finds_only_the_conversations_the_user_is_in_now,
+            an_edit_is_found_by_its_new_text_and_a_deleted_message_not_at_all,
+            search_pages_through_the_newest_thousand_matches,
             everything_survives_close_and_reopen,
             writes_survive_dropping_the_store_without_close,
             writes_after_close_are_refused,
@@ -1471,6 +1614,65 @@ async fn sqlite_push_subscriptions_from_before_kinds_are_web() {
     let targets = store.push_targets(conv, &[1]).await.unwrap();
     let web = PushTarget::Web { endpoint: "https://push.example/old".into(), p256dh: "k".into(), auth: "a".into() };
     assert_eq!(targets.into_iter().map(|t| (t.device_id, t.target)).collect::<Vec<_>>(), vec![(1, web)]);
+}
+
+/// Migration 0006 on a database written by the previous schema: its text
+/// messages are found by search, its deleted ones and change entries not.
+#[tokio::test]
+async fn sqlite_messages_from_before_search_are_indexed_by_the_migration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("banter.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_initial.sql"),
+            include_str!("../migrations/sqlite/0002_presence_receipts_push.sql"),
+            include_str!("../migrations/sqlite/0003_session_expiry.sql"),
+            include_str!("../migrations/sqlite/0004_native_push.sql"),
+            include_str!("../migrations/sqlite/0005_replies_edits_deletes.sql"),
+        ] {
+            conn.execute_batch(sql).expect("old migration");
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1), (2, 'peer', 'h', 'Peer', 1);
+             INSERT INTO conversations (id, kind, created_at, last_seq, last_activity_at, direct_key, member_count) VALUES (1, 'direct', 1, 3, 1, '1:2', 2);
+             INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (1, 1, 'member', 1), (1, 2, 'member', 1);
+             INSERT INTO messages (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, deleted, target_seq)
+                 VALUES (1, 1, 1, 1, 'a', 'Grüße aus München', 1, 'text', 0, NULL),
+                        (1, 2, 1, 1, 'b', '', 1, 'text', 1, NULL),
+                        (1, 3, 1, 1, 'c', 'Grüße again', 1, 'edit', 0, 2);",
+        )
+        .expect("rows of schema 5");
+    }
+    let store: Arc<dyn Store> = Arc::new(banter_store::sqlite::SqliteStore::open(&path).expect("migrates"));
+    assert_eq!(search(&*store, 2, "grusse", None).await, ["Grüße aus München"]);
+}
+
+/// Messages stored before migration 0006 are indexed when the store starts
+/// (in Rust, since the search form is made there), once.
+#[tokio::test]
+async fn postgres_messages_from_before_search_are_indexed_at_start() {
+    let db = PgBackend::new(1).await;
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    for i in 0..1_200 {
+        send(&*store, conv, a, &format!("Grüße number {i}")).await;
+    }
+    store.close().await;
+    // As a database of schema 5 would be: no message indexed yet.
+    let pool = sqlx::PgPool::connect(&db.url(0)).await.unwrap();
+    sqlx::query("UPDATE messages SET search = NULL").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE search_backfill SET done = FALSE").execute(&pool).await.unwrap();
+    let store = db.open().await;
+    let page = store.search(search_request(b.user, "grusse", None, SearchOrder::Recent, 0)).await.unwrap();
+    assert!(page.truncated, "all 1,200 are indexed, over several batches");
+    assert_eq!(page.messages[0].text, "Grüße number 1199");
+    let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE search IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(unindexed, 0);
+    assert!(sqlx::query_scalar::<_, bool>("SELECT done FROM search_backfill").fetch_one(&pool).await.unwrap());
 }
 
 /// "Acknowledged = durable" on PostgreSQL rests on `synchronous_commit`.

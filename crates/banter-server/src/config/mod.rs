@@ -331,7 +331,7 @@ impl Budget {
 #[serde(default, deny_unknown_fields)]
 pub struct AccountHttpLimits {
     /// Reads: profile, conversation list and details, history pages,
-    /// receipts, presence.
+    /// receipts, presence, search.
     pub reads: Budget,
     /// Finding users: `GET /users/{username}` and starting a direct
     /// conversation (both tell whether an account exists). Tight, against

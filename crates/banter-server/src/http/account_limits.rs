@@ -41,7 +41,7 @@ pub fn class_of(method: &Method, route: &str) -> Option<EndpointClass> {
         (
             "GET",
             "/me" | "/conversations" | "/conversations/{id}" | "/conversations/{id}/messages"
-            | "/conversations/{id}/messages/{seq}/receipts" | "/presence",
+            | "/conversations/{id}/messages/{seq}/receipts" | "/presence" | "/search",
         ) => Reads,
         ("GET", "/users/{username}") | ("POST", "/conversations/direct") => Lookups,
         ("POST", "/conversations/groups" | "/conversations/{id}/members")

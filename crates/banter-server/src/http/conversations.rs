@@ -9,12 +9,13 @@ use axum::{extract::State, http::StatusCode};
 use banter_protocol::{
     frames::ConversationChange,
     http::{
-        AddMembersRequest, ConversationList, CreateDirectRequest, CreateGroupRequest, HistoryPage, HistoryQuery,
+        AddMembersRequest, ConversationList, ConversationListQuery, CreateDirectRequest, CreateGroupRequest, HistoryPage, HistoryQuery,
         MarkReadRequest, MessageReceipts, MuteRequest, MuteState, ReadMarkerResponse,
     },
-    limits::{self, GROUP_NAME_MAX_CHARS, MAX_GROUP_MEMBERS},
+    limits::{self, GROUP_NAME_MAX_CHARS, MAX_GROUP_MEMBERS, MAX_SEARCH_QUERY_CHARS},
     ConversationDetail, ConversationId, ErrorBody, ErrorCode, Seq, UserId,
 };
+use banter_store::search::text::name_contains;
 use banter_store::{HistoryRange, MembershipChange};
 
 use super::extract::{Json, Path, Query};
@@ -70,11 +71,24 @@ pub async fn create_group(State(state): AppStateRef, auth: Authenticated, Json(r
     Ok((StatusCode::CREATED, Json(detail)))
 }
 
-/// The caller's conversations, most recent activity first, with last message and unread count.
+/// The caller's conversations, most recent activity first, with last message
+/// and unread count; with `q`, only those whose name contains it.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", security(("bearer" = [])),
-    responses((status = 200, body = ConversationList), (status = 401, body = ErrorBody)))]
-pub async fn list(State(state): AppStateRef, auth: Authenticated) -> ApiResult<Json<ConversationList>> {
-    Ok(Json(ConversationList { conversations: state.store.list_conversations(auth.user.id).await? }))
+    params(ConversationListQuery),
+    responses((status = 200, body = ConversationList), (status = 400, description = "query_too_long", body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn list(State(state): AppStateRef, auth: Authenticated, Query(query): Query<ConversationListQuery>) -> ApiResult<Json<ConversationList>> {
+    let mut conversations = state.store.list_conversations(auth.user.id).await?;
+    if let Some(wanted) = query.q.as_deref() {
+        if wanted.chars().take(MAX_SEARCH_QUERY_CHARS + 1).count() > MAX_SEARCH_QUERY_CHARS {
+            return Err(ApiError::new(ErrorCode::QueryTooLong, format!("q is at most {MAX_SEARCH_QUERY_CHARS} characters")));
+        }
+        conversations.retain(|c| {
+            let names = [c.name.as_deref(), c.peer.as_ref().map(|p| p.display_name.as_str()), c.peer.as_ref().map(|p| p.username.as_str())];
+            names.into_iter().flatten().any(|name| name_contains(name, wanted))
+        });
+    }
+    Ok(Json(ConversationList { conversations }))
 }
 
 /// One conversation with its members.

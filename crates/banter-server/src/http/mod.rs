@@ -13,6 +13,7 @@ mod health;
 mod openapi;
 mod presence;
 mod push;
+mod search;
 mod static_files;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/conversations/{id}/read", post(conversations::mark_read)),
         ("/conversations/{id}/mute", put(conversations::mute)),
         ("/presence", get(presence::query)),
+        ("/search", get(search::search)),
         ("/push/vapid-public-key", get(push::vapid_public_key)),
         ("/push/subscriptions", post(push::subscribe).delete(push::unsubscribe)),
         ("/push/native", put(push::register_native).delete(push::unregister_native)),

@@ -22,7 +22,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{account_limits::class_of, accounts, conversations, presence, push};
+use super::{account_limits::class_of, accounts, conversations, presence, push, search};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -33,7 +33,7 @@ use super::{account_limits::class_of, accounts, conversations, presence, push};
         accounts::user_by_username, accounts::list_devices, accounts::revoke_device,
         conversations::create_direct, conversations::create_group, conversations::list, conversations::get,
         conversations::add_members, conversations::remove_member, conversations::history, conversations::mark_read,
-        conversations::receipts, conversations::mute, presence::query, push::vapid_public_key, push::subscribe,
+        conversations::receipts, conversations::mute, presence::query, search::search, push::vapid_public_key, push::subscribe,
         push::unsubscribe, push::register_native, push::unregister_native, super::health::health, super::health::ready, serve, crate::gateway::upgrade,
         crate::gateway::events::open, crate::gateway::events::post,
     ),

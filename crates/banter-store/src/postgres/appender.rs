@@ -63,6 +63,7 @@ use tokio::task::JoinHandle;
 use super::rows::{classify, is_retryable, message, message_columns, unavailable, BatchFailure, MessageRow};
 use crate::messages::{require_sender, Target};
 use crate::rows::parse_message_kind;
+use crate::search::text::search_form;
 use crate::{AppendOutcome, NewMessage, StoreError, StoreResult};
 
 /// Jobs queued before senders wait: back-pressure, not unbounded memory.
@@ -520,11 +521,19 @@ async fn write(
     let client_msg_ids: Vec<&str> = stored.iter().map(|(m, _)| m.client_msg_id.as_str()).collect();
     let texts: Vec<&str> = stored.iter().map(|(m, _)| m.content.text_str()).collect();
     let kinds: Vec<&str> = stored.iter().map(|(m, _)| m.content.kind().as_str()).collect();
+    // The search index's form of each text message (NULL for changes).
+    let forms: Vec<Option<String>> = stored
+        .iter()
+        .map(|(m, _)| matches!(m.content, Content::Text { .. }).then(|| search_form(m.content.text_str())))
+        .collect();
     sqlx::query(concat!(
         "INSERT INTO messages (",
         message_columns!(),
-        ") SELECT *, NULL, FALSE FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
-                  $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[])"
+        ", search) SELECT v.c, v.s, v.sender, v.device, v.key, v.text, v.ts, v.kind, v.reply_to, v.target_seq, NULL, FALSE,
+                  to_tsvector('simple', v.form)
+           FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                  $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[])
+                AS v(c, s, sender, device, key, text, ts, kind, reply_to, target_seq, form)"
     ))
     .bind(column(|m, _| m.conversation_id))
     .bind(column(|_, s| s))
@@ -536,6 +545,7 @@ async fn write(
     .bind(&kinds)
     .bind(optional(|m| m.content.reply_to()))
     .bind(optional(|m| m.content.target_seq()))
+    .bind(&forms)
     .execute(&mut *tx)
     .await?;
 
@@ -611,19 +621,21 @@ async fn apply_change(tx: &mut sqlx::PgConnection, new: &NewMessage) -> Result<(
         Content::Text { .. } => {}
         Content::Edit { target, text } => {
             sqlx::query(
-                "UPDATE messages SET text = $3, edited_at = $4, edit_count = edit_count + 1
+                "UPDATE messages SET text = $3, edited_at = $4, edit_count = edit_count + 1,
+                                    search = to_tsvector('simple', $5)
                  WHERE conversation_id = $1 AND seq = $2",
             )
             .bind(new.conversation_id)
             .bind(target)
             .bind(text)
             .bind(new.server_ts)
+            .bind(search_form(text))
             .execute(&mut *tx)
             .await?;
         }
         Content::Delete { target } => {
             sqlx::query(
-                "UPDATE messages SET text = '', deleted = TRUE
+                "UPDATE messages SET text = '', deleted = TRUE, search = NULL
                  WHERE conversation_id = $1 AND (seq = $2 OR (kind <> 'text' AND kind = 'edit' AND target_seq = $2))",
             )
             .bind(new.conversation_id)

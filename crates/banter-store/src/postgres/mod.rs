@@ -29,6 +29,7 @@ mod messages;
 mod presence;
 mod push;
 mod rows;
+mod search;
 mod settings;
 mod shards;
 

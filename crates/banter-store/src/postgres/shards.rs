@@ -93,6 +93,7 @@ impl Shards {
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("migrating shard {index} failed: {e}")))?;
             claim_identity(&pool, index, urls.len()).await?;
+            super::search::backfill(&pool, index).await?;
             pools.push(pool);
             // The probe's own query is its test: no ping before it.
             probes.push(

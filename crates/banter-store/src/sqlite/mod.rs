@@ -36,6 +36,7 @@ mod push;
 mod readers;
 mod rows;
 mod schema;
+mod search;
 mod settings;
 mod writer;
 

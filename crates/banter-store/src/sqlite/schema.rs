@@ -7,9 +7,11 @@
 
 use std::path::Path;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 
 use super::rows::DbResult;
+use crate::search::text::search_form;
 use crate::{StoreError, StoreResult};
 
 /// The ordered migrations. Index `i` brings the schema from version `i` to
@@ -20,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_session_expiry", include_str!("../../migrations/sqlite/0003_session_expiry.sql")),
     ("0004_native_push", include_str!("../../migrations/sqlite/0004_native_push.sql")),
     ("0005_replies_edits_deletes", include_str!("../../migrations/sqlite/0005_replies_edits_deletes.sql")),
+    ("0006_search", include_str!("../../migrations/sqlite/0006_search.sql")),
 ];
 
 /// Enough for every distinct statement the store prepares, so the hot path
@@ -65,9 +68,23 @@ pub(super) fn configure(conn: &Connection, access: Access) -> StoreResult<()> {
     conn.pragma_update(None, "foreign_keys", "ON").db()?;
     if access == Access::ReadOnly {
         conn.pragma_update(None, "query_only", "ON").db()?;
+    } else {
+        register_search_form(conn)?;
     }
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
+}
+
+/// `banter_search_form(text)`: the text as the search index holds it
+/// ([`search_form`]), for the triggers that keep `messages_fts` (migration
+/// 0006) in the transaction that writes a message.
+fn register_search_form(conn: &Connection) -> StoreResult<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("banter_search_form", 1, flags, |ctx| {
+        let text = ctx.get_raw(0).as_str().map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+        Ok(search_form(text))
+    })
+    .db()
 }
 
 /// Brings the schema up to date. Each migration runs in its own transaction

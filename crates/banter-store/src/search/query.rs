@@ -1,0 +1,221 @@
+//! A search as typed, read into terms, and said in each engine's query
+//! language.
+//!
+//! Every term must be found (AND). A word of [`MIN_PREFIX_CHARS`] or more
+//! characters also finds the words it begins (`meet` finds `meeting`); a
+//! shorter one only itself. A run of characters of an unspaced script is a
+//! phrase: its characters in that order, next to each other.
+//!
+//! The terms are made of letters and digits only (the tokenizer keeps
+//! nothing else), so they need no escaping in either query language: no
+//! quote, operator or parenthesis of the user's reaches the engine.
+
+use std::ops::Range;
+
+use banter_protocol::limits::{Invalid, MAX_SEARCH_QUERY_CHARS, MAX_SEARCH_TERMS};
+use banter_protocol::ErrorCode;
+
+use super::text::{tokens, Token};
+
+/// A word this long or longer also finds the words it begins.
+pub const MIN_PREFIX_CHARS: usize = 3;
+
+/// A parsed search: the terms every result contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    terms: Vec<Term>,
+}
+
+/// One term of a search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// A word, also found as the start of longer words when `prefix`.
+    Word { text: String, prefix: bool },
+    /// Characters of an unspaced script, in order and adjacent.
+    Phrase(Vec<String>),
+}
+
+impl SearchQuery {
+    /// Reads a search as typed. Refuses a query longer than
+    /// [`MAX_SEARCH_QUERY_CHARS`] (`query_too_long`), one with nothing to
+    /// search for, only punctuation say, or with more than
+    /// [`MAX_SEARCH_TERMS`] different terms (`invalid_query`).
+    pub fn parse(query: &str) -> Result<SearchQuery, Invalid> {
+        // Counting stops at the limit: a 10 MB query costs no more than a
+        // long one.
+        if query.chars().take(MAX_SEARCH_QUERY_CHARS + 1).count() > MAX_SEARCH_QUERY_CHARS {
+            return Err(Invalid {
+                code: ErrorCode::QueryTooLong,
+                message: format!("a search is at most {MAX_SEARCH_QUERY_CHARS} characters"),
+            });
+        }
+        let mut terms: Vec<Term> = Vec::new();
+        let mut phrase: Vec<Token> = Vec::new();
+        let end_phrase = |phrase: &mut Vec<Token>, terms: &mut Vec<Term>| {
+            if !phrase.is_empty() {
+                terms.push(Term::Phrase(phrase.drain(..).map(|t| t.text).collect()));
+            }
+        };
+        for token in tokens(query) {
+            // Characters typed next to each other make one phrase.
+            if token.unspaced {
+                if phrase.last().is_some_and(|last| last.span.end != token.span.start) {
+                    end_phrase(&mut phrase, &mut terms);
+                }
+                phrase.push(token);
+                continue;
+            }
+            end_phrase(&mut phrase, &mut terms);
+            let prefix = token.text.chars().count() >= MIN_PREFIX_CHARS;
+            terms.push(Term::Word { text: token.text, prefix });
+        }
+        end_phrase(&mut phrase, &mut terms);
+        let mut unique: Vec<Term> = Vec::with_capacity(terms.len());
+        for term in terms {
+            if !unique.contains(&term) {
+                unique.push(term);
+            }
+        }
+        if unique.is_empty() {
+            return Err(Invalid { code: ErrorCode::InvalidQuery, message: "the search has no letters or digits".into() });
+        }
+        if unique.len() > MAX_SEARCH_TERMS {
+            return Err(Invalid {
+                code: ErrorCode::InvalidQuery,
+                message: format!("a search has at most {MAX_SEARCH_TERMS} different words"),
+            });
+        }
+        Ok(SearchQuery { terms: unique })
+    }
+
+    /// Where in `text` the terms are found: byte ranges, in order, not
+    /// overlapping (what a snippet highlights).
+    pub fn highlights(&self, text: &str) -> Vec<Range<usize>> {
+        let tokens = tokens(text);
+        let mut found: Vec<Range<usize>> = Vec::new();
+        let mut at = 0;
+        while at < tokens.len() {
+            let covered = self.terms.iter().filter_map(|term| term.match_at(&tokens[at..])).max();
+            match covered {
+                Some(n) => {
+                    let range = tokens[at].span.start..tokens[at + n - 1].span.end;
+                    match found.last_mut() {
+                        // Adjacent matches (a phrase's characters) read as one.
+                        Some(last) if last.end == range.start => last.end = range.end,
+                        _ => found.push(range),
+                    }
+                    at += n;
+                }
+                None => at += 1,
+            }
+        }
+        found
+    }
+
+    /// The terms in SQLite FTS5's query syntax: `"meet"* AND "東 京"`.
+    pub(crate) fn fts5(&self) -> String {
+        let terms: Vec<String> = self
+            .terms
+            .iter()
+            .map(|term| match term {
+                Term::Word { text, prefix: true } => format!("\"{text}\"*"),
+                Term::Word { text, prefix: false } => format!("\"{text}\""),
+                Term::Phrase(chars) => format!("\"{}\"", chars.join(" ")),
+            })
+            .collect();
+        terms.join(" AND ")
+    }
+
+    /// The terms as a PostgreSQL `tsquery` (for `to_tsquery('simple', …)`):
+    /// `'meet':* & ('東' <-> '京')`.
+    pub(crate) fn tsquery(&self) -> String {
+        let terms: Vec<String> = self
+            .terms
+            .iter()
+            .map(|term| match term {
+                Term::Word { text, prefix: true } => format!("'{text}':*"),
+                Term::Word { text, prefix: false } => format!("'{text}'"),
+                Term::Phrase(chars) => {
+                    let quoted: Vec<String> = chars.iter().map(|c| format!("'{c}'")).collect();
+                    format!("({})", quoted.join(" <-> "))
+                }
+            })
+            .collect();
+        terms.join(" & ")
+    }
+}
+
+impl Term {
+    /// How many tokens from `tokens[0]` on this term covers, if it matches
+    /// there.
+    pub(crate) fn match_at(&self, tokens: &[Token]) -> Option<usize> {
+        match self {
+            Term::Word { text, prefix } => {
+                let token = &tokens.first()?.text;
+                (token == text || (*prefix && token.starts_with(text.as_str()))).then_some(1)
+            }
+            Term::Phrase(chars) => {
+                let found = tokens.len() >= chars.len() && chars.iter().zip(tokens).all(|(c, t)| *c == t.text);
+                found.then_some(chars.len())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &str) -> SearchQuery {
+        SearchQuery::parse(q).unwrap()
+    }
+
+    #[test]
+    fn words_of_three_characters_or_more_are_prefixes() {
+        let q = parse("Meet at the CAFÉ, at 5");
+        assert_eq!(q.fts5(), r#""meet"* AND "at" AND "the"* AND "cafe"* AND "5""#);
+        assert_eq!(q.tsquery(), "'meet':* & 'at' & 'the':* & 'cafe':* & '5'");
+    }
+
+    #[test]
+    fn characters_typed_together_are_one_phrase() {
+        let q = parse("東京 大阪x");
+        assert_eq!(q.fts5(), r#""東 京" AND "大 阪" AND "x""#);
+        assert_eq!(q.tsquery(), "('東' <-> '京') & ('大' <-> '阪') & 'x'");
+    }
+
+    #[test]
+    fn no_quote_or_operator_of_the_user_reaches_the_engine() {
+        let q = parse(r#"") OR conv:c1 --'; DROP TABLE messages;* NEAR(a b)"#);
+        assert_eq!(
+            q.fts5(),
+            r#""or" AND "conv"* AND "c1" AND "drop"* AND "table"* AND "messages"* AND "near"* AND "a" AND "b""#
+        );
+        assert!(!q.tsquery().contains(';') && !q.tsquery().contains('"'));
+    }
+
+    #[test]
+    fn highlights_are_the_matched_words_of_the_original() {
+        let text = "We MEET at the Café; meeting 東京で, not Tokyo.";
+        let q = parse("meet cafe 東京");
+        let found: Vec<&str> = q.highlights(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(found, ["MEET", "Café", "meeting", "東京"]);
+        assert!(parse("xyz").highlights(text).is_empty());
+    }
+
+    #[test]
+    fn repeated_terms_count_once() {
+        assert_eq!(parse("hi hi HI").terms.len(), 1);
+    }
+
+    #[test]
+    fn too_long_empty_and_too_many_terms_are_refused() {
+        let long = "a".repeat(MAX_SEARCH_QUERY_CHARS + 1);
+        assert_eq!(SearchQuery::parse(&long).unwrap_err().code, ErrorCode::QueryTooLong);
+        assert_eq!(SearchQuery::parse(&"é".repeat(10 * 1024)).unwrap_err().code, ErrorCode::QueryTooLong);
+        assert!(SearchQuery::parse(&"é".repeat(MAX_SEARCH_QUERY_CHARS)).is_ok());
+        assert_eq!(SearchQuery::parse(" ?!… ").unwrap_err().code, ErrorCode::InvalidQuery);
+        let many: Vec<String> = (0..=MAX_SEARCH_TERMS).map(|i| format!("w{i}")).collect();
+        assert_eq!(SearchQuery::parse(&many.join(" ")).unwrap_err().code, ErrorCode::InvalidQuery);
+    }
+}

@@ -1,0 +1,86 @@
+//! [`SearchStore`] on SQLite: one FTS5 query over `messages_fts`
+//! (migration 0006), kept by triggers in the transaction that writes each
+//! message.
+//!
+//! The query reads matches newest first (FTS5 walks its doclists by rowid,
+//! which is append order) and stops after one window; membership is a join
+//! on `members`, so a removed member finds nothing. For a user in a few
+//! conversations the match also names them (`conv : (c1 OR c2 …)`), so the
+//! index skips other people's messages instead of the join discarding them
+//! one by one: a word common in the whole server but rare in the user's
+//! chats still costs little.
+
+use async_trait::async_trait;
+use banter_protocol::limits::SEARCH_WINDOW;
+use banter_protocol::{ConversationId, Message};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::rows::{message_columns, message_from_row, require_member, DbResult};
+use super::SqliteStore;
+use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore};
+use crate::StoreResult;
+
+/// Up to this many conversations are named in the match itself; a user in
+/// more is filtered by the join alone.
+const NAMED_CONVERSATIONS_MAX: usize = 100;
+
+#[async_trait]
+impl SearchStore for SqliteStore {
+    async fn search(&self, request: SearchRequest) -> StoreResult<SearchPage> {
+        self.read(move |c| search(c, &request)).await
+    }
+}
+
+fn search(conn: &Connection, request: &SearchRequest) -> StoreResult<SearchPage> {
+    let conversations: Vec<ConversationId> = match request.conversation_id {
+        Some(id) => {
+            require_member(conn, id, request.user_id)?;
+            vec![id]
+        }
+        None => {
+            let mut stmt = conn.prepare_cached("SELECT conversation_id FROM members WHERE user_id = ?1").db()?;
+            let rows = stmt.query_map([request.user_id], |row| row.get(0)).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()?
+        }
+    };
+    if conversations.is_empty() {
+        return Ok(SearchPage { messages: Vec::new(), has_more: false, truncated: false });
+    }
+    let mut matching = format!("body : ({})", request.query.fts5());
+    if conversations.len() <= NAMED_CONVERSATIONS_MAX {
+        let named: Vec<String> = conversations.iter().map(|id| format!("c{id}")).collect();
+        matching.push_str(&format!(" AND conv : ({})", named.join(" OR ")));
+    }
+    // bm25 is lower for better matches; the `conv` column does not count.
+    let candidates: Vec<Candidate> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT m.conversation_id, m.seq, m.server_ts, -bm25(messages_fts, 1.0, 0.0)
+                 FROM messages_fts
+                 JOIN messages m ON m.id = messages_fts.rowid
+                 JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
+                 WHERE messages_fts MATCH ?1 AND (?3 IS NULL OR m.conversation_id = ?3)
+                 ORDER BY messages_fts.rowid DESC LIMIT ?4",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map((&matching, request.user_id, request.conversation_id, SEARCH_WINDOW as i64 + 1), |row| {
+                Ok(Candidate { conversation_id: row.get(0)?, seq: row.get(1)?, server_ts: row.get(2)?, score: row.get(3)? })
+            })
+            .db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    let (page, has_more, truncated) = choose_page(candidates, request);
+    let mut messages: Vec<Message> = Vec::with_capacity(page.len());
+    let mut stmt = conn
+        .prepare_cached(concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ?1 AND seq = ?2"))
+        .db()?;
+    for (conversation_id, seq) in page {
+        // A reader's job is one read transaction: the row is there, with
+        // the text that matched.
+        if let Some(message) = stmt.query_row((conversation_id, seq), message_from_row).optional().db()? {
+            messages.push(message);
+        }
+    }
+    Ok(SearchPage { messages, has_more, truncated })
+}
