@@ -48,6 +48,7 @@ mod pace;
 mod pipeline;
 mod progress;
 mod report;
+mod search;
 mod seed;
 mod sync;
 mod sys;
@@ -146,6 +147,8 @@ enum Scenario {
     Sync(sync::Args),
     /// Page through a conversation of many messages: pages/s and latency.
     History(history::Args),
+    /// Full-text queries over many messages (1M by default): latency per query.
+    Search(search::Args),
 }
 
 /// Runs one scenario and prints its report. A report with problems (lost or
@@ -166,6 +169,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Group(a) => group::run(&common, a).await,
         Scenario::Sync(a) => sync::run(&common, a).await,
         Scenario::History(a) => history::run(&common, a).await,
+        Scenario::Search(a) => search::run(&common, a).await,
     }
     .context("benchmark failed")?;
     let mut report = report;

@@ -221,20 +221,33 @@ impl Setup {
         count: u64,
         size: usize,
     ) -> anyhow::Result<bool> {
+        let text = "x".repeat(size.max(1));
+        self.messages_by(count, |_| (conversation_id, sender, text.clone())).await
+    }
+
+    /// `count` messages written into the store: message `i` is
+    /// `message(i)` = (conversation, sender, text). Returns false (and does
+    /// nothing) when seeding goes through the API.
+    pub async fn messages_by<'a>(
+        &self,
+        count: u64,
+        message: impl Fn(u64) -> (ConversationId, &'a BenchUser, String),
+    ) -> anyhow::Result<bool> {
         let Seeder::Store { store, .. } = &self.seeder else {
             return Ok(false);
         };
         let bar = progress::bar(count, "messages", self.quiet);
-        let text = "x".repeat(size.max(1));
         stream::iter(0..count)
             .map(|i| {
-                let (store, bar, text) = (store.clone(), bar.clone(), text.clone());
+                let (conversation_id, sender, text) = message(i);
+                let (store, bar) = (store.clone(), bar.clone());
+                let (sender_id, sender_device_id) = (sender.user_id, sender.device_id);
                 async move {
                     store
                         .append_message(NewMessage {
                             conversation_id,
-                            sender_id: sender.user_id,
-                            sender_device_id: sender.device_id,
+                            sender_id,
+                            sender_device_id,
                             client_msg_id: format!("seed-{i}"),
                             content: Content::text(text),
                             server_ts: now_ms(),

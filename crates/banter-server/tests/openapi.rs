@@ -368,6 +368,14 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     c.unauthorized(put.clone(), mute, &mute_path).await;
     c.bad_bodies(put.clone(), mute, &mute_path, Some(&bob)).await;
 
+    // --- search ---
+    let search = "/api/v1/search";
+    c.call(get.clone(), search, &format!("{search}?q=hello"), Some(&alice), Body::None, &[], 200).await;
+    c.call(get.clone(), search, &format!("{search}?q={}", "a".repeat(300)), Some(&alice), Body::None, &[], 400).await;
+    c.call(get.clone(), search, &format!("{search}?q=hi&conversation_id={group_id}"), Some(&carol), Body::None, &[], 403).await;
+    c.unauthorized(get.clone(), search, &format!("{search}?q=hi")).await;
+    c.call(get.clone(), list, &format!("{list}?q={}", "a".repeat(300)), Some(&alice), Body::None, &[], 400).await;
+
     // --- presence, push, meta ---
     let presence = "/api/v1/presence";
     c.call(get.clone(), presence, &format!("{presence}?user_ids={bob_id},{carol_id}"), Some(&alice), Body::None, &[], 200).await;
