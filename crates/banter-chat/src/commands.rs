@@ -28,6 +28,8 @@ pub enum Input {
     Edit { seq: Seq, text: String },
     /// A delete, for everyone, of my message `seq`.
     Delete { seq: Seq },
+    /// Messages of all my conversations containing these words.
+    Search { query: String },
     Nothing,
 }
 
@@ -45,6 +47,7 @@ pub const HELP: &str = "\
 /reply <n> <text>           reply to message [n] of the open conversation
 /edit <n> <text>            edit your message [n] for everyone
 /delete <n>                 delete your message [n] for everyone
+/search <words>             find messages in all your conversations
 /quit                       leave (also Ctrl-D)
 anything else               is sent to the open conversation";
 
@@ -101,6 +104,10 @@ pub fn parse(line: &str) -> Result<Input, String> {
             Ok(if name == "reply" { Input::Reply { seq, text } } else { Input::Edit { seq, text } })
         }
         "delete" => Ok(Input::Delete { seq: parse_seq(&one("n")?)? }),
+        "search" | "find" => match command[name.len()..].trim() {
+            "" => Err("usage: /search <words>".into()),
+            query => Ok(Input::Search { query: query.to_owned() }),
+        },
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!("unknown command /{other} (try /help)")),
@@ -124,6 +131,13 @@ mod tests {
         assert_eq!(parse("/reply 3"), Err("usage: /reply <n> <text>".into()));
         assert!(parse("/edit x y").unwrap_err().contains("not a message number"));
         assert_eq!(parse("/delete"), Err("usage: /delete <n>".into()));
+    }
+
+    #[test]
+    fn a_search_takes_the_rest_of_the_line() {
+        assert_eq!(parse("/search  lunch  on friday"), Ok(Input::Search { query: "lunch  on friday".into() }));
+        assert_eq!(parse("/find 東京"), Ok(Input::Search { query: "東京".into() }));
+        assert_eq!(parse("/search   "), Err("usage: /search <words>".into()));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! sequences that recolour or retitle the terminal) are shown as visible
 //! symbols, never passed to the terminal.
 
+use banter_protocol::http::SearchResult;
 use banter_protocol::{Conversation, ConversationKind, Message, MessageKind};
 
 /// `text` with every control character except tab made visible; newlines
@@ -38,6 +39,17 @@ pub fn message_line(message: &Message, sender: &str) -> String {
             format!("#{conversation} {who}: {reply}{}{edited}  [{seq}]", printable(&message.text))
         }
     }
+}
+
+/// One search result: `#<conversation> [n] …snippet…`, the matched words
+/// in `*stars*` (the message number, for `/open` and `/history`).
+pub fn search_line(result: &SearchResult) -> String {
+    let snippet: String = result
+        .snippet
+        .iter()
+        .map(|part| if part.hit { format!("*{}*", printable(&part.text)) } else { printable(&part.text) })
+        .collect();
+    format!("#{} [{}] {snippet}", result.conversation_id, result.seq)
 }
 
 /// A conversation's name as the user knows it: the group's, or the peer's username.

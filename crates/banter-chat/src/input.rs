@@ -1,7 +1,8 @@
 //! The commands typed at the prompt (parsed in [`crate::commands`]) and
 //! the messages typed for the open conversation.
 
-use banter_protocol::{http::HistoryQuery, UserId};
+use banter_protocol::http::{HistoryQuery, SearchParams};
+use banter_protocol::UserId;
 use banter_sdk::{ApiClient, SdkError};
 use tokio::io::{BufReader, Lines, Stdin};
 
@@ -35,6 +36,7 @@ impl Client {
             Input::Reply { seq, text } => self.queue(|c, id| c.reply(id, seq, text)),
             Input::Edit { seq, text } => self.queue(|c, id| c.edit(id, seq, text)),
             Input::Delete { seq } => self.queue(|c, id| c.delete(id, seq)),
+            Input::Search { query } => self.search(&query).await,
         }
     }
 
@@ -107,6 +109,24 @@ impl Client {
                         (false, None) => "never seen".to_owned(),
                     };
                     say(&format!("{} {status}", member.user.username));
+                }
+            }
+            Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    /// One line per message found: `#conversation [seq] sender: snippet`,
+    /// the matched words in `*stars*`.
+    async fn search(&mut self, query: &str) {
+        let params = SearchParams { q: query.to_owned(), ..SearchParams::default() };
+        match self.api().search(&params).await {
+            Ok(found) if found.results.is_empty() => say("* nothing found"),
+            Ok(found) => {
+                for result in &found.results {
+                    say(&display::search_line(result));
+                }
+                if found.next_offset.is_some() {
+                    say("* more found: add a word to narrow the search");
                 }
             }
             Err(e) => say(&format!("! {}", e)),

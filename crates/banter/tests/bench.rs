@@ -126,6 +126,15 @@ fn history_reads_more_pages_than_the_per_account_read_budget() {
     assert_eq!(r["results"]["bad_pages"], 0);
 }
 
+#[test]
+fn search_runs_every_query_and_finds_the_common_words() {
+    let r = bench(&["search", "--messages", "3000", "--users", "10", "--conversations", "40", "--queries", "200"]);
+    let results = &r["results"];
+    assert_eq!(r["latency_ms"]["query"]["count"], 200, "{r:#}");
+    // Queries are drawn like the texts: most find something.
+    assert!(results["results_per_query"].as_f64().unwrap_or(0.0) > 1.0, "{results:#}");
+}
+
 /// The shared PostgreSQL server and NATS (`scripts/services-up`).
 fn cluster_services() -> (String, String) {
     (banter_test_support::postgres::admin_url(), banter_test_support::nats_url())

@@ -246,6 +246,8 @@ async fn replies_edits_and_deletes_by_message_number() {
     alice.expect(&format!("#{chat} bob: ↪[1] yes, where?  [2]"));
     alice.type_line("/edit 1 lunch at 1?");
     bob.expect(&format!("#{chat} alice edited [1]: lunch at 1?"));
+    bob.type_line("/search WHERE");
+    bob.expect(&format!("#{chat} [2] yes, *where*?"));
     bob.type_line("/edit 1 not mine");
     bob.expect("! not sent: ");
     alice.type_line("/delete 2");

@@ -67,6 +67,7 @@ export function createApi({ getToken = () => null, onUnauthorized = () => {} } =
     removeMember: (id, userId) => request('DELETE', `/conversations/${id}/members/${userId}`),
     history: (id, { before, after, limit } = {}) => request('GET', `/conversations/${id}/messages${q({ before, after, limit })}`),
     markRead: (id, seq) => request('POST', `/conversations/${id}/read`, { seq }),
+    search: (params) => request('GET', `/search${q(params)}`),
     presence: (userIds) => request('GET', `/presence${q({ user_ids: userIds.join(',') })}`).then((r) => r.presence),
     receipts: (id, seq) => request('GET', `/conversations/${id}/messages/${seq}/receipts`),
     vapidPublicKey: () => request('GET', '/push/vapid-public-key').then((r) => r.public_key),

@@ -83,3 +83,8 @@ export function connectionText(st) {
   if (st.status === 'waiting') return `Connection lost. Reconnecting in ${Math.max(1, Math.round(st.retryInMs / 1000))} s…`;
   return CONNECTION_TEXT[st.status] || st.status;
 }
+
+/** `text` for matching: case and accents ignored (`Zoë` matches `zoe`, `Straße` `strasse`), as the server's search does. */
+export function fold(text) {
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ß/g, 'ss').replace(/ς/g, 'σ');
+}

@@ -24,6 +24,7 @@ export class Store {
     this.timelines = new Map();
     this.activeId = null;
     this.notice = null; // {kind: 'error'|'info', text}
+    this.pendingJump = null; // {conversationId, seq}: a found message to scroll to once its chat is open
     this.listeners = new Set();
     this.scheduled = false;
   }

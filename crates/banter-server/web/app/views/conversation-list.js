@@ -1,13 +1,16 @@
 // The conversation list: title, last message, time, unread badge and, for
 // 1:1 conversations, the peer's presence dot. Items are kept by id and
 // updated in place so keyboard focus survives updates. A filter box finds a
-// chat by name (Ctrl/⌘+K focuses it); ↑/↓, Home and End move between rows.
+// chat by name, case and accents ignored (Ctrl/⌘+K focuses it), and its
+// text is also searched in the messages (message-search.js); ↑/↓, Home
+// and End move between rows.
 
 import { paintAvatar } from '../avatar.js';
 import { h, setText } from '../dom.js';
-import { formatListTime, plural, preview } from '../format.js';
+import { fold, formatListTime, plural, preview } from '../format.js';
+import { MAX_QUERY_CHARS } from './message-search.js';
 
-export function conversationListView({ store, onOpen }) {
+export function conversationListView({ store, onOpen, onQuery = () => {} }) {
   const list = h('ul', { class: 'conv-list', id: 'conversation-list' });
   const empty = h('p', { class: 'empty-list' });
   const root = h('nav', { class: 'conv-nav', 'aria-label': 'Conversations' }, list, empty);
@@ -15,13 +18,14 @@ export function conversationListView({ store, onOpen }) {
     type: 'search',
     id: 'conversation-filter',
     class: 'conv-filter',
-    placeholder: 'Find a chat',
-    'aria-label': 'Find a chat by name',
+    placeholder: 'Find a chat or message',
+    'aria-label': 'Find a chat by name, or messages by their words',
+    maxlength: String(MAX_QUERY_CHARS),
     'aria-controls': 'conversation-list',
     'aria-keyshortcuts': 'Control+K Meta+K',
     autocomplete: 'off',
     spellcheck: 'false',
-    oninput: () => render(),
+    oninput: () => (render(), onQuery(filter.value)),
     onkeydown: (e) => {
       if (e.key === 'ArrowDown') {
         e.preventDefault();
@@ -30,6 +34,7 @@ export function conversationListView({ store, onOpen }) {
         e.preventDefault();
         filter.value = '';
         render();
+        onQuery('');
       }
     },
   });
@@ -47,10 +52,9 @@ export function conversationListView({ store, onOpen }) {
   let shown = [];
 
   function matches(c) {
-    const q = filter.value.trim().toLowerCase();
+    const q = fold(filter.value.trim());
     if (!q) return true;
-    const title = store.title(c).toLowerCase();
-    return title.includes(q) || (c.peer?.username ?? '').toLowerCase().includes(q);
+    return fold(store.title(c)).includes(q) || fold(c.peer?.username ?? '').includes(q);
   }
 
   function item(id) {

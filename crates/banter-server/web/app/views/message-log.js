@@ -179,6 +179,12 @@ export function messageLogView({ store, client, onReply = () => {}, onEdit = () 
     if (!c) return;
     const t = store.timeline(c.id);
     if (!positioned && t.loaded && !t.loadingUnread) position(t);
+    // A message chosen among search results, once the chat is positioned.
+    const jump = store.pendingJump;
+    if (positioned && jump?.conversationId === c.id) {
+      store.pendingJump = null;
+      jumpTo(jump.seq);
+    }
     // Busy while the chat opens (pages back to the first unread still
     // coming in, the opening position not taken): screen readers wait, and
     // so do tests before they scroll.

@@ -13,6 +13,7 @@ import { installShortcuts } from '../shortcuts.js';
 import { chatView } from './chat.js';
 import { confirmDialog } from './confirm.js';
 import { conversationListView } from './conversation-list.js';
+import { messageSearchView } from './message-search.js';
 import { membersDialog, newChatDialog, newGroupDialog, settingsDialog } from './dialogs.js';
 import { helpDialog } from './help.js';
 
@@ -82,7 +83,10 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
   const noticeText = h('span');
   notice.append(noticeText, h('button', { type: 'button', class: 'link', text: 'Dismiss', onclick: () => ((store.notice = null), store.changed()) }));
 
-  const list = conversationListView({ store, onOpen: open });
+  // A found message opens its chat, which then scrolls to it (message-log.js).
+  const found = messageSearchView({ store, api, onOpen: (id, seq) => ((store.pendingJump = { conversationId: id, seq }), open(id)) });
+  const list = conversationListView({ store, onOpen: open, onQuery: found.query });
+  list.root.append(found.root);
   const chat = chatView({ store, client, confirm, onBack: () => navigateTo(null), onShowMembers: (id) => members.open(id) });
 
   async function logout() {
