@@ -15,7 +15,7 @@ use super::conversations::require_member;
 use super::rows::{message, message_columns, DbResult, MessageRow};
 use super::PgStore;
 use crate::search::text::search_form;
-use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore};
+use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore, SCORE_HEAD_BYTES};
 use crate::StoreResult;
 
 /// Messages indexed per statement by [`backfill`].
@@ -36,8 +36,10 @@ impl SearchStore for PgStore {
         let tsquery = request.query.tsquery();
         let (tsquery, request_ref) = (&tsquery, &request);
         let per_shard = futures_util::future::try_join_all(pools.iter().map(|pool| async move {
-            sqlx::query_as::<_, (i64, i64, i64, f64)>(
-                "SELECT m.conversation_id, m.seq, m.server_ts, ts_rank(m.search, q)::float8
+            // substr of a TOASTed text fetches only the slices it needs;
+            // octet_length reads the stored length.
+            sqlx::query_as::<_, (i64, i64, i64, String, i32)>(
+                "SELECT m.conversation_id, m.seq, m.server_ts, substr(m.text, 1, $5), octet_length(m.text)
                  FROM to_tsquery('simple', $1) q, messages m
                  JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
                  WHERE m.search @@ q AND ($3::bigint IS NULL OR m.conversation_id = $3)
@@ -47,6 +49,7 @@ impl SearchStore for PgStore {
             .bind(request_ref.user_id)
             .bind(request_ref.conversation_id)
             .bind(SEARCH_WINDOW as i64 + 1)
+            .bind(SCORE_HEAD_BYTES as i32)
             .fetch_all(*pool)
             .await
             .db()
@@ -55,7 +58,13 @@ impl SearchStore for PgStore {
         let candidates = per_shard
             .into_iter()
             .flatten()
-            .map(|(conversation_id, seq, server_ts, score)| Candidate { conversation_id, seq, server_ts, score })
+            .map(|(conversation_id, seq, server_ts, head, bytes)| Candidate {
+                conversation_id,
+                seq,
+                server_ts,
+                head: cut_at_char(head, SCORE_HEAD_BYTES),
+                bytes: usize::try_from(bytes).unwrap_or(0),
+            })
             .collect();
         let (page, has_more, truncated) = choose_page(candidates, &request);
         let mut messages = Vec::with_capacity(page.len());
@@ -128,4 +137,16 @@ pub(super) async fn backfill(pool: &PgPool, shard: usize) -> StoreResult<()> {
     sqlx::query("UPDATE search_backfill SET done = TRUE").execute(pool).await.db()?;
     tracing::info!(shard, indexed, "stored messages indexed for search");
     Ok(())
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut_at_char(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }

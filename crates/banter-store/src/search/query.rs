@@ -1,10 +1,13 @@
 //! A search as typed, read into terms, and said in each engine's query
 //! language.
 //!
-//! Every term must be found (AND). A word of [`MIN_PREFIX_CHARS`] or more
-//! characters also finds the words it begins (`meet` finds `meeting`); a
-//! shorter one only itself. A run of characters of an unspaced script is a
-//! phrase: its characters in that order, next to each other.
+//! Every term must be found (AND). A word finds the same word (as the
+//! tokenizer folds it), not longer words it begins: a prefix query makes
+//! the engine merge the postings of every word with that prefix across the
+//! whole server before it can stop at the newest matches, 30 ms for a
+//! common prefix over a million messages, so `meet` does not find
+//! `meeting`. A run of characters of an unspaced script is a phrase: its
+//! characters in that order, next to each other.
 //!
 //! The terms are made of letters and digits only (the tokenizer keeps
 //! nothing else), so they need no escaping in either query language: no
@@ -17,9 +20,6 @@ use banter_protocol::ErrorCode;
 
 use super::text::{tokens, Token};
 
-/// A word this long or longer also finds the words it begins.
-pub const MIN_PREFIX_CHARS: usize = 3;
-
 /// A parsed search: the terms every result contains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
@@ -29,8 +29,8 @@ pub struct SearchQuery {
 /// One term of a search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Term {
-    /// A word, also found as the start of longer words when `prefix`.
-    Word { text: String, prefix: bool },
+    /// A word.
+    Word(String),
     /// Characters of an unspaced script, in order and adjacent.
     Phrase(Vec<String>),
 }
@@ -66,8 +66,7 @@ impl SearchQuery {
                 continue;
             }
             end_phrase(&mut phrase, &mut terms);
-            let prefix = token.text.chars().count() >= MIN_PREFIX_CHARS;
-            terms.push(Term::Word { text: token.text, prefix });
+            terms.push(Term::Word(token.text));
         }
         end_phrase(&mut phrase, &mut terms);
         let mut unique: Vec<Term> = Vec::with_capacity(terms.len());
@@ -86,6 +85,21 @@ impl SearchQuery {
             });
         }
         Ok(SearchQuery { terms: unique })
+    }
+
+    /// How often each term occurs in `text`, and how many tokens it has:
+    /// what ranking needs of a message.
+    pub(crate) fn frequencies(&self, text: &str) -> (Vec<u32>, usize) {
+        let tokens = tokens(text);
+        let mut counts = vec![0u32; self.terms.len()];
+        for at in 0..tokens.len() {
+            for (term, count) in self.terms.iter().zip(counts.iter_mut()) {
+                if term.match_at(&tokens[at..]).is_some() {
+                    *count += 1;
+                }
+            }
+        }
+        (counts, tokens.len())
     }
 
     /// Where in `text` the terms are found: byte ranges, in order, not
@@ -112,14 +126,13 @@ impl SearchQuery {
         found
     }
 
-    /// The terms in SQLite FTS5's query syntax: `"meet"* AND "東 京"`.
+    /// The terms in SQLite FTS5's query syntax: `"meet" AND "東 京"`.
     pub(crate) fn fts5(&self) -> String {
         let terms: Vec<String> = self
             .terms
             .iter()
             .map(|term| match term {
-                Term::Word { text, prefix: true } => format!("\"{text}\"*"),
-                Term::Word { text, prefix: false } => format!("\"{text}\""),
+                Term::Word(text) => format!("\"{text}\""),
                 Term::Phrase(chars) => format!("\"{}\"", chars.join(" ")),
             })
             .collect();
@@ -127,14 +140,13 @@ impl SearchQuery {
     }
 
     /// The terms as a PostgreSQL `tsquery` (for `to_tsquery('simple', …)`):
-    /// `'meet':* & ('東' <-> '京')`.
+    /// `'meet' & ('東' <-> '京')`.
     pub(crate) fn tsquery(&self) -> String {
         let terms: Vec<String> = self
             .terms
             .iter()
             .map(|term| match term {
-                Term::Word { text, prefix: true } => format!("'{text}':*"),
-                Term::Word { text, prefix: false } => format!("'{text}'"),
+                Term::Word(text) => format!("'{text}'"),
                 Term::Phrase(chars) => {
                     let quoted: Vec<String> = chars.iter().map(|c| format!("'{c}'")).collect();
                     format!("({})", quoted.join(" <-> "))
@@ -150,10 +162,7 @@ impl Term {
     /// there.
     pub(crate) fn match_at(&self, tokens: &[Token]) -> Option<usize> {
         match self {
-            Term::Word { text, prefix } => {
-                let token = &tokens.first()?.text;
-                (token == text || (*prefix && token.starts_with(text.as_str()))).then_some(1)
-            }
+            Term::Word(text) => (tokens.first()?.text == *text).then_some(1),
             Term::Phrase(chars) => {
                 let found = tokens.len() >= chars.len() && chars.iter().zip(tokens).all(|(c, t)| *c == t.text);
                 found.then_some(chars.len())
@@ -171,10 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn words_of_three_characters_or_more_are_prefixes() {
+    fn words_are_folded_and_every_one_must_be_found() {
         let q = parse("Meet at the CAFÉ, at 5");
-        assert_eq!(q.fts5(), r#""meet"* AND "at" AND "the"* AND "cafe"* AND "5""#);
-        assert_eq!(q.tsquery(), "'meet':* & 'at' & 'the':* & 'cafe':* & '5'");
+        assert_eq!(q.fts5(), r#""meet" AND "at" AND "the" AND "cafe" AND "5""#);
+        assert_eq!(q.tsquery(), "'meet' & 'at' & 'the' & 'cafe' & '5'");
+    }
+
+    #[test]
+    fn frequencies_count_each_term_and_the_tokens() {
+        let q = parse("pizza 東京");
+        assert_eq!(q.frequencies("Pizza, pizza! 東京 and 東 京 pizzas"), (vec![2, 2], 8));
     }
 
     #[test]
@@ -189,7 +204,7 @@ mod tests {
         let q = parse(r#"") OR conv:c1 --'; DROP TABLE messages;* NEAR(a b)"#);
         assert_eq!(
             q.fts5(),
-            r#""or" AND "conv"* AND "c1" AND "drop"* AND "table"* AND "messages"* AND "near"* AND "a" AND "b""#
+            r#""or" AND "conv" AND "c1" AND "drop" AND "table" AND "messages" AND "near" AND "a" AND "b""#
         );
         assert!(!q.tsquery().contains(';') && !q.tsquery().contains('"'));
     }
@@ -199,7 +214,7 @@ mod tests {
         let text = "We MEET at the Café; meeting 東京で, not Tokyo.";
         let q = parse("meet cafe 東京");
         let found: Vec<&str> = q.highlights(text).into_iter().map(|r| &text[r]).collect();
-        assert_eq!(found, ["MEET", "Café", "meeting", "東京"]);
+        assert_eq!(found, ["MEET", "Café", "東京"]);
         assert!(parse("xyz").highlights(text).is_empty());
     }
 

@@ -13,11 +13,13 @@
 use async_trait::async_trait;
 use banter_protocol::limits::SEARCH_WINDOW;
 use banter_protocol::{ConversationId, Message};
-use rusqlite::{Connection, OptionalExtension};
+use std::io::Read;
+
+use rusqlite::{Connection, DatabaseName, OptionalExtension};
 
 use super::rows::{message_columns, message_from_row, require_member, DbResult};
 use super::SqliteStore;
-use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore};
+use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore, SCORE_HEAD_BYTES};
 use crate::StoreResult;
 
 /// Up to this many conversations are named in the match itself; a user in
@@ -51,11 +53,16 @@ fn search(conn: &Connection, request: &SearchRequest) -> StoreResult<SearchPage>
         let named: Vec<String> = conversations.iter().map(|id| format!("c{id}")).collect();
         matching.push_str(&format!(" AND conv : ({})", named.join(" OR ")));
     }
-    // bm25 is lower for better matches; the `conv` column does not count.
-    let candidates: Vec<Candidate> = {
+    // A short text comes whole; a longer one's head is read by blob I/O,
+    // which reads only its first pages (`substr` would load all of it).
+    // `octet_length` reads the length without the text.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut long: Vec<(usize, i64)> = Vec::new();
+    {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT m.conversation_id, m.seq, m.server_ts, -bm25(messages_fts, 1.0, 0.0)
+                "SELECT m.id, m.conversation_id, m.seq, m.server_ts, octet_length(m.text),
+                        CASE WHEN octet_length(m.text) <= ?5 THEN m.text END
                  FROM messages_fts
                  JOIN messages m ON m.id = messages_fts.rowid
                  JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
@@ -63,13 +70,28 @@ fn search(conn: &Connection, request: &SearchRequest) -> StoreResult<SearchPage>
                  ORDER BY messages_fts.rowid DESC LIMIT ?4",
             )
             .db()?;
-        let rows = stmt
-            .query_map((&matching, request.user_id, request.conversation_id, SEARCH_WINDOW as i64 + 1), |row| {
-                Ok(Candidate { conversation_id: row.get(0)?, seq: row.get(1)?, server_ts: row.get(2)?, score: row.get(3)? })
-            })
+        let window = SEARCH_WINDOW as i64 + 1;
+        let mut rows = stmt
+            .query((&matching, request.user_id, request.conversation_id, window, SCORE_HEAD_BYTES as i64))
             .db()?;
-        rows.collect::<rusqlite::Result<_>>().db()?
-    };
+        while let Some(row) = rows.next().db()? {
+            let head: Option<String> = row.get(5).db()?;
+            if head.is_none() {
+                long.push((candidates.len(), row.get(0).db()?));
+            }
+            let bytes: i64 = row.get(4).db()?;
+            candidates.push(Candidate {
+                conversation_id: row.get(1).db()?,
+                seq: row.get(2).db()?,
+                server_ts: row.get(3).db()?,
+                head: head.unwrap_or_default(),
+                bytes: usize::try_from(bytes).unwrap_or(0),
+            });
+        }
+    }
+    for (at, id) in long {
+        candidates[at].head = text_head(conn, id)?;
+    }
     let (page, has_more, truncated) = choose_page(candidates, request);
     let mut messages: Vec<Message> = Vec::with_capacity(page.len());
     let mut stmt = conn
@@ -83,4 +105,21 @@ fn search(conn: &Connection, request: &SearchRequest) -> StoreResult<SearchPage>
         }
     }
     Ok(SearchPage { messages, has_more, truncated })
+}
+
+/// The first [`SCORE_HEAD_BYTES`] of message `id`'s text, cut at a
+/// character, read by blob I/O (only those pages of the row).
+fn text_head(conn: &Connection, id: i64) -> StoreResult<String> {
+    let mut blob = conn.blob_open(DatabaseName::Main, "messages", "text", id, true).db()?;
+    let mut head = Vec::with_capacity(SCORE_HEAD_BYTES);
+    (&mut blob).take(SCORE_HEAD_BYTES as u64).read_to_end(&mut head).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
+    Ok(match String::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    })
 }
