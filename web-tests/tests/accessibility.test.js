@@ -1,5 +1,5 @@
 // axe-core on every view of the web client (sign-in, the empty app, the
-// conversation list, a 1:1 chat, a group chat with its members, the
+// conversation list, messages found by search, a 1:1 chat, a group chat with its members, the
 // settings, new chat, shortcuts and confirmation dialogs), on a phone and a
 // desktop, in light and dark mode: no serious or critical violation, and
 // (moderate in axe, but named in issue 17) a level-one heading and a main
@@ -70,6 +70,11 @@ async function everyView(options, label) {
   await login(page, alice.username);
   await page.locator('.conv-item', { hasText: 'Accessible group' }).waitFor();
   await check('conversation list');
+
+  await page.fill('#conversation-filter', 'hello');
+  await page.locator('#message-search-results .search-hit mark').first().waitFor();
+  await check('messages found');
+  await page.press('#conversation-filter', 'Escape');
 
   await page.getByRole('button', { name: 'New chat' }).click();
   await page.locator('#new-chat-dialog[open]').waitFor();

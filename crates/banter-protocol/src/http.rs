@@ -147,10 +147,10 @@ pub struct ConversationListQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct SearchParams {
-    /// What to look for: words (each must be found; three letters or more
-    /// also find the words they begin) and runs of Chinese, Japanese, Korean
-    /// or Thai characters (found as typed). Case and accents are ignored.
-    /// At most 256 characters and 16 different words.
+    /// What to look for: words (each must be found, as a whole word) and
+    /// runs of Chinese, Japanese, Korean or Thai characters (found as
+    /// typed). Case and accents are ignored. At most 256 characters and 16
+    /// different words.
     pub q: String,
     /// Only this conversation (the caller must be a member).
     #[serde(default)]
@@ -173,8 +173,9 @@ pub struct SearchParams {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SearchOrder {
-    /// Best match first (the engine's rank: rarer words and more of them
-    /// count more), newer first among equals.
+    /// Best match first (BM25 over the matches looked at: rarer words and
+    /// more of them count more, long messages less), newer first among
+    /// equals.
     #[default]
     Relevance,
     /// Newest first.

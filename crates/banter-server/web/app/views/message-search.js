@@ -21,7 +21,7 @@ export const MAX_QUERY_CHARS = 256;
  */
 export function messageSearchView({ store, api, onOpen }) {
   const heading = h('h2', { class: 'search-head', id: 'message-search-head', text: 'Messages' });
-  const status = h('p', { class: 'empty-list', role: 'status' });
+  const status = h('p', { class: 'search-status', role: 'status' });
   const results = h('ul', { class: 'search-results', id: 'message-search-results', 'aria-labelledby': 'message-search-head' });
   const more = h('button', { type: 'button', class: 'link more-results', id: 'more-results', hidden: true, text: 'More results', onclick: () => run(shown.q, shown.next) });
   const root = h('section', { class: 'message-search', id: 'message-search', hidden: true }, heading, results, status, more);
