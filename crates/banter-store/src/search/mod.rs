@@ -100,7 +100,7 @@ pub(crate) struct Candidate {
 pub(crate) fn choose_page(mut candidates: Vec<Candidate>, request: &SearchRequest) -> (Vec<(ConversationId, Seq)>, bool, bool) {
     let truncated = candidates.len() > SEARCH_WINDOW;
     let key = |c: &Candidate| (c.server_ts, c.conversation_id, c.seq);
-    candidates.sort_by(|a, b| key(b).cmp(&key(a)));
+    candidates.sort_by_key(|c| std::cmp::Reverse(key(c)));
     candidates.truncate(SEARCH_WINDOW);
     let mut ordered: Vec<(f64, &Candidate)> = match request.order {
         SearchOrder::Recent => candidates.iter().map(|c| (0.0, c)).collect(),
