@@ -49,6 +49,9 @@ pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
 pub const MAX_PAGE_SIZE: u32 = 200;
 /// Page size when a request gives none.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Most messages in one page of `GET /me/export` (the page also stops at
+/// 1 MiB of text).
+pub const EXPORT_PAGE_MESSAGES: u32 = 500;
 
 /// A rule that a piece of user input broke, with the wire code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
