@@ -38,21 +38,6 @@ pub(crate) fn parse_message_kind(value: &str) -> StoreResult<MessageKind> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_enum_values_are_errors_not_panics() {
-        assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
-        assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
-        assert!(matches!(parse_message_kind("poll"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
-        assert_eq!(parse_message_kind("edit").unwrap(), MessageKind::Edit);
-        assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
-        assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
-    }
-}
-
 /// A profile from the `users` columns. A deleted account's row holds
 /// [`deleted_username`] and an erased display name: it comes back with
 /// both empty and `deleted` set, whichever query read it.
@@ -71,4 +56,19 @@ const DELETED_USERNAME_PREFIX: &str = "#";
 /// id) and never a valid username, so nobody can log in to it or find it.
 pub(crate) fn deleted_username(id: UserId) -> String {
     format!("{DELETED_USERNAME_PREFIX}{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_are_errors_not_panics() {
+        assert!(matches!(parse_kind("channel"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert!(matches!(parse_role("owner"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert!(matches!(parse_message_kind("poll"), Err(StoreError::Unavailable(m)) if m.contains("corrupt row")));
+        assert_eq!(parse_message_kind("edit").unwrap(), MessageKind::Edit);
+        assert_eq!(parse_kind("group").unwrap(), ConversationKind::Group);
+        assert_eq!(parse_role("admin").unwrap(), MemberRole::Admin);
+    }
 }

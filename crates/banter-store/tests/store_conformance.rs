@@ -1364,12 +1364,6 @@ async fn settings_are_created_once(db: &dyn Backend) {
 }
 
 // ---------------------------------------------------------------------------
-// Running the suite
-// ---------------------------------------------------------------------------
-
-/// Expands to one `#[tokio::test]` per check for one backend, inside a
-/// module named after the backend.
-// ---------------------------------------------------------------------------
 // Blocks and leaving (issue 16)
 // ---------------------------------------------------------------------------
 
@@ -1564,6 +1558,12 @@ async fn sent_messages_page_through_every_conversation_once_as_they_stand(db: &d
     assert!(store.sent_messages(c.user, Some((i64::MAX, 0)), 5).await.unwrap().messages.is_empty());
 }
 
+// ---------------------------------------------------------------------------
+// Running the suite
+// ---------------------------------------------------------------------------
+
+/// Expands to one `#[tokio::test]` per check for one backend, inside a
+/// module named after the backend.
 macro_rules! conformance_suite {
     ($backend:ident => $make:expr; $($check:ident),+ $(,)?) => {
         mod $backend {
