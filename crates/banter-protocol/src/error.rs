@@ -101,6 +101,20 @@ pub enum ErrorCode {
     /// 16 different words.
     InvalidQuery,
 
+    // --- blocks and leaving (issue 16) ---
+    /// A block stands between the caller and this user (either blocked the
+    /// other): no direct conversation is opened and nothing new is sent
+    /// into it, and a blocked user cannot add the user who blocked them to
+    /// a group.
+    Blocked,
+    /// A user cannot block themselves.
+    CannotBlockYourself,
+    /// The caller's block list holds as many users as the server allows
+    /// (`max_blocked_users`, 10,000 by default).
+    TooManyBlocks,
+    /// The password given to confirm deleting the account is wrong.
+    WrongPassword,
+
     // --- push ---
     /// The push subscription's endpoint is not allowed, or its keys are malformed.
     InvalidPushSubscription,
@@ -138,14 +152,14 @@ impl ErrorCode {
         match self {
             InvalidJson | UnknownFrameType | BinaryFrame | InvalidRequest | InvalidUsername | InvalidPassword
             | InvalidName | MessageEmpty | MessageTooLong | InvalidText | InvalidClientMsgId
-            | InvalidConversation | InvalidPushSubscription | InvalidReply | QueryTooLong | InvalidQuery => 400,
+            | InvalidConversation | InvalidPushSubscription | InvalidReply | CannotBlockYourself | QueryTooLong | InvalidQuery => 400,
             Unauthorized | SessionExpired | InvalidCredentials => 401,
-            NotAMember | Forbidden | OriginNotAllowed | NotYourMessage | EditWindowClosed => 403,
+            NotAMember | Forbidden | OriginNotAllowed | NotYourMessage | EditWindowClosed | Blocked | WrongPassword => 403,
             UserNotFound | DeviceNotFound | ConversationNotFound | MessageNotFound | NotFound => 404,
             MethodNotAllowed => 405,
             UsernameTaken | AlreadyMember | GroupFull | PushEndpointTaken | TooManyPushSubscriptions
             | PushProviderNotConfigured
-            | ClientMsgIdReused | MessageDeleted | TooManyEdits => 409,
+            | ClientMsgIdReused | MessageDeleted | TooManyEdits | TooManyBlocks => 409,
             RequestTimeout => 408,
             PayloadTooLarge => 413,
             RateLimited => 429,
@@ -194,6 +208,10 @@ impl ErrorCode {
             TooManyEdits => "too_many_edits",
             QueryTooLong => "query_too_long",
             InvalidQuery => "invalid_query",
+            Blocked => "blocked",
+            CannotBlockYourself => "cannot_block_yourself",
+            TooManyBlocks => "too_many_blocks",
+            WrongPassword => "wrong_password",
             InvalidPushSubscription => "invalid_push_subscription",
             PushEndpointTaken => "push_endpoint_taken",
             TooManyPushSubscriptions => "too_many_push_subscriptions",
@@ -207,7 +225,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidReply, ErrorCode::NotYourMessage, ErrorCode::MessageDeleted, ErrorCode::EditWindowClosed, ErrorCode::TooManyEdits, ErrorCode::QueryTooLong, ErrorCode::InvalidQuery, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::InvalidJson, ErrorCode::UnknownFrameType, ErrorCode::BinaryFrame, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout, ErrorCode::Unauthorized, ErrorCode::SessionExpired, ErrorCode::InvalidCredentials, ErrorCode::NotAMember, ErrorCode::Forbidden, ErrorCode::OriginNotAllowed, ErrorCode::RateLimited, ErrorCode::InvalidUsername, ErrorCode::InvalidPassword, ErrorCode::InvalidName, ErrorCode::UsernameTaken, ErrorCode::UserNotFound, ErrorCode::DeviceNotFound, ErrorCode::ConversationNotFound, ErrorCode::GroupFull, ErrorCode::InvalidConversation, ErrorCode::AlreadyMember, ErrorCode::MessageNotFound, ErrorCode::MessageEmpty, ErrorCode::MessageTooLong, ErrorCode::InvalidText, ErrorCode::InvalidClientMsgId, ErrorCode::ClientMsgIdReused, ErrorCode::InvalidReply, ErrorCode::NotYourMessage, ErrorCode::MessageDeleted, ErrorCode::EditWindowClosed, ErrorCode::TooManyEdits, ErrorCode::QueryTooLong, ErrorCode::InvalidQuery, ErrorCode::Blocked, ErrorCode::CannotBlockYourself, ErrorCode::TooManyBlocks, ErrorCode::WrongPassword, ErrorCode::InvalidPushSubscription, ErrorCode::PushEndpointTaken, ErrorCode::TooManyPushSubscriptions, ErrorCode::PushProviderNotConfigured, ErrorCode::StorageUnavailable, ErrorCode::ShuttingDown, ErrorCode::Internal, ErrorCode::NotFound, ErrorCode::MethodNotAllowed];
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -394,3 +394,73 @@ pub struct Health {
     /// The server's version.
     pub version: String,
 }
+
+// --- Blocks (issue 16) ---
+
+/// One user on the caller's block list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockedUser {
+    /// The blocked user's profile.
+    pub user: User,
+    /// When the caller blocked them.
+    pub blocked_at: TimestampMs,
+}
+
+/// `GET /api/v1/blocks`: everyone the caller has blocked, most recent
+/// first (at most `max_blocked_users`, 10,000 by default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockList {
+    /// The blocked users.
+    pub blocked: Vec<BlockedUser>,
+}
+
+// --- Leaving for good (issue 16) ---
+
+/// `DELETE /api/v1/me`: the account's password, to confirm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteAccountRequest {
+    /// The account's current password.
+    pub password: String,
+}
+
+/// `GET /api/v1/me/export`: where the page starts. Both or neither: the
+/// page holds the caller's messages after this position, in (conversation,
+/// seq) order; neither starts at the beginning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct ExportQuery {
+    /// The conversation of the last message of the previous page.
+    #[serde(default)]
+    pub after_conversation_id: Option<ConversationId>,
+    /// The seq of the last message of the previous page.
+    #[serde(default)]
+    pub after_seq: Option<Seq>,
+}
+
+/// Where the next export page starts (the last message of this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportCursor {
+    /// Pass as `after_conversation_id`.
+    pub conversation_id: ConversationId,
+    /// Pass as `after_seq`.
+    pub seq: Seq,
+}
+
+/// One page of `GET /api/v1/me/export`: the caller's profile and the text
+/// messages they sent (as they stand: edited text, deleted ones left out),
+/// at most 500 messages or 1 MiB of text per page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportPage {
+    /// The caller's profile.
+    pub user: User,
+    /// The caller's messages of this page, in (conversation, seq) order.
+    pub messages: Vec<Message>,
+    /// Where the next page starts; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<ExportCursor>,
+}

@@ -59,6 +59,9 @@ pub const MAX_SEARCH_PAGE_SIZE: u32 = 20;
 /// How many of the newest matching messages a search ranks: older matches
 /// are not looked at (the answer says `truncated`).
 pub const SEARCH_WINDOW: usize = 1_000;
+/// Most messages in one page of `GET /me/export` (the page also stops at
+/// 1 MiB of text).
+pub const EXPORT_PAGE_MESSAGES: u32 = 500;
 
 /// A rule that a piece of user input broke, with the wire code it maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,11 @@ pub struct User {
     pub username: String,
     /// The name shown to others.
     pub display_name: String,
+    /// True once the account was deleted: `username` and `display_name`
+    /// are then empty (the profile is erased) and clients show "Deleted
+    /// user". The messages it sent stay, under this id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// One logged-in device (session) of the current user.

@@ -371,6 +371,7 @@ impl Connection {
                     id: 0,
                     username: String::new(),
                     display_name: String::new(),
+                    deleted: false,
                 },
                 device_id: 0,
                 heartbeat_interval_ms: 0,

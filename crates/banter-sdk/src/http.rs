@@ -14,6 +14,7 @@ use banter_protocol::http::{
     PushSubscriptionCreated, PushSubscriptionRequest, ReadMarkerResponse, SessionResponse,
     SignupRequest, UpdateProfileRequest, VapidPublicKey,
 };
+use banter_protocol::http::{BlockList, BlockedUser, DeleteAccountRequest, ExportCursor, ExportPage, ExportQuery};
 use banter_protocol::{
     Conversation, ConversationDetail, ConversationId, Device, DeviceId, Presence, Seq, User, UserId,
 };
@@ -214,6 +215,71 @@ impl ApiClient {
     pub async fn revoke_device(&self, device_id: DeviceId) -> Result<(), SdkError> {
         self.empty(self.request(Method::DELETE, &["devices", &device_id.to_string()]))
             .await
+    }
+
+    // ----- blocks -----
+
+    /// `GET /blocks`: everyone this user has blocked, most recent first.
+    pub async fn blocked_users(&self) -> Result<Vec<BlockedUser>, SdkError> {
+        let list: BlockList = self.json(self.request(Method::GET, &["blocks"])).await?;
+        Ok(list.blocked)
+    }
+
+    /// `PUT /blocks/{user_id}`: blocks a user (again: no change). Neither
+    /// may then open or send into their direct conversation, they cannot add
+    /// this user to groups, and presence and typing stop between them.
+    pub async fn block(&self, user_id: UserId) -> Result<(), SdkError> {
+        self.empty(self.request(Method::PUT, &["blocks", &user_id.to_string()]))
+            .await
+    }
+
+    /// `DELETE /blocks/{user_id}`: lifts this user's block of another, if any.
+    pub async fn unblock(&self, user_id: UserId) -> Result<(), SdkError> {
+        self.empty(self.request(Method::DELETE, &["blocks", &user_id.to_string()]))
+            .await
+    }
+
+    // ----- leaving for good -----
+
+    /// `DELETE /me`: deletes the account for good, confirmed with its
+    /// password (`wrong_password` otherwise). Every device's token stops
+    /// working; messages sent stay, shown as from a deleted user.
+    pub async fn delete_account(&self, password: &str) -> Result<(), SdkError> {
+        let body = DeleteAccountRequest {
+            password: password.to_owned(),
+        };
+        self.empty(self.request(Method::DELETE, &["me"]).json(&body))
+            .await
+    }
+
+    /// `GET /me/export`: one page of this user's data (profile and the
+    /// messages they sent), after `after` (`None`: the first page).
+    pub async fn export_page(&self, after: Option<ExportCursor>) -> Result<ExportPage, SdkError> {
+        let query = ExportQuery {
+            after_conversation_id: after.map(|c| c.conversation_id),
+            after_seq: after.map(|c| c.seq),
+        };
+        self.json(self.request(Method::GET, &["me", "export"]).query(&query))
+            .await
+    }
+
+    /// Every page of the export, handed to `page` one at a time (so a long
+    /// history is never held whole); returns how many messages there were.
+    pub async fn export_all(
+        &self,
+        mut page: impl FnMut(ExportPage) -> Result<(), SdkError>,
+    ) -> Result<usize, SdkError> {
+        let mut after = None;
+        let mut count = 0;
+        loop {
+            let next = self.export_page(after).await?;
+            count += next.messages.len();
+            after = next.next;
+            page(next)?;
+            if after.is_none() {
+                return Ok(count);
+            }
+        }
     }
 
     // ----- conversations -----

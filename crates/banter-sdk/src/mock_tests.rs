@@ -25,6 +25,7 @@ fn hello() -> ServerFrame {
             id: 1,
             username: "alice".into(),
             display_name: "Alice".into(),
+            deleted: false,
         },
         device_id: 9,
         heartbeat_interval_ms: 20_000,

@@ -78,6 +78,9 @@ impl From<StoreError> for ApiError {
             StoreError::MessageDeleted => ErrorCode::MessageDeleted,
             StoreError::EditWindowClosed(_) => ErrorCode::EditWindowClosed,
             StoreError::TooManyEdits(_) => ErrorCode::TooManyEdits,
+            StoreError::Blocked => ErrorCode::Blocked,
+            StoreError::BlockingYourself => ErrorCode::CannotBlockYourself,
+            StoreError::TooManyBlocks { .. } => ErrorCode::TooManyBlocks,
             StoreError::PushEndpointTaken => ErrorCode::PushEndpointTaken,
             StoreError::TooManyPushSubscriptions { .. } => ErrorCode::TooManyPushSubscriptions,
             StoreError::Unavailable(detail) => {

@@ -40,6 +40,7 @@ pub mod error;
 pub mod frame;
 pub mod gateway;
 pub mod http;
+pub mod leaving;
 pub mod listener;
 pub mod live_order;
 pub mod messaging;

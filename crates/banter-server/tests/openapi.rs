@@ -225,7 +225,12 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     // answers of `PUT /push/native` can be provoked.
     let fcm_key = fcm_service_account_file();
     let fcm_path = fcm_key.path().to_path_buf();
-    let server = TestServer::start_with(|config| config.fcm_service_account_file = Some(fcm_path)).await;
+    let server = TestServer::start_with(|config| {
+        config.fcm_service_account_file = Some(fcm_path);
+        // One block each, so `too_many_blocks` is cheap to provoke.
+        config.max_blocked_users = 1;
+    })
+    .await;
     let mut c = Checker::new(&server).await;
     let (get, post, put, patch, delete) = (Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE);
     // The checker itself: references resolve, and a wrong body fails.
@@ -443,6 +448,34 @@ async fn every_operation_answers_only_declared_statuses_with_bodies_of_the_decla
     c.call(post.clone(), posted, &mine, Some(&alice), Body::Raw(r#"{"type":"ping"}"#.into()), &[], 404).await;
     c.call(post.clone(), posted, &mine, Some(&bob), Body::Raw(r#"{"type":"ping"}"#.into()), &[("origin", "https://evil.example")], 403).await;
     c.unauthorized(post.clone(), posted, &mine).await;
+
+    // --- blocks and leaving (issue 16) ---
+    let (dave, dave_id, _) = signup(&mut c, "oa_dave").await;
+    let blocks = "/api/v1/blocks";
+    let block = "/api/v1/blocks/{user_id}";
+    let dave_path = format!("/api/v1/blocks/{dave_id}");
+    c.call(put.clone(), block, &dave_path, Some(&carol), Body::None, &[], 204).await;
+    c.call(put.clone(), block, &format!("/api/v1/blocks/{carol_id}"), Some(&carol), Body::None, &[], 400).await;
+    c.call(put.clone(), block, "/api/v1/blocks/999999", Some(&carol), Body::None, &[], 404).await;
+    c.call(put.clone(), block, "/api/v1/blocks/abc", Some(&carol), Body::None, &[], 400).await;
+    c.call(put.clone(), block, &format!("/api/v1/blocks/{alice_id}"), Some(&carol), Body::None, &[], 409).await;
+    c.unauthorized(put.clone(), block, &dave_path).await;
+    c.call(get.clone(), blocks, blocks, Some(&carol), Body::None, &[], 200).await;
+    c.unauthorized(get.clone(), blocks, blocks).await;
+    c.call(post.clone(), direct, direct, Some(&dave), Body::Json(json!({"user_id": carol_id})), &[], 403).await;
+    c.call(post.clone(), groups, groups, Some(&dave), Body::Json(json!({"name": "g", "member_ids": [carol_id]})), &[], 403)
+        .await;
+    c.call(delete.clone(), block, &dave_path, Some(&carol), Body::None, &[], 204).await;
+    c.call(delete.clone(), block, "/api/v1/blocks/abc", Some(&carol), Body::None, &[], 400).await;
+    c.unauthorized(delete.clone(), block, &dave_path).await;
+    let export = "/api/v1/me/export";
+    c.call(get.clone(), export, export, Some(&alice), Body::None, &[], 200).await;
+    c.call(get.clone(), export, &format!("{export}?after_seq=1"), Some(&alice), Body::None, &[], 400).await;
+    c.unauthorized(get.clone(), export, export).await;
+    c.call(delete.clone(), me, me, Some(&dave), Body::Json(json!({"password": "not the password"})), &[], 403).await;
+    c.bad_bodies(delete.clone(), me, me, Some(&dave)).await;
+    c.unauthorized(delete.clone(), me, me).await;
+    c.call(delete.clone(), me, me, Some(&dave), Body::Json(json!({"password": PASSWORD})), &[], 204).await;
 
     let logout = "/api/v1/auth/logout";
     c.call(post.clone(), logout, logout, Some(&carol), Body::None, &[], 204).await;

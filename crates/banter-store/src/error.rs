@@ -53,6 +53,16 @@ pub enum StoreError {
     /// One edit more than the server allows.
     #[error("the message was already edited {0} times, the most allowed")]
     TooManyEdits(u32),
+    /// A block stands between the two users (either way): no direct
+    /// conversation opened, nothing sent into it, no adding the blocker.
+    #[error("a block stands between you and this user")]
+    Blocked,
+    /// A user tried to block themselves.
+    #[error("you cannot block yourself")]
+    BlockingYourself,
+    /// The blocker's list is full.
+    #[error("you have blocked {limit} users, the most allowed")]
+    TooManyBlocks { limit: usize },
     /// Another device holds this push endpoint.
     #[error("another device has registered this push endpoint")]
     PushEndpointTaken,

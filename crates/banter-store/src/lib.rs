@@ -15,6 +15,8 @@
 //! | [`PushStore`] | [`push`] | Web Push subscriptions; endpoint and cap rules |
 //! | [`SearchStore`] | [`search`] | full-text search; the text analysis and the page rule |
 //! | [`SettingsStore`] | [`settings`] | server-wide settings |
+//! | [`BlockStore`] | [`blocks`] | who blocked whom; what a block refuses |
+//! | [`LeavingStore`] | [`leaving`] | account deletion, the export's pages |
 //! | [`StoreLifecycle`] | [`lifecycle`] | health and shutdown |
 //!
 //! and [`Store`] is all of them, implemented for every type that implements
@@ -32,6 +34,8 @@
 //!   is refused ([`NewMessage::is_retry_of`], the rule of every backend);
 //! * a group never exceeds [`MAX_GROUP_MEMBERS`](banter_protocol::limits::MAX_GROUP_MEMBERS);
 //! * only members append or read, only admins add or remove others;
+//! * nothing but deletes enters a direct conversation closed by a block
+//!   or a deleted account ([`blocks`]);
 //! * exactly one direct conversation exists per pair of users;
 //! * a method that returns `Ok` after a write has committed it to disk.
 //!
@@ -51,11 +55,13 @@
 //! nothing from `banter_protocol::http` or `::frames`.
 
 pub mod accounts;
+pub mod blocks;
 pub mod conversations;
 pub mod devices;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
+pub mod leaving;
 pub mod lifecycle;
 pub mod markers;
 pub mod messages;
@@ -69,9 +75,11 @@ pub mod settings;
 pub mod sqlite;
 
 pub use accounts::AccountStore;
+pub use blocks::{BlockEntry, BlockStore};
 pub use conversations::{ConversationStore, MembershipChange};
 pub use devices::{AuthenticatedDevice, DeviceRecord, DeviceStore};
 pub use error::{StoreError, StoreResult};
+pub use leaving::{DeletedAccount, LeavingStore};
 pub use lifecycle::StoreLifecycle;
 pub use markers::{Marker, MarkerStore, MarkerUpdate, Receipts};
 pub use messages::{AppendOutcome, ChangeRules, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage};
@@ -88,12 +96,12 @@ pub use settings::SettingsStore;
 /// leaves a partial write: each write is one transaction.
 pub trait Store:
     AccountStore + DeviceStore + ConversationStore + MessageStore + MarkerStore + PresenceStore + PushStore
-    + SearchStore + SettingsStore + StoreLifecycle + Send + Sync + 'static
+    + SearchStore + SettingsStore + BlockStore + LeavingStore + StoreLifecycle + Send + Sync + 'static
 {
 }
 
 impl<T> Store for T where
     T: AccountStore + DeviceStore + ConversationStore + MessageStore + MarkerStore + PresenceStore + PushStore
-        + SearchStore + SettingsStore + StoreLifecycle + Send + Sync + 'static
+        + SearchStore + SettingsStore + BlockStore + LeavingStore + StoreLifecycle + Send + Sync + 'static
 {
 }

@@ -18,11 +18,13 @@ pub trait PresenceStore: Send + Sync {
     /// order given.
     async fn last_seen(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, Option<TimestampMs>)>>;
 
-    /// The user's contacts: everyone they share a direct conversation with,
+    /// The user's contacts: everyone they share an open direct conversation
+    /// with (not closed by a block, either way, or a deleted account),
     /// ascending.
     async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>>;
 
     /// The subset of `candidates` that share at least one conversation with
-    /// `viewer` (the viewer counts as related to itself), in the order given.
+    /// `viewer` and have no block between them and `viewer` (the viewer
+    /// counts as related to itself), in the order given.
     async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>>;
 }

@@ -6,7 +6,7 @@
 //! comes back as [`StoreError::Unavailable`] so one bad row fails one
 //! request, not the process.
 
-use banter_protocol::{ConversationKind, MemberRole, MessageKind};
+use banter_protocol::{ConversationKind, MemberRole, MessageKind, User, UserId};
 
 use crate::{StoreError, StoreResult};
 
@@ -36,6 +36,26 @@ pub(crate) fn parse_message_kind(value: &str) -> StoreResult<MessageKind> {
         "delete" => Ok(MessageKind::Delete),
         other => Err(StoreError::Unavailable(format!("corrupt row: unknown message kind {other:?}"))),
     }
+}
+
+/// A profile from the `users` columns. A deleted account's row holds
+/// [`deleted_username`] and an erased display name: it comes back with
+/// both empty and `deleted` set, whichever query read it.
+pub(crate) fn stored_user(id: UserId, username: String, display_name: String) -> User {
+    if username.starts_with(DELETED_USERNAME_PREFIX) {
+        User { id, username: String::new(), display_name: String::new(), deleted: true }
+    } else {
+        User { id, username, display_name, deleted: false }
+    }
+}
+
+/// What a deleted account's `username` starts with: no valid username does.
+const DELETED_USERNAME_PREFIX: &str = "#";
+
+/// The `username` a deleted account's row holds from then on: unique (the
+/// id) and never a valid username, so nobody can log in to it or find it.
+pub(crate) fn deleted_username(id: UserId) -> String {
+    format!("{DELETED_USERNAME_PREFIX}{id}")
 }
 
 #[cfg(test)]

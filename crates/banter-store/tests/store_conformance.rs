@@ -1505,6 +1505,201 @@ async fn search_pages_through_the_newest_thousand_matches(db: &dyn Backend) {
 }
 
 // ---------------------------------------------------------------------------
+// Blocks and leaving (issue 16)
+// ---------------------------------------------------------------------------
+
+async fn a_block_closes_the_direct_conversation_both_ways_until_lifted(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let (conv, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let from_b = send(&*store, conv, b, "hi").await;
+    assert!(matches!(store.block_user(a.user, a.user, 10, 2).await, Err(StoreError::BlockingYourself)));
+    assert!(matches!(store.block_user(a.user, 999_999, 10, 2).await, Err(StoreError::UserNotFound)));
+
+    store.block_user(a.user, b.user, 10, 2).await.unwrap();
+    store.block_user(a.user, b.user, 10, 3).await.expect("blocking again changes nothing");
+    let listed = store.blocked_users(a.user).await.unwrap();
+    assert_eq!(listed.iter().map(|e| (e.user.id, e.blocked_at)).collect::<Vec<_>>(), vec![(b.user, 2)]);
+    assert!(store.blocked_users(b.user).await.unwrap().is_empty());
+    assert_eq!(store.blocks_between(b.user, &[a.user, b.user]).await.unwrap(), vec![a.user]);
+
+    let rules = ChangeRules::default();
+    for (who, what) in [(b, "the blocked"), (a, "the blocker")] {
+        let refused = append(&*store, conv, who, Content::text("still there?"), 3_000, rules).await;
+        assert!(matches!(refused, Err(StoreError::Blocked)), "{what} cannot send: {refused:?}");
+        assert!(matches!(store.get_or_create_direct(who.user, if who.user == a.user { b.user } else { a.user }, 3).await, Err(StoreError::Blocked)));
+    }
+    let edit = append(&*store, conv, b, Content::Edit { target: from_b.seq, text: "hey".into() }, 3_000, rules).await;
+    assert!(matches!(edit, Err(StoreError::Blocked)), "{edit:?}");
+    append(&*store, conv, b, Content::Delete { target: from_b.seq }, 3_000, rules).await.expect("deletes still go in");
+    assert!(store.contacts(a.user).await.unwrap().is_empty());
+    assert!(store.contacts(b.user).await.unwrap().is_empty());
+    assert_eq!(store.related_users(a.user, &[b.user]).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!(store.related_users(b.user, &[a.user]).await.unwrap(), Vec::<UserId>::new());
+
+    store.unblock_user(a.user, b.user).await.unwrap();
+    store.unblock_user(a.user, b.user).await.expect("unblocking again changes nothing");
+    assert_eq!(store.get_or_create_direct(b.user, a.user, 4).await.unwrap(), (conv, false));
+    send(&*store, conv, b, "back").await;
+    send(&*store, conv, a, "welcome").await;
+    assert_eq!(store.contacts(a.user).await.unwrap(), vec![b.user]);
+    assert_eq!(store.related_users(b.user, &[a.user]).await.unwrap(), vec![a.user]);
+
+    // Blocks both ways: lifting one leaves the other standing.
+    store.block_user(a.user, b.user, 10, 5).await.unwrap();
+    store.block_user(b.user, a.user, 10, 5).await.unwrap();
+    store.unblock_user(a.user, b.user).await.unwrap();
+    assert!(matches!(append(&*store, conv, a, Content::text("?"), 6_000, rules).await, Err(StoreError::Blocked)));
+}
+
+async fn a_block_made_before_the_direct_conversation_exists_keeps_it_unopened(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    store.block_user(b.user, a.user, 10, 1).await.unwrap();
+    assert!(matches!(store.get_or_create_direct(a.user, b.user, 2).await, Err(StoreError::Blocked)));
+    assert!(store.list_conversations(a.user).await.unwrap().is_empty(), "nothing was created");
+    store.unblock_user(b.user, a.user).await.unwrap();
+    let (conv, created) = store.get_or_create_direct(a.user, b.user, 3).await.unwrap();
+    assert!(created);
+    send(&*store, conv, a, "hello").await;
+}
+
+async fn a_blocked_user_cannot_add_the_blocker_to_groups_and_membership_stays(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let c = sender(&*store, "carol").await;
+    let shared = store.create_group(c.user, "shared", &[a.user, b.user], 1).await.unwrap();
+    store.block_user(a.user, b.user, 10, 2).await.unwrap();
+    assert!(matches!(store.create_group(b.user, "trap", &[c.user, a.user], 3).await, Err(StoreError::Blocked)));
+    let own = store.create_group(b.user, "own", &[c.user], 3).await.unwrap();
+    assert!(matches!(store.add_members(own, b.user, &[a.user], 4).await, Err(StoreError::Blocked)));
+    assert_eq!(store.member_ids(own).await.unwrap(), vec![b.user, c.user], "nothing added");
+    // The blocker may still add the user they blocked; groups they share stay.
+    let mine = store.create_group(a.user, "mine", &[b.user], 5).await.unwrap();
+    assert_eq!(store.member_ids(mine).await.unwrap(), vec![a.user, b.user]);
+    send(&*store, shared, a, "from a").await;
+    send(&*store, shared, b, "from b").await;
+    store.unblock_user(a.user, b.user).await.unwrap();
+    store.add_members(own, b.user, &[a.user], 6).await.expect("after unblocking");
+}
+
+async fn blocks_are_capped_per_blocker_also_when_concurrent(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = user(&*store, "alice").await;
+    let others = users(&store, "user", 6).await;
+    let mut tasks = JoinSet::new();
+    for other in &others {
+        let (store, other) = (store.clone(), other.id);
+        tasks.spawn(async move { store.block_user(a.id, other, 3, 1).await });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3, "{results:?}");
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::TooManyBlocks { limit: 3 }))));
+    let blocked: Vec<UserId> = store.blocked_users(a.id).await.unwrap().iter().map(|e| e.user.id).collect();
+    assert_eq!(blocked.len(), 3);
+    store.block_user(a.id, blocked[0], 3, 2).await.expect("blocking someone already blocked is not one more");
+    let outside = others.iter().map(|u| u.id).find(|id| !blocked.contains(id)).unwrap();
+    assert!(matches!(store.block_user(a.id, outside, 3, 2).await, Err(StoreError::TooManyBlocks { .. })));
+    store.unblock_user(a.id, blocked[0]).await.unwrap();
+    store.block_user(a.id, outside, 3, 3).await.expect("room again after an unblock");
+}
+
+async fn deleting_an_account_erases_its_profile_and_keeps_its_messages(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let c = sender(&*store, "carol").await;
+    let a_laptop = device(&*store, a.user).await;
+    let (direct, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let group = store.create_group(a.user, "club", &[b.user, c.user], 1).await.unwrap();
+    send(&*store, direct, a, "direct from a").await;
+    send(&*store, group, a, "group from a").await;
+    let caps = PushSubscriptionCaps { per_device: 5, per_user: 20 };
+    let web = PushTarget::Web { endpoint: "https://push.example/a".into(), p256dh: "k".into(), auth: "x".into() };
+    store.add_push_subscription(NewPushSubscription { user_id: a.user, device_id: a.device, target: web, created_at: 1 }, caps).await.unwrap();
+    store.block_user(a.user, c.user, 10, 1).await.unwrap();
+    store.block_user(b.user, a.user, 10, 1).await.unwrap();
+
+    let deleted = store.delete_account(a.user, 9).await.unwrap();
+    assert_eq!(deleted.device_ids, vec![a.device, a_laptop]);
+    assert_eq!(deleted.left_groups.len(), 1);
+    assert_eq!(deleted.left_groups[0].member_ids, vec![b.user, c.user]);
+    assert!(matches!(store.delete_account(a.user, 10).await, Err(StoreError::UserNotFound)));
+
+    // Profile, credentials, devices, push, blocks: gone.
+    let gone = store.user_by_id(a.user).await.unwrap().expect("the row stays for its messages");
+    assert_eq!(gone, User { id: a.user, username: String::new(), display_name: String::new(), deleted: true });
+    assert!(store.user_by_username("alice").await.unwrap().is_none());
+    assert!(store.user_credentials("alice").await.unwrap().is_none());
+    assert!(store.list_devices(a.user).await.unwrap().is_empty());
+    assert!(store.push_targets(direct, &[a.user]).await.unwrap().is_empty());
+    assert!(store.blocked_users(a.user).await.unwrap().is_empty());
+    assert!(store.blocked_users(b.user).await.unwrap().is_empty());
+    assert!(matches!(store.create_user("alice", "hash", "Another Alice", 10).await, Err(StoreError::UsernameTaken)), "the name stays reserved");
+
+    // Groups: left, admin handed on. Messages: kept, under the deleted user.
+    assert_eq!(store.membership(group, b.user).await.unwrap(), Some(MemberRole::Admin));
+    assert_eq!(read_all(&*store, group, b.user).await[0].sender_id, a.user);
+    let history = read_all(&*store, direct, b.user).await;
+    assert_eq!((history[0].sender_id, history[0].text.as_str()), (a.user, "direct from a"));
+    let members = store.members(direct, b.user).await.unwrap();
+    assert!(members.iter().any(|m| m.user.id == a.user && m.user.deleted && m.user.display_name.is_empty()));
+    let listed = store.conversation(direct, b.user).await.unwrap();
+    assert!(listed.peer.is_some_and(|p| p.deleted));
+
+    // Nobody reaches it any more.
+    let rules = ChangeRules::default();
+    assert!(matches!(append(&*store, direct, b, Content::text("hello?"), 2_000, rules).await, Err(StoreError::Blocked)));
+    assert!(matches!(store.get_or_create_direct(c.user, a.user, 11).await, Err(StoreError::UserNotFound)));
+    assert!(matches!(store.add_members(group, b.user, &[a.user], 11).await, Err(StoreError::UserNotFound)));
+    assert!(matches!(store.block_user(b.user, a.user, 10, 11).await, Err(StoreError::UserNotFound)));
+    assert!(store.contacts(b.user).await.unwrap().is_empty());
+}
+
+async fn sent_messages_page_through_every_conversation_once_as_they_stand(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let c = sender(&*store, "carol").await;
+    let (ab, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let (ac, _) = store.get_or_create_direct(a.user, c.user, 1).await.unwrap();
+    let group = store.create_group(b.user, "club", &[a.user, c.user], 1).await.unwrap();
+    let rules = ChangeRules::default();
+    let mut expected = Vec::new();
+    for round in 0..4 {
+        for conv in [ab, ac, group] {
+            let m = send(&*store, conv, a, &format!("a {conv} {round}")).await;
+            expected.push((conv, m.seq, m.text));
+            send(&*store, conv, if conv == ac { c } else { b }, "not mine").await;
+        }
+    }
+    let (edited, dropped) = (expected[0].clone(), expected[1].clone());
+    append(&*store, edited.0, a, Content::Edit { target: edited.1, text: "edited".into() }, 1_000, rules).await.unwrap();
+    append(&*store, dropped.0, a, Content::Delete { target: dropped.1 }, 1_000, rules).await.unwrap();
+    expected[0].2 = "edited".into();
+    expected.remove(1);
+    expected.sort();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.sent_messages(a.user, after, 5).await.unwrap();
+        assert!(page.messages.len() <= 5);
+        seen.extend(page.messages.iter().map(|m| (m.conversation_id, m.seq, m.text.clone())));
+        assert!(page.messages.iter().all(|m| m.sender_id == a.user && m.kind == MessageKind::Text));
+        match page.messages.last() {
+            Some(last) if page.has_more => after = Some((last.conversation_id, last.seq)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert!(store.sent_messages(c.user, Some((i64::MAX, 0)), 5).await.unwrap().messages.is_empty());
+}
+
+// ---------------------------------------------------------------------------
 // Running the suite
 // ---------------------------------------------------------------------------
 
@@ -1579,6 +1774,12 @@ macro_rules! for_each_check {
             a_push_endpoint_belongs_to_the_device_holding_it,
             native_push_tokens_are_one_per_device_and_go_with_it,
             push_subscriptions_are_capped_per_device_and_per_user,
+            a_block_closes_the_direct_conversation_both_ways_until_lifted,
+            a_block_made_before_the_direct_conversation_exists_keeps_it_unopened,
+            a_blocked_user_cannot_add_the_blocker_to_groups_and_membership_stays,
+            blocks_are_capped_per_blocker_also_when_concurrent,
+            deleting_an_account_erases_its_profile_and_keeps_its_messages,
+            sent_messages_page_through_every_conversation_once_as_they_stand,
         );
     };
 }

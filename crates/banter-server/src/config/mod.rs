@@ -185,6 +185,10 @@ pub struct ServerConfig {
     pub push_subscriptions_per_device: u32,
     /// Push: subscriptions one account may register over all its devices.
     pub push_subscriptions_per_user: u32,
+    /// Users one account may block (`PUT /blocks/{user_id}` beyond it:
+    /// `409 too_many_blocks`). Bounds the block list and the checks that
+    /// read it.
+    pub max_blocked_users: u32,
     /// Graceful shutdown: how long connections may take to answer what they
     /// hold (the send being stored is acked if it commits; the rest get
     /// `shutting_down`) and close with 1001, while `/health` answers 503.
@@ -288,6 +292,7 @@ impl Default for ServerConfig {
             push_contact: "mailto:admin@localhost".to_owned(),
             push_subscriptions_per_device: 5,
             push_subscriptions_per_user: 20,
+            max_blocked_users: 10_000,
             shutdown_drain_timeout: Duration::from_secs(5),
             push_max_attempts: 4,
             push_retry_base: Duration::from_secs(2),

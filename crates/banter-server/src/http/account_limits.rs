@@ -41,13 +41,19 @@ pub fn class_of(method: &Method, route: &str) -> Option<EndpointClass> {
         (
             "GET",
             "/me" | "/conversations" | "/conversations/{id}" | "/conversations/{id}/messages"
-            | "/conversations/{id}/messages/{seq}/receipts" | "/presence" | "/search",
+            | "/conversations/{id}/messages/{seq}/receipts" | "/presence" | "/search" | "/blocks",
         ) => Reads,
+        // An export page costs what a history page does.
+        ("GET", "/me/export") => Reads,
         ("GET", "/users/{username}") | ("POST", "/conversations/direct") => Lookups,
         ("POST", "/conversations/groups" | "/conversations/{id}/members")
         | ("DELETE", "/conversations/{id}/members/{user_id}") => Membership,
+        // Who may reach whom, like membership.
+        ("PUT" | "DELETE", "/blocks/{user_id}") => Membership,
         ("POST", "/conversations/{id}/read") | ("PUT", "/conversations/{id}/mute") => Updates,
-        ("PATCH", "/me") => Profile,
+        // Deleting the account checks the password (argon2): as tight as
+        // profile changes, so a stolen token cannot guess at speed.
+        ("PATCH" | "DELETE", "/me") => Profile,
         ("GET", "/devices") | ("DELETE", "/devices/{device_id}") | ("POST", "/auth/logout") => Sessions,
         ("POST" | "DELETE", "/push/subscriptions") | ("PUT" | "DELETE", "/push/native") => Push,
         _ => return None,

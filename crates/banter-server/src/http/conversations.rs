@@ -33,6 +33,7 @@ type AppStateRef = State<Arc<AppState>>;
     request_body = CreateDirectRequest,
     responses((status = 201, description = "created", body = ConversationDetail), (status = 200, description = "already existed", body = ConversationDetail),
               (status = 400, description = "invalid_request, invalid_conversation (yourself)", body = ErrorBody),
+              (status = 403, description = "blocked: a block stands between the two users, either way", body = ErrorBody),
               (status = 404, description = "user_not_found", body = ErrorBody)))]
 pub async fn create_direct(State(state): AppStateRef, auth: Authenticated, Json(req): Json<CreateDirectRequest>) -> ApiResult<(StatusCode, Json<ConversationDetail>)> {
     let peer_id = match (req.user_id, req.username) {
@@ -55,6 +56,7 @@ pub async fn create_direct(State(state): AppStateRef, auth: Authenticated, Json(
 #[utoipa::path(post, path = "/api/v1/conversations/groups", tag = "conversations", security(("bearer" = [])),
     request_body = CreateGroupRequest,
     responses((status = 201, body = ConversationDetail), (status = 400, description = "invalid_name", body = ErrorBody),
+              (status = 403, description = "blocked: a member named has blocked the caller", body = ErrorBody),
               (status = 404, description = "user_not_found", body = ErrorBody),
               (status = 409, description = "group_full: more than 100 members", body = ErrorBody)))]
 pub async fn create_group(State(state): AppStateRef, auth: Authenticated, Json(req): Json<CreateGroupRequest>) -> ApiResult<(StatusCode, Json<ConversationDetail>)> {
@@ -104,7 +106,7 @@ pub async fn get(State(state): AppStateRef, auth: Authenticated, Path(id): Path<
     params(("id" = i64, Path)), request_body = AddMembersRequest,
     responses((status = 200, body = ConversationDetail),
               (status = 400, description = "invalid_request (empty user_ids), invalid_conversation (a direct conversation), invalid_json", body = ErrorBody),
-              (status = 403, description = "not_a_member, forbidden (not an admin)", body = ErrorBody),
+              (status = 403, description = "not_a_member, forbidden (not an admin), blocked (a user named has blocked the caller)", body = ErrorBody),
               (status = 404, description = "user_not_found", body = ErrorBody),
               (status = 409, description = "group_full, already_member", body = ErrorBody)))]
 pub async fn add_members(State(state): AppStateRef, auth: Authenticated, Path(id): Path<ConversationId>, Json(req): Json<AddMembersRequest>) -> ApiResult<Json<ConversationDetail>> {

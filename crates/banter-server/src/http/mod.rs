@@ -6,10 +6,12 @@
 
 mod account_limits;
 mod accounts;
+mod blocks;
 mod conversations;
 mod deadline;
 mod extract;
 mod health;
+mod leaving;
 mod openapi;
 mod presence;
 mod push;
@@ -39,7 +41,8 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/auth/signup", post(accounts::signup)),
         ("/auth/login", post(accounts::login)),
         ("/auth/logout", post(accounts::logout)),
-        ("/me", get(accounts::me).patch(accounts::update_profile)),
+        ("/me", get(accounts::me).patch(accounts::update_profile).delete(leaving::delete_account)),
+        ("/me/export", get(leaving::export)),
         ("/users/{username}", get(accounts::user_by_username)),
         ("/devices", get(accounts::list_devices)),
         ("/devices/{device_id}", delete(accounts::revoke_device)),
@@ -53,6 +56,8 @@ fn api_routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/conversations/{id}/messages/{seq}/receipts", get(conversations::receipts)),
         ("/conversations/{id}/read", post(conversations::mark_read)),
         ("/conversations/{id}/mute", put(conversations::mute)),
+        ("/blocks", get(blocks::list)),
+        ("/blocks/{user_id}", put(blocks::block).delete(blocks::unblock)),
         ("/presence", get(presence::query)),
         ("/search", get(search::search)),
         ("/push/vapid-public-key", get(push::vapid_public_key)),

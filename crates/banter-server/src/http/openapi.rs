@@ -22,7 +22,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{account_limits::class_of, accounts, conversations, presence, push, search};
+use super::{account_limits::class_of, accounts, blocks, conversations, leaving, presence, push, search};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{account_limits::class_of, accounts, conversations, presence, push, s
         conversations::receipts, conversations::mute, presence::query, search::search, push::vapid_public_key, push::subscribe,
         push::unsubscribe, push::register_native, push::unregister_native, super::health::health, super::health::ready, serve, crate::gateway::upgrade,
         crate::gateway::events::open, crate::gateway::events::post,
+        blocks::list, blocks::block, blocks::unblock, leaving::delete_account, leaving::export,
     ),
     components(schemas(ClientFrame, ServerFrame, SyncCursor, ConnectionLimits, ConversationChange, ErrorBody, ErrorCode, PushPayload)),
     modifiers(&BearerAuth, &CommonAnswers),

@@ -1,6 +1,6 @@
 //! Typing indicators: ephemeral, never stored. The gateway throttles how
 //! often a connection may send them; this rule checks membership and tells
-//! the other members.
+//! the other members, except those with a block between them and the typer.
 
 use banter_protocol::{limits, ConversationId, ServerFrame, UserId};
 
@@ -18,6 +18,10 @@ pub async fn typing(state: &AppState, typer: UserId, conversation_id: Conversati
         return Err(ApiError::from(banter_store::StoreError::NotAMember));
     }
     member_ids.retain(|id| *id != typer);
+    // Typing does not cross a block, either way: not in a group both are
+    // in either (a block leaves shared groups as they are).
+    let blocked = state.store.blocks_between(typer, &member_ids).await?;
+    member_ids.retain(|id| !blocked.contains(id));
     let frame =
         encode(&ServerFrame::Typing { conversation_id, user_id: typer, expires_in_ms: limits::TYPING_EXPIRES_MS });
     state.router.publish(&member_ids, frame, None);

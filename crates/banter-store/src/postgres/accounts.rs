@@ -1,6 +1,6 @@
 //! [`AccountStore`] on PostgreSQL: users, on the accounts shard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use banter_protocol::{TimestampMs, User, UserId};
@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use super::rows::{is_unique_violation, unavailable, user, DbResult, UserRow};
 use super::PgStore;
+use crate::rows::stored_user;
 use crate::{AccountStore, StoreError, StoreResult};
 
 #[async_trait]
@@ -32,13 +33,13 @@ impl AccountStore for PgStore {
         .map_err(|e| {
             // The constraint is the check: there is no window between a SELECT
             // and the INSERT for two nodes to race through.
-            if is_unique_violation(&e, "users_username_key") {
+            if is_unique_violation(&e, "users_username_key") || is_unique_violation(&e, "users_name_or_reserved") {
                 StoreError::UsernameTaken
             } else {
                 unavailable(e)
             }
         })?;
-        Ok(User { id, username: username.to_owned(), display_name: display_name.to_owned() })
+        Ok(User { id, username: username.to_owned(), display_name: display_name.to_owned(), deleted: false })
     }
 
     async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
@@ -49,7 +50,7 @@ impl AccountStore for PgStore {
                 .fetch_optional(pool)
                 .await
                 .db()?;
-        Ok(row.map(|(id, username, display_name, hash)| (User { id, username, display_name }, hash)))
+        Ok(row.map(|(id, username, display_name, hash)| (stored_user(id, username, display_name), hash)))
     }
 
     async fn user_by_id(&self, user_id: UserId) -> StoreResult<Option<User>> {
@@ -98,12 +99,27 @@ pub(super) async fn users_by_ids(pool: &PgPool, ids: &[UserId]) -> StoreResult<H
     Ok(rows.into_iter().map(|r| (r.0, user(r))).collect())
 }
 
-/// Fails with [`StoreError::UserNotFound`] unless every listed user exists.
-/// Users are never deleted, so a check outside the writing transaction
-/// (which may be on another shard) stays true.
+/// The listed users that exist and were not deleted.
+pub(super) async fn live_user_ids(pool: &PgPool, ids: &[UserId]) -> StoreResult<HashSet<UserId>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<UserId> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) AND deleted_at IS NULL")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+        .db()?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Fails with [`StoreError::UserNotFound`] unless every listed user exists
+/// and was not deleted. Rows are never removed, and the check runs outside
+/// the writing transaction (which may be on another shard): an account
+/// deleted in between is caught by the deletion itself, which leaves every
+/// group it finds the account in and closes its direct conversations.
 pub(super) async fn require_users(pool: &PgPool, ids: &[UserId]) -> StoreResult<()> {
-    let found = users_by_ids(pool, ids).await?;
-    if ids.iter().all(|id| found.contains_key(id)) {
+    let found = live_user_ids(pool, ids).await?;
+    if ids.iter().all(|id| found.contains(id)) {
         Ok(())
     } else {
         Err(StoreError::UserNotFound)

@@ -61,6 +61,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::rows::{classify, is_retryable, message, message_columns, unavailable, BatchFailure, MessageRow};
+use crate::blocks::check_entry;
 use crate::messages::{require_sender, Target};
 use crate::rows::parse_message_kind;
 use crate::search::text::search_form;
@@ -346,8 +347,9 @@ async fn store_batch(
         batch.iter().map(|m| m.conversation_id).collect::<BTreeSet<_>>().into_iter().collect();
     let mut last_seq: HashMap<ConversationId, Seq> = HashMap::with_capacity(targets.len());
     let mut direct: BTreeSet<ConversationId> = BTreeSet::new();
-    for (id, seq, is_direct) in sqlx::query_as::<_, (i64, i64, bool)>(
-        "SELECT id, last_seq, kind = 'direct' FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    let mut closed: BTreeSet<ConversationId> = BTreeSet::new();
+    for (id, seq, is_direct, is_closed) in sqlx::query_as::<_, (i64, i64, bool, bool)>(
+        "SELECT id, last_seq, kind = 'direct', closed FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&targets)
     .fetch_all(&mut *tx)
@@ -356,6 +358,9 @@ async fn store_batch(
         last_seq.insert(id, seq);
         if is_direct {
             direct.insert(id);
+        }
+        if is_closed {
+            closed.insert(id);
         }
     }
 
@@ -421,6 +426,8 @@ async fn store_batch(
                 Plan::Refuse(StoreError::ClientMsgIdReused)
             }
         } else if let Err(e) = require_sender(members_of(new.conversation_id), new.sender_id) {
+            Plan::Refuse(e)
+        } else if let Err(e) = check_entry(closed.contains(&new.conversation_id), new.content.kind()) {
             Plan::Refuse(e)
         } else if let Err(e) =
             new.check_target(new.referenced_seq().and_then(|seq| targets.get(&(new.conversation_id, seq))))

@@ -14,7 +14,8 @@ use banter_protocol::{Conversation, ConversationId, ConversationKind, Member, Me
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::accounts::{require_users, users_by_ids};
+use super::accounts::{live_user_ids, require_users, users_by_ids};
+use super::blocks::{blocked_either_way, refresh_direct_closed, require_not_blocked_by};
 use super::rows::DbResult;
 use super::shards::Shards;
 use super::PgStore;
@@ -56,6 +57,9 @@ impl ConversationStore for PgStore {
         let shards = &self.shards;
         let key = direct_key(a, b)?;
         require_users(shards.accounts(), &[a, b]).await?;
+        if blocked_either_way(shards.accounts(), a, b).await? {
+            return Err(StoreError::Blocked);
+        }
         let pool = shards.get(shards.index_for_direct(a, b));
         // The common case, without spending an id from the sequence.
         if let Some(id) = direct_by_key(pool, &key).await? {
@@ -85,6 +89,9 @@ impl ConversationStore for PgStore {
         };
         insert_members(&mut tx, id, &[(a, MemberRole::Member), (b, MemberRole::Member)], now).await?;
         tx.commit().await.db()?;
+        // A block committed since the check above found no conversation to
+        // close: recompute the flag now that there is one.
+        refresh_direct_closed(shards, a, b).await?;
         Ok((id, true))
     }
 
@@ -99,6 +106,7 @@ impl ConversationStore for PgStore {
         let (others, would_have) = new_group_members(creator, members)?;
         let everyone: Vec<UserId> = std::iter::once(creator).chain(others.iter().copied()).collect();
         require_users(shards.accounts(), &everyone).await?;
+        require_not_blocked_by(shards.accounts(), creator, &others).await?;
         let pool = shards.get(shards.index_for_new_group());
         let mut tx = pool.begin().await.db()?;
         let id: ConversationId = sqlx::query_scalar(
@@ -128,16 +136,17 @@ impl ConversationStore for PgStore {
         now: TimestampMs,
     ) -> StoreResult<MembershipChange> {
         let shards = &self.shards;
-        // Looked up before the transaction (users are never deleted and may be
-        // on another shard); reported in the same order as the embedded store.
-        let existing = users_by_ids(shards.accounts(), user_ids).await?;
+        // Looked up before the transaction (users rows are never removed, and
+        // they may be on another shard); reported in the same order as the embedded store.
+        let existing = live_user_ids(shards.accounts(), user_ids).await?;
         let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
         let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
         let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
         may_add_members(kind, actor_role)?;
         let (new, would_have) = members_to_add(member_count, user_ids)?;
         let current: HashSet<UserId> = member_ids_in(&mut tx, conversation_id).await?.into_iter().collect();
-        check_addable(&new, |user_id| Ok((existing.contains_key(&user_id), current.contains(&user_id))))?;
+        check_addable(&new, |user_id| Ok((existing.contains(&user_id), current.contains(&user_id))))?;
+        require_not_blocked_by(shards.accounts(), actor, &new).await?;
         let roles: Vec<(UserId, MemberRole)> = new.iter().map(|&u| (u, MemberRole::Member)).collect();
         insert_members(&mut tx, conversation_id, &roles, now).await?;
         set_member_count(&mut tx, conversation_id, would_have).await?;

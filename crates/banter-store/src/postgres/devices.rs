@@ -1,7 +1,7 @@
 //! [`DeviceStore`] on PostgreSQL: devices (sessions), on the accounts shard.
 
 use async_trait::async_trait;
-use banter_protocol::{DeviceId, TimestampMs, User, UserId};
+use banter_protocol::{DeviceId, TimestampMs, UserId};
 
 use super::accounts::require_users;
 use super::rows::DbResult;
@@ -46,7 +46,7 @@ impl DeviceStore for PgStore {
         .await
         .db()?;
         Ok(row.map(|(id, username, display_name, device_id, created_at, last_active_at)| AuthenticatedDevice {
-            user: User { id, username, display_name },
+            user: crate::rows::stored_user(id, username, display_name),
             device_id,
             created_at,
             last_active_at,

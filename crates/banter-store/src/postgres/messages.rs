@@ -138,11 +138,11 @@ impl MessageStore for PgStore {
 }
 
 /// A message row whose text is NULL when it lies beyond the byte budget.
-type BudgetedRow = MessageRow<Option<String>>;
+pub(super) type BudgetedRow = MessageRow<Option<String>>;
 
 /// Offers `rows` (in reading order) to `page` until one does not fit; a
 /// row without its text is past the budget, so more exist.
-fn fill(page: &mut PageBuilder, rows: Vec<BudgetedRow>) -> StoreResult<()> {
+pub(super) fn fill(page: &mut PageBuilder, rows: Vec<BudgetedRow>) -> StoreResult<()> {
     for (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, reply_to, target_seq, edited_at, deleted) in
         rows
     {

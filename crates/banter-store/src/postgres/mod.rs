@@ -22,8 +22,10 @@
 
 mod accounts;
 mod appender;
+mod blocks;
 mod conversations;
 mod devices;
+mod leaving;
 mod markers;
 mod messages;
 mod presence;

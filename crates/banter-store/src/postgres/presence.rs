@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use banter_protocol::{TimestampMs, UserId};
 
+use super::blocks::blocks_between;
 use super::rows::DbResult;
 use super::PgStore;
 use crate::{PresenceStore, StoreResult};
@@ -44,14 +45,15 @@ impl PresenceStore for PgStore {
         Ok(user_ids.iter().filter_map(|id| found.get(id).map(|at| (*id, *at))).collect())
     }
 
-    /// Everyone the user shares a direct conversation with, ascending.
+    /// Everyone the user shares an open direct conversation with (not
+    /// closed by a block or a deleted account), ascending.
     async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
         let shards = &self.shards;
         let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
             sqlx::query_scalar::<_, UserId>(
                 "SELECT DISTINCT peer.user_id
                  FROM members me
-                 JOIN conversations c ON c.id = me.conversation_id AND c.kind = 'direct'
+                 JOIN conversations c ON c.id = me.conversation_id AND c.kind = 'direct' AND NOT c.closed
                  JOIN members peer ON peer.conversation_id = me.conversation_id AND peer.user_id <> me.user_id
                  WHERE me.user_id = $1",
             )
@@ -81,7 +83,11 @@ impl PresenceStore for PgStore {
             .db()
         }))
         .await?;
-        let related: BTreeSet<UserId> = per_shard.into_iter().flatten().collect();
+        let mut related: BTreeSet<UserId> = per_shard.into_iter().flatten().collect();
+        let shared: Vec<UserId> = related.iter().copied().collect();
+        for blocked in blocks_between(shards.accounts(), viewer, &shared).await? {
+            related.remove(&blocked);
+        }
         Ok(candidates.iter().copied().filter(|c| *c == viewer || related.contains(c)).collect())
     }
 }

@@ -106,7 +106,7 @@ pub(super) type UserRow = (i64, String, String);
 
 pub(super) fn user(row: UserRow) -> User {
     let (id, username, display_name) = row;
-    User { id, username, display_name }
+    crate::rows::stored_user(id, username, display_name)
 }
 
 #[cfg(test)]

@@ -63,13 +63,14 @@ fn create_user(
         .map_err(|e| {
             // The UNIQUE constraint is the check: the writer is single, so
             // there is no window between a SELECT and the INSERT to guard.
-            if is_unique_violation(&e, "users.username") {
+            // A deleted account's reserved name is held by its own index.
+            if is_unique_violation(&e, "users.username") || is_unique_violation(&e, "users_name_or_reserved") {
                 StoreError::UsernameTaken
             } else {
                 StoreError::Unavailable(e.to_string())
             }
         })?;
-    Ok(User { id, username: username.to_owned(), display_name: display_name.to_owned() })
+    Ok(User { id, username: username.to_owned(), display_name: display_name.to_owned(), deleted: false })
 }
 
 fn user_credentials(conn: &Connection, username: &str) -> StoreResult<Option<(User, String)>> {
@@ -96,9 +97,10 @@ fn user_by_username(conn: &Connection, username: &str) -> StoreResult<Option<Use
         .db()
 }
 
-/// Whether a user with this id exists.
+/// Whether a user with this id exists (a deleted account does not: nobody
+/// may open a conversation with it, add it or block it).
 pub(super) fn user_exists(conn: &Connection, user_id: UserId) -> StoreResult<bool> {
-    conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1").db()?.exists([user_id]).db()
+    conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1 AND deleted_at IS NULL").db()?.exists([user_id]).db()
 }
 
 /// Fails with [`StoreError::UserNotFound`] unless the user exists.

@@ -11,6 +11,7 @@ use banter_protocol::{Conversation, ConversationId, ConversationKind, Member, Me
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::accounts::{require_user, user_exists};
+use super::blocks::{blocked_either_way, require_not_blocked_by};
 use super::rows::{member_ids, message_columns, message_from_row, require_member, role_of, user_at, DbResult};
 use super::SqliteStore;
 use crate::conversations::{
@@ -92,6 +93,9 @@ fn get_or_create_direct(
     let key = direct_key(a, b)?;
     require_user(conn, a)?;
     require_user(conn, b)?;
+    if blocked_either_way(conn, a, b)? {
+        return Err(StoreError::Blocked);
+    }
     let existing: Option<ConversationId> = conn
         .prepare_cached("SELECT id FROM conversations WHERE direct_key = ?1")
         .db()?
@@ -126,6 +130,7 @@ fn create_group(
     for &user_id in &others {
         require_user(conn, user_id)?;
     }
+    require_not_blocked_by(conn, creator, &others)?;
     let id: ConversationId = conn
         .prepare_cached(
             "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
@@ -155,6 +160,7 @@ fn add_members(
     check_addable(&new, |user_id| {
         Ok((user_exists(conn, user_id)?, role_of(conn, conversation_id, user_id)?.is_some()))
     })?;
+    require_not_blocked_by(conn, actor, &new)?;
     for &user_id in &new {
         insert_member(conn, conversation_id, user_id, MemberRole::Member, now)?;
     }
@@ -162,7 +168,7 @@ fn add_members(
     Ok(MembershipChange { conversation_id, member_ids: member_ids(conn, conversation_id)?, changed_user_ids: new })
 }
 
-fn remove_member(
+pub(super) fn remove_member(
     conn: &Connection,
     conversation_id: ConversationId,
     actor: UserId,

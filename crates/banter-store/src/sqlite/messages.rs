@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Params};
 
 use super::rows::{member_ids, message_columns, message_from_row, require_member, DbResult};
 use super::SqliteStore;
+use crate::blocks::check_entry;
 use crate::messages::{cursor_map, require_sender, Target};
 use crate::rows::parse_message_kind;
 use crate::{
@@ -66,11 +67,14 @@ fn append_message(conn: &Connection, new: NewMessage) -> StoreResult<AppendOutco
     .db()?
     .execute((new.conversation_id, new.server_ts))
     .db()?;
-    let (seq, direct): (Seq, bool) = conn
-        .prepare_cached("SELECT last_seq, kind = 'direct' FROM conversations WHERE id = ?1")
+    let (seq, direct, closed): (Seq, bool, bool) = conn
+        .prepare_cached("SELECT last_seq, kind = 'direct', closed FROM conversations WHERE id = ?1")
         .db()?
-        .query_row([new.conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([new.conversation_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .db()?;
+    // A closed direct conversation (a block, a deleted account): the
+    // error rolls this job's savepoint back, the seq bump with it.
+    check_entry(closed, new.content.kind())?;
     // 5. The entry.
     conn.prepare_cached(concat!(
         "INSERT INTO messages (",
@@ -253,7 +257,7 @@ fn sync(conn: &Connection, user_id: UserId, cursors: &[ConversationCursor], limi
 /// `page`, and stops at the first that does not fit: rows after it are
 /// never read, so the page's byte budget bounds the work as well as the
 /// result.
-fn read_into(page: &mut PageBuilder, conn: &Connection, sql: &'static str, params: impl Params) -> StoreResult<()> {
+pub(super) fn read_into(page: &mut PageBuilder, conn: &Connection, sql: &'static str, params: impl Params) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(sql).db()?;
     let mut rows = stmt.query(params).db()?;
     while let Some(row) = rows.next().db()? {

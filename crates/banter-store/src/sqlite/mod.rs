@@ -10,7 +10,8 @@
 //! * [`schema`]: connection PRAGMAs and embedded, versioned migrations.
 //! * [`backup`]: `banter backup` (online, `VACUUM INTO`) and `banter restore`.
 //! * [`accounts`], [`devices`], [`conversations`], [`messages`],
-//!   [`markers`], [`presence`], [`push`], [`settings`]: each implements its
+//!   [`markers`], [`presence`], [`push`], [`settings`], [`blocks`],
+//!   [`leaving`]: each implements its
 //!   domain trait ([`AccountStore`](crate::AccountStore) in `accounts`, and
 //!   so on). The SQL is plain synchronous functions over a `&Connection`;
 //!   the trait method only says which thread runs it — the writer (inside
@@ -25,9 +26,11 @@
 
 mod accounts;
 pub mod backup;
+mod blocks;
 mod checkpointer;
 mod conversations;
 mod devices;
+mod leaving;
 mod markers;
 mod messages;
 mod owner_lock;

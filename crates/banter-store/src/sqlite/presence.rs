@@ -56,7 +56,7 @@ fn contacts(conn: &Connection, user_id: UserId) -> StoreResult<Vec<UserId>> {
         .prepare_cached(
             "SELECT DISTINCT peer.user_id
              FROM members me
-             JOIN conversations c ON c.id = me.conversation_id AND c.kind = 'direct'
+             JOIN conversations c ON c.id = me.conversation_id AND c.kind = 'direct' AND c.closed = 0
              JOIN members peer ON peer.conversation_id = me.conversation_id AND peer.user_id <> me.user_id
              WHERE me.user_id = ?1
              ORDER BY peer.user_id",
@@ -72,6 +72,9 @@ fn related_users(conn: &Connection, viewer: UserId, candidates: &[UserId]) -> St
             "SELECT EXISTS (
                  SELECT 1 FROM members mine JOIN members theirs ON theirs.conversation_id = mine.conversation_id
                  WHERE mine.user_id = ?1 AND theirs.user_id = ?2
+             ) AND NOT EXISTS (
+                 SELECT 1 FROM blocks
+                 WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)
              )",
         )
         .db()?;

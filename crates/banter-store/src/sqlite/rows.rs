@@ -34,7 +34,7 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error, column: &str) -> bool {
 
 /// Decodes `id, username, display_name` starting at column `at`.
 pub(super) fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
-    Ok(User { id: row.get(at)?, username: row.get(at + 1)?, display_name: row.get(at + 2)? })
+    Ok(crate::rows::stored_user(row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
 }
 
 /// The column list [`message_from_row`] expects, in order.
