@@ -52,6 +52,7 @@ const SHELL = [
   '/app/views/help.js',
   '/app/views/message-log.js',
   '/app/views/message-row.js',
+  '/app/views/message-search.js',
   '/app/views/shell.js',
 ];
 
