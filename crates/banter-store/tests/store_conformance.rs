@@ -1788,31 +1788,42 @@ for_each_check!(sqlite => SqliteBackend::new());
 for_each_check!(postgres => PgBackend::new(1).await);
 for_each_check!(postgres_sharded => PgBackend::new(3).await);
 
+/// The SQLite migrations, in order.
+const SQLITE_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_presence_receipts_push.sql"),
+    include_str!("../migrations/sqlite/0003_session_expiry.sql"),
+    include_str!("../migrations/sqlite/0004_native_push.sql"),
+    include_str!("../migrations/sqlite/0005_replies_edits_deletes.sql"),
+];
+
+/// A SQLite database at schema `version` (its first migrations applied)
+/// holding `rows`, opened by the store, which migrates it the rest of the way.
+fn sqlite_store_from_schema(dir: &tempfile::TempDir, version: usize, rows: &str) -> Arc<dyn Store> {
+    let path = dir.path().join("banter.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        for sql in &SQLITE_MIGRATIONS[..version] {
+            conn.execute_batch(sql).expect("old migration");
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {version}; {rows}")).expect("rows of the old schema");
+    }
+    Arc::new(banter_store::sqlite::SqliteStore::open(&path).expect("migrates"))
+}
+
 /// Migration 0004 on a database written by the previous schema: its push
 /// subscriptions become `web` ones, unchanged.
 #[tokio::test]
 async fn sqlite_push_subscriptions_from_before_kinds_are_web() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("banter.db");
-    {
-        let conn = rusqlite::Connection::open(&path).expect("open");
-        for sql in [
-            include_str!("../migrations/sqlite/0001_initial.sql"),
-            include_str!("../migrations/sqlite/0002_presence_receipts_push.sql"),
-            include_str!("../migrations/sqlite/0003_session_expiry.sql"),
-        ] {
-            conn.execute_batch(sql).expect("old migration");
-        }
-        conn.execute_batch(
-            "PRAGMA user_version = 3;
-             INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1);
+    let store = sqlite_store_from_schema(
+        &dir,
+        3,
+        "INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1);
              INSERT INTO devices (id, user_id, name, token_hash, created_at, last_active_at) VALUES (1, 1, 'phone', x'01', 1, 1);
              INSERT INTO push_subscriptions (user_id, device_id, endpoint, p256dh, auth, created_at)
                  VALUES (1, 1, 'https://push.example/old', 'k', 'a', 1);",
-        )
-        .expect("rows of schema 3");
-    }
-    let store: Arc<dyn Store> = Arc::new(banter_store::sqlite::SqliteStore::open(&path).expect("migrates"));
+    );
     let peer = user(&*store, "peer").await;
     let (conv, _) = store.get_or_create_direct(1, peer.id, 2).await.unwrap();
     let targets = store.push_targets(conv, &[1]).await.unwrap();
@@ -1825,31 +1836,17 @@ async fn sqlite_push_subscriptions_from_before_kinds_are_web() {
 #[tokio::test]
 async fn sqlite_messages_from_before_search_are_indexed_by_the_migration() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("banter.db");
-    {
-        let conn = rusqlite::Connection::open(&path).expect("open");
-        for sql in [
-            include_str!("../migrations/sqlite/0001_initial.sql"),
-            include_str!("../migrations/sqlite/0002_presence_receipts_push.sql"),
-            include_str!("../migrations/sqlite/0003_session_expiry.sql"),
-            include_str!("../migrations/sqlite/0004_native_push.sql"),
-            include_str!("../migrations/sqlite/0005_replies_edits_deletes.sql"),
-        ] {
-            conn.execute_batch(sql).expect("old migration");
-        }
-        conn.execute_batch(
-            "PRAGMA user_version = 5;
-             INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1), (2, 'peer', 'h', 'Peer', 1);
+    let store = sqlite_store_from_schema(
+        &dir,
+        5,
+        "INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1), (2, 'peer', 'h', 'Peer', 1);
              INSERT INTO conversations (id, kind, created_at, last_seq, last_activity_at, direct_key, member_count) VALUES (1, 'direct', 1, 3, 1, '1:2', 2);
              INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (1, 1, 'member', 1), (1, 2, 'member', 1);
              INSERT INTO messages (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, deleted, target_seq)
                  VALUES (1, 1, 1, 1, 'a', 'Grüße aus München', 1, 'text', 0, NULL),
                         (1, 2, 1, 1, 'b', '', 1, 'text', 1, NULL),
                         (1, 3, 1, 1, 'c', 'Grüße again', 1, 'edit', 0, 2);",
-        )
-        .expect("rows of schema 5");
-    }
-    let store: Arc<dyn Store> = Arc::new(banter_store::sqlite::SqliteStore::open(&path).expect("migrates"));
+    );
     assert_eq!(search(&*store, 2, "grusse", None).await, ["Grüße aus München"]);
 }
 

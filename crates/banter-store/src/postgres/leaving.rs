@@ -10,10 +10,9 @@
 use async_trait::async_trait;
 use banter_protocol::{ConversationId, DeviceId, Seq, TimestampMs, UserId};
 
-use super::messages::{fill, BudgetedRow};
+use super::messages::{merged_page, BudgetedRow};
 use super::rows::{message_columns, DbResult};
 use super::PgStore;
-use crate::page::PageBuilder;
 use crate::rows::deleted_username;
 use crate::{
     ConversationStore, DeletedAccount, LeavingStore, MembershipChange, MessagePage, StoreError, StoreResult,
@@ -107,11 +106,7 @@ impl LeavingStore for PgStore {
             .db()
         }))
         .await?;
-        let mut rows: Vec<BudgetedRow> = per_shard.into_iter().flatten().collect();
-        rows.sort_by_key(|row| (row.0, row.1));
-        let mut page = PageBuilder::new(limit);
-        fill(&mut page, rows)?;
-        Ok(page.finish(false))
+        merged_page(per_shard, limit)
     }
 }
 

@@ -129,12 +129,19 @@ impl MessageStore for PgStore {
             .db()
         }))
         .await?;
-        let mut rows: Vec<BudgetedRow> = per_shard.into_iter().flatten().collect();
-        rows.sort_by_key(|row| (row.0, row.1));
-        let mut page = PageBuilder::new(limit);
-        fill(&mut page, rows)?;
-        Ok(page.finish(false))
+        merged_page(per_shard, limit)
     }
+}
+
+/// The page that the shards' pages (each in (conversation, seq) order,
+/// texts past its own budget left out) make together: merged in that
+/// order and cut to `limit` messages and one budget of text.
+pub(super) fn merged_page(per_shard: Vec<Vec<BudgetedRow>>, limit: u32) -> StoreResult<MessagePage> {
+    let mut rows: Vec<BudgetedRow> = per_shard.into_iter().flatten().collect();
+    rows.sort_by_key(|row| (row.0, row.1));
+    let mut page = PageBuilder::new(limit);
+    fill(&mut page, rows)?;
+    Ok(page.finish(false))
 }
 
 /// A message row whose text is NULL when it lies beyond the byte budget.
