@@ -1,6 +1,7 @@
 // axe-core on every view of the web client (sign-in, the empty app, the
 // conversation list, messages found by search, a 1:1 chat, a group chat with its members, the
-// settings, new chat, shortcuts and confirmation dialogs), on a phone and a
+// settings, new chat, shortcuts and confirmation dialogs, a blocked chat and
+// the settings listing it), on a phone and a
 // desktop, in light and dark mode: no serious or critical violation, and
 // (moderate in axe, but named in issue 17) a level-one heading and a main
 // landmark on every view.
@@ -110,6 +111,23 @@ async function everyView(options, label) {
   await page.getByRole('alertdialog').waitFor();
   await check('confirmation dialog');
   await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
+  await page.locator('#members-dialog').waitFor({ state: 'hidden' });
+
+  // Bob blocked: the chat's line instead of the composer, and the settings'
+  // list (unblocked again there, for the next run).
+  if (options.isMobile) await page.getByRole('button', { name: 'Back to conversations' }).click();
+  await openConversation(page, 'bob');
+  await page.getByRole('button', { name: 'Block', exact: true }).click();
+  await page.locator('#confirm-dialog').getByRole('button', { name: 'Block', exact: true }).click();
+  await page.locator('#blocked-line').waitFor();
+  await check('blocked 1:1 chat');
+  if (options.isMobile) await page.getByRole('button', { name: 'Back to conversations' }).click();
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.locator('#blocked-list li').first().waitFor();
+  await check('settings with a blocked user');
+  await page.locator('#blocked-list').getByRole('button', { name: /^Unblock/ }).click();
+  await page.locator('#blocked-list li').waitFor({ state: 'detached' });
   await context.close();
   assert.deepEqual(found, []);
 }

@@ -68,6 +68,11 @@ test('phone: every tap target in the list and the chat is at least 44×44 px', a
         .map(({ el, r }) => `${el.tagName.toLowerCase()}#${el.id}.${el.className} "${el.getAttribute('aria-label') ?? el.textContent}" ${Math.round(r.width)}×${Math.round(r.height)}`),
     );
   assert.deepEqual(await small(), [], 'in the chat');
+  // Blocked: the line that replaces the composer has its Unblock button.
+  await alice.getByRole('button', { name: 'Block', exact: true }).click();
+  await alice.locator('#confirm-dialog').getByRole('button', { name: 'Block', exact: true }).click();
+  await alice.locator('#blocked-line').waitFor();
+  assert.deepEqual(await small(), [], 'in the blocked chat');
   await alice.getByRole('button', { name: 'Back to conversations' }).click();
   await alice.locator('.sidebar').waitFor();
   assert.deepEqual(await small(), [], 'in the list');

@@ -30,6 +30,10 @@ pub enum Input {
     Delete { seq: Seq },
     /// Messages of all my conversations containing these words.
     Search { query: String },
+    /// Blocks a user: neither of us can send into our direct conversation.
+    Block { username: String },
+    /// Lifts my block of a user.
+    Unblock { username: String },
     Nothing,
 }
 
@@ -48,6 +52,8 @@ pub const HELP: &str = "\
 /edit <n> <text>            edit your message [n] for everyone
 /delete <n>                 delete your message [n] for everyone
 /search <words>             find messages in all your conversations
+/block <username>           block a user: no messages either way in your direct chat
+/unblock <username>         lift your block of a user
 /quit                       leave (also Ctrl-D)
 anything else               is sent to the open conversation";
 
@@ -108,6 +114,8 @@ pub fn parse(line: &str) -> Result<Input, String> {
             "" => Err("usage: /search <words>".into()),
             query => Ok(Input::Search { query: query.to_owned() }),
         },
+        "block" => Ok(Input::Block { username: one("username")?.trim_start_matches('@').to_owned() }),
+        "unblock" => Ok(Input::Unblock { username: one("username")?.trim_start_matches('@').to_owned() }),
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" => Ok(Input::Quit),
         other => Err(format!("unknown command /{other} (try /help)")),
@@ -138,6 +146,15 @@ mod tests {
         assert_eq!(parse("/search  lunch  on friday"), Ok(Input::Search { query: "lunch  on friday".into() }));
         assert_eq!(parse("/find 東京"), Ok(Input::Search { query: "東京".into() }));
         assert_eq!(parse("/search   "), Err("usage: /search <words>".into()));
+    }
+
+    #[test]
+    fn block_and_unblock_name_one_user() {
+        assert_eq!(parse("/block bob"), Ok(Input::Block { username: "bob".into() }));
+        assert_eq!(parse("/unblock @bob"), Ok(Input::Unblock { username: "bob".into() }));
+        assert_eq!(parse("/block"), Err("usage: /block <username>".into()));
+        assert_eq!(parse("/unblock bob carol"), Err("usage: /unblock <username>".into()));
+        assert!(HELP.contains("/block <username>") && HELP.contains("/unblock <username>"));
     }
 
     #[test]

@@ -37,6 +37,8 @@ impl Client {
             Input::Edit { seq, text } => self.queue(|c, id| c.edit(id, seq, text)),
             Input::Delete { seq } => self.queue(|c, id| c.delete(id, seq)),
             Input::Search { query } => self.search(&query).await,
+            Input::Block { username } => self.set_blocked(&username, true).await,
+            Input::Unblock { username } => self.set_blocked(&username, false).await,
         }
     }
 
@@ -130,6 +132,21 @@ impl Client {
                 }
             }
             Err(e) => say(&format!("! {}", e)),
+        }
+    }
+
+    /// Blocks or unblocks a user named by username.
+    async fn set_blocked(&mut self, username: &str, block: bool) {
+        let api = self.api();
+        let user = match api.user_by_username(username).await {
+            Ok(user) => user,
+            Err(e) => return say(&format!("! {username}: {e}")),
+        };
+        let changed = if block { api.block(user.id).await } else { api.unblock(user.id).await };
+        match changed {
+            Ok(()) if block => say(&format!("* blocked {username}: no messages either way until /unblock {username}")),
+            Ok(()) => say(&format!("* unblocked {username}")),
+            Err(e) => say(&format!("! {e}")),
         }
     }
 

@@ -166,6 +166,16 @@ async fn two_people_chat_live_and_a_message_sent_while_away_waits_as_unread() {
     bob.type_line("/frobnicate");
     bob.expect("unknown command /frobnicate");
 
+    // Bob's block refuses Alice's sends until he lifts it.
+    bob.type_line("/block alice");
+    bob.expect("* blocked alice");
+    alice.type_line("are you there?");
+    alice.expect("! not sent:");
+    bob.type_line("/unblock alice");
+    bob.expect("* unblocked alice");
+    alice.type_line("back again");
+    bob.expect(&format!("#{chat} alice: back again"));
+
     // Logging out revokes the device and forgets the session file.
     bob.type_line("/logout");
     bob.expect("* logged out");

@@ -73,6 +73,12 @@ export function createApi({ getToken = () => null, onUnauthorized = () => {} } =
     vapidPublicKey: () => request('GET', '/push/vapid-public-key').then((r) => r.public_key),
     addPushSubscription: (subscription) => request('POST', '/push/subscriptions', subscription),
     removePushSubscription: () => request('DELETE', '/push/subscriptions'),
+    blocks: () => request('GET', '/blocks').then((r) => r.blocked),
+    block: (userId) => request('PUT', `/blocks/${userId}`),
+    unblock: (userId) => request('DELETE', `/blocks/${userId}`),
+    deleteAccount: (password) => request('DELETE', '/me', { password }),
+    /** One page of my data; `after`: the previous page's `next`. */
+    exportPage: (after) => request('GET', `/me/export${q({ after_conversation_id: after?.conversation_id, after_seq: after?.seq })}`),
   };
 }
 

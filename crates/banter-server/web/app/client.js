@@ -9,6 +9,7 @@
 // a sync when it sees a gap.
 
 import { ApiError } from './api.js';
+import { Blocks } from './blocks.js';
 import { Conversations } from './conversations.js';
 import { HistoryCache } from './history-cache.js';
 import { frameOf, Outbox } from './outbox.js';
@@ -90,6 +91,7 @@ export class Client {
       report: (e) => this.report(e),
       onRefreshed: () => this.scheduleDelivered(),
     });
+    this.blocks = new Blocks({ store, api, report: (e) => this.report(e) });
     this.socket = new Socket({
       getToken: () => this.session.token,
       onFrame: (frame) => this.handleFrame(frame),
@@ -121,6 +123,7 @@ export class Client {
     // that blocks WebSockets), fetch it over HTTP anyway.
     this.initialRefreshTimer = setTimeout(() => this.conversations.refresh(), INITIAL_REFRESH_FALLBACK_MS);
     this.socket.start();
+    this.blocks.load();
   }
 
   stop() {
@@ -227,6 +230,7 @@ export class Client {
     clearTimeout(this.initialRefreshTimer);
     this.inFlight.clear();
     this.flushOutbox();
+    this.blocks.load(); // a start while offline could not fetch it
     await this.conversations.refresh();
     this.syncing = false;
     this.sync();

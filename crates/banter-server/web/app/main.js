@@ -44,6 +44,8 @@ function startApp() {
     api,
     navigateTo: (id) => navigate(id === null ? '/' : `/c/${id}`),
     onLogout: logout,
+    // The server signed every device out and forgot the push subscriptions.
+    onAccountDeleted: () => endSession(),
   });
   const unsubscribe = store.subscribe(() => {
     shell.render();

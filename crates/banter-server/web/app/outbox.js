@@ -15,6 +15,8 @@ export function newClientMsgId() {
 const PERMANENT = new Set([
   'message_empty', 'message_too_long', 'invalid_text', 'invalid_client_msg_id', 'client_msg_id_reused', 'not_a_member', 'invalid_json',
   'invalid_reply', 'message_not_found', 'not_your_message', 'message_deleted', 'edit_window_closed', 'too_many_edits',
+  // A block stands between me and the peer (either way), or the peer's account is gone.
+  'blocked',
 ]);
 
 /**

@@ -3,6 +3,12 @@
 
 import { Timeline } from './timeline.js';
 
+/** The name to show for a user: a deleted account has none left (PROTOCOL.md, "Leaving for good"). */
+export function displayName(user) {
+  if (user.deleted) return 'Deleted user';
+  return user.display_name || user.username;
+}
+
 export class Store {
   constructor() {
     this.me = null;
@@ -22,6 +28,9 @@ export class Store {
     /** conversation id → Map(user id → expires at ms). */
     this.typing = new Map();
     this.timelines = new Map();
+    /** user id → User I have blocked (GET /blocks, fetched once per session), most recent first. */
+    this.blocked = new Map();
+    this.blockedLoaded = false;
     this.activeId = null;
     this.notice = null; // {kind: 'error'|'info', text}
     this.pendingJump = null; // {conversationId, seq}: a found message to scroll to once its chat is open
@@ -82,13 +91,13 @@ export class Store {
     if (!conversation) return '';
     if (conversation.kind === 'group') return conversation.name || 'Group';
     const peer = conversation.peer;
-    return peer ? peer.display_name || peer.username : 'Direct message';
+    return peer ? displayName(peer) : 'Direct message';
   }
 
   userName(userId) {
     if (this.me && userId === this.me.id) return 'You';
     const u = this.users.get(userId);
-    return u ? u.display_name || u.username : `User ${userId}`;
+    return u ? displayName(u) : `User ${userId}`;
   }
 
   isTyping(conversationId) {

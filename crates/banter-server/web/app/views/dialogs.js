@@ -5,6 +5,8 @@
 import { paintAvatar } from '../avatar.js';
 import { h, replaceChildren } from '../dom.js';
 import { formatLastSeen, plural } from '../format.js';
+import { displayName } from '../store.js';
+import { accountSections } from './account.js';
 
 function splitNames(text) {
   return text.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean);
@@ -158,7 +160,7 @@ export function membersDialog({ store, client, confirm, onLeft }) {
       members.map((m) => {
         const p = store.presence.get(m.user.id);
         const isMe = m.user.id === store.me?.id;
-        const name = m.user.display_name || m.user.username;
+        const name = displayName(m.user);
         return h(
           'li',
           { class: 'member', dataset: { userId: String(m.user.id), username: m.user.username } },
@@ -167,7 +169,7 @@ export function membersDialog({ store, client, confirm, onLeft }) {
             'span',
             { class: 'member-text' },
             h('span', { class: 'member-name', text: isMe ? `${name} (you)` : name }),
-            h('span', { class: 'member-sub', text: [`@${m.user.username}`, m.role === 'admin' ? 'admin' : null, p ? (p.online ? 'online' : formatLastSeen(p.last_seen_at)) : null].filter(Boolean).join(' · ') }),
+            h('span', { class: 'member-sub', text: [m.user.deleted ? null : `@${m.user.username}`, m.role === 'admin' ? 'admin' : null, p ? (p.online ? 'online' : formatLastSeen(p.last_seen_at)) : null].filter(Boolean).join(' · ') }),
           ),
           iAmAdmin && !isMe
             ? h('button', {
@@ -212,8 +214,12 @@ export function membersDialog({ store, client, confirm, onLeft }) {
   };
 }
 
-/** The account: display name, and the devices logged in (any can be signed out). */
-export function settingsDialog({ store, api }) {
+/**
+ * The account: display name, the devices logged in (any can be signed
+ * out), and account.js's blocked users, data download and deletion.
+ */
+export function settingsDialog({ store, api, client, confirm, onAccountDeleted }) {
+  const account = accountSections({ store, api, client, confirm, onAccountDeleted: () => (dialog.close(), onAccountDeleted()) });
   const error = h('p', { class: 'form-error', role: 'alert' });
   const saved = h('p', { class: 'form-note', id: 'settings-saved', role: 'status' });
   const displayName = h('input', { id: 'settings-display-name', name: 'display_name', required: true, maxlength: 64, autocomplete: 'name' });
@@ -292,12 +298,17 @@ export function settingsDialog({ store, api }) {
     h('h3', { text: 'Devices' }),
     devices,
     error,
+    account.root,
     h('div', { class: 'dialog-actions' }, h('button', { type: 'button', text: 'Close', onclick: () => dialog.close() })),
   );
 
   return {
     root: dialog,
+    render() {
+      if (dialog.open) account.render();
+    },
     open() {
+      account.open();
       error.textContent = '';
       saved.textContent = '';
       displayName.value = store.me?.display_name || store.me?.username || '';

@@ -10,6 +10,7 @@ import { connectionText } from '../format.js';
 import { icon } from '../icons.js';
 import { enablePush, pushSupported } from '../push.js';
 import { installShortcuts } from '../shortcuts.js';
+import { displayName } from '../store.js';
 import { chatView } from './chat.js';
 import { confirmDialog } from './confirm.js';
 import { conversationListView } from './conversation-list.js';
@@ -32,15 +33,16 @@ function iconButton(id, iconName, label, onclick, extraClass = '') {
  * @param {ReturnType<import('../api.js').createApi>} o.api
  * @param {(id: number|null) => void} o.navigateTo
  * @param {() => void} o.onLogout
+ * @param {() => void} o.onAccountDeleted
  */
-export function shellView({ store, client, api, navigateTo, onLogout }) {
+export function shellView({ store, client, api, navigateTo, onLogout, onAccountDeleted }) {
   const open = (id) => navigateTo(id);
   const confirm = confirmDialog();
   const help = helpDialog();
   const newChat = newChatDialog({ client, onOpen: open });
   const newGroup = newGroupDialog({ client, onOpen: open });
   const members = membersDialog({ store, client, confirm, onLeft: () => navigateTo(null) });
-  const settings = settingsDialog({ store, api });
+  const settings = settingsDialog({ store, api, client, confirm, onAccountDeleted });
 
   const meAvatar = h('span', { class: 'avatar small', 'aria-hidden': 'true' });
   const meName = h('span', { class: 'me-name', id: 'me-name' });
@@ -140,7 +142,7 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
   const removeShortcuts = installShortcuts({ findChat: () => list.focusFilter(), moveChat, showHelp: () => help.open() });
 
   function render() {
-    const name = store.me ? store.me.display_name || store.me.username : '';
+    const name = store.me ? displayName(store.me) : '';
     setText(meName, name);
     meName.title = name;
     paintAvatar(meAvatar, name, store.me?.id);
@@ -161,6 +163,7 @@ export function shellView({ store, client, api, navigateTo, onLogout }) {
     list.render();
     chat.render();
     members.render();
+    settings.render();
   }
 
   return { root, render, focusComposer: () => chat.focusComposer(), dispose: removeShortcuts };

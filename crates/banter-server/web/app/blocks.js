@@ -1,0 +1,54 @@
+// The users I have blocked: fetched once per session (`GET /blocks`) into
+// `store.blocked`, and changed through `PUT`/`DELETE /blocks/{id}`. While a
+// block stands (PROTOCOL.md, "Blocks") the server refuses sends both ways;
+// the chat shows the blocker a line with Unblock instead of the composer,
+// and the blocked side sees its sends refused with `blocked` (outbox.js).
+
+export class Blocks {
+  /**
+   * @param {object} o
+   * @param {import('./store.js').Store} o.store
+   * @param {ReturnType<import('./api.js').createApi>} o.api
+   * @param {(e: Error) => void} o.report
+   */
+  constructor({ store, api, report }) {
+    Object.assign(this, { store, api, report });
+    this.loading = null;
+  }
+
+  /** Fetches the list unless this session has it (or is fetching it). */
+  load() {
+    if (this.store.blockedLoaded) return Promise.resolve();
+    this.loading ??= this.api
+      .blocks()
+      .then((list) => {
+        const s = this.store;
+        s.blocked = new Map(list.map((b) => [b.user.id, b.user]));
+        for (const b of list) s.rememberUser(b.user);
+        s.blockedLoaded = true;
+        s.changed();
+      })
+      .catch((e) => this.report(e))
+      .finally(() => (this.loading = null));
+    return this.loading;
+  }
+
+  isBlocked(userId) {
+    return this.store.blocked.has(userId);
+  }
+
+  /** Blocks `user` ({id, username, …}); throws the server's refusal. */
+  async block(user) {
+    await this.api.block(user.id);
+    const s = this.store;
+    // Most recent first, as the server lists them.
+    s.blocked = new Map([[user.id, user], ...[...s.blocked].filter(([id]) => id !== user.id)]);
+    s.changed();
+  }
+
+  async unblock(userId) {
+    await this.api.unblock(userId);
+    this.store.blocked.delete(userId);
+    this.store.changed();
+  }
+}
