@@ -164,6 +164,19 @@ pub fn validate_name(what: &str, name: &str, max: usize) -> Result<(), Invalid> 
     Ok(())
 }
 
+/// A search or name filter: at most [`MAX_SEARCH_QUERY_CHARS`] characters
+/// (`query_too_long`). Counting stops at the limit, so a 10 MB query costs
+/// no more than a long one.
+pub fn validate_search_length(query: &str) -> Result<(), Invalid> {
+    if query.chars().take(MAX_SEARCH_QUERY_CHARS + 1).count() > MAX_SEARCH_QUERY_CHARS {
+        return Err(Invalid::new(
+            ErrorCode::QueryTooLong,
+            format!("a search is at most {MAX_SEARCH_QUERY_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// `client_msg_id`: 1–64 characters from `[A-Za-z0-9_-]` (a UUID fits).
 pub fn validate_client_msg_id(id: &str) -> Result<(), Invalid> {
     let ok = !id.is_empty()

@@ -1862,6 +1862,11 @@ async fn postgres_messages_from_before_search_are_indexed_at_start() {
     for i in 0..1_200 {
         send(&*store, conv, a, &format!("Grüße number {i}")).await;
     }
+    // 8 MB of long texts: more than one batch by bytes (4 MiB).
+    let long = format!("longtext {}", "word ".repeat(80_000));
+    for _ in 0..20 {
+        send(&*store, conv, a, &long).await;
+    }
     store.close().await;
     // As a database of schema 5 would be: no message indexed yet.
     let pool = sqlx::PgPool::connect(&db.url(0)).await.unwrap();
@@ -1871,6 +1876,8 @@ async fn postgres_messages_from_before_search_are_indexed_at_start() {
     let page = store.search(search_request(b.user, "grusse", None, SearchOrder::Recent, 0)).await.unwrap();
     assert!(page.truncated, "all 1,200 are indexed, over several batches");
     assert_eq!(page.messages[0].text, "Grüße number 1199");
+    let long_found = store.search(search_request(b.user, "longtext", None, SearchOrder::Recent, 0)).await.unwrap();
+    assert_eq!(long_found.messages.len(), 20);
     let unindexed: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE search IS NULL").fetch_one(&pool).await.unwrap();
     assert_eq!(unindexed, 0);
     assert!(sqlx::query_scalar::<_, bool>("SELECT done FROM search_backfill").fetch_one(&pool).await.unwrap());

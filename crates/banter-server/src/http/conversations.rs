@@ -12,7 +12,7 @@ use banter_protocol::{
         AddMembersRequest, ConversationList, ConversationListQuery, CreateDirectRequest, CreateGroupRequest, HistoryPage, HistoryQuery,
         MarkReadRequest, MessageReceipts, MuteRequest, MuteState, ReadMarkerResponse,
     },
-    limits::{self, GROUP_NAME_MAX_CHARS, MAX_GROUP_MEMBERS, MAX_SEARCH_QUERY_CHARS},
+    limits::{self, GROUP_NAME_MAX_CHARS, MAX_GROUP_MEMBERS},
     ConversationDetail, ConversationId, ErrorBody, ErrorCode, Seq, UserId,
 };
 use banter_store::search::text::name_contains;
@@ -80,11 +80,11 @@ pub async fn create_group(State(state): AppStateRef, auth: Authenticated, Json(r
     responses((status = 200, body = ConversationList), (status = 400, description = "query_too_long", body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): AppStateRef, auth: Authenticated, Query(query): Query<ConversationListQuery>) -> ApiResult<Json<ConversationList>> {
+    if let Some(wanted) = query.q.as_deref() {
+        limits::validate_search_length(wanted)?;
+    }
     let mut conversations = state.store.list_conversations(auth.user.id).await?;
     if let Some(wanted) = query.q.as_deref() {
-        if wanted.chars().take(MAX_SEARCH_QUERY_CHARS + 1).count() > MAX_SEARCH_QUERY_CHARS {
-            return Err(ApiError::new(ErrorCode::QueryTooLong, format!("q is at most {MAX_SEARCH_QUERY_CHARS} characters")));
-        }
         conversations.retain(|c| {
             let names = [c.name.as_deref(), c.peer.as_ref().map(|p| p.display_name.as_str()), c.peer.as_ref().map(|p| p.username.as_str())];
             names.into_iter().flatten().any(|name| name_contains(name, wanted))

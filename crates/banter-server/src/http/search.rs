@@ -59,7 +59,8 @@ pub async fn search(
             sender_id: m.sender_id,
             server_ts: m.server_ts,
             edited_at: m.edited_at,
-            snippet: snippet(&m.text, &request.query.highlights(&m.text)),
+            // A snippet of SNIPPET_CHARS holds at most that many matches.
+            snippet: snippet(&m.text, &request.query.highlights(&m.text, SNIPPET_CHARS)),
         })
         .collect();
     let next_offset = page.has_more.then(|| offset.saturating_add(limit));
@@ -113,7 +114,7 @@ mod tests {
     }
 
     fn snip(text: &str, query: &str) -> String {
-        shown(&snippet(text, &SearchQuery::parse(query).unwrap().highlights(text)))
+        shown(&snippet(text, &SearchQuery::parse(query).unwrap().highlights(text, SNIPPET_CHARS)))
     }
 
     #[test]

@@ -18,8 +18,10 @@ use crate::search::text::search_form;
 use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore, SCORE_HEAD_BYTES};
 use crate::StoreResult;
 
-/// Messages indexed per statement by [`backfill`].
+/// Messages indexed per statement by [`backfill`]…
 const BACKFILL_BATCH: i64 = 500;
+/// … and at most this much of their text (one 400 KB message always fits).
+const BACKFILL_BYTES: i64 = 4 * 1024 * 1024;
 
 #[async_trait]
 impl SearchStore for PgStore {
@@ -94,7 +96,7 @@ async fn live_message(pool: &PgPool, conversation_id: ConversationId, seq: Seq) 
 }
 
 /// Indexes the text messages stored before migration 0006, in batches of
-/// [`BACKFILL_BATCH`] in key order, then records that it is done; a no-op
+/// [`BACKFILL_BATCH`] rows and [`BACKFILL_BYTES`] in key order, then records that it is done; a no-op
 /// on later starts. Run at start, on each shard.
 pub(super) async fn backfill(pool: &PgPool, shard: usize) -> StoreResult<()> {
     let done: bool = sqlx::query_scalar("SELECT done FROM search_backfill").fetch_one(pool).await.db()?;
@@ -104,14 +106,24 @@ pub(super) async fn backfill(pool: &PgPool, shard: usize) -> StoreResult<()> {
     tracing::info!(shard, "indexing stored messages for search");
     let (mut after_conversation, mut after_seq, mut indexed) = (0i64, 0i64, 0u64);
     loop {
+        // At most BACKFILL_BATCH rows and BACKFILL_BYTES of text (at least
+        // one row): octet_length reads the stored length, so only the
+        // texts that fit are fetched.
         let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT conversation_id, seq, text FROM messages
-             WHERE (conversation_id, seq) > ($1, $2) AND kind = 'text' AND NOT deleted AND search IS NULL
-             ORDER BY conversation_id, seq LIMIT $3",
+            "SELECT conversation_id, seq, text FROM (
+                 SELECT conversation_id, seq, text,
+                        sum(octet_length(text)) OVER (ORDER BY conversation_id, seq) AS running,
+                        row_number() OVER (ORDER BY conversation_id, seq) AS n
+                 FROM messages
+                 WHERE (conversation_id, seq) > ($1, $2) AND kind = 'text' AND NOT deleted AND search IS NULL
+                 ORDER BY conversation_id, seq LIMIT $3) batch
+             WHERE n = 1 OR running <= $4
+             ORDER BY conversation_id, seq",
         )
         .bind(after_conversation)
         .bind(after_seq)
         .bind(BACKFILL_BATCH)
+        .bind(BACKFILL_BYTES)
         .fetch_all(pool)
         .await
         .db()?;

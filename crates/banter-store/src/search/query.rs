@@ -13,12 +13,13 @@
 //! nothing else), so they need no escaping in either query language: no
 //! quote, operator or parenthesis of the user's reaches the engine.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
-use banter_protocol::limits::{Invalid, MAX_SEARCH_QUERY_CHARS, MAX_SEARCH_TERMS};
+use banter_protocol::limits::{validate_search_length, Invalid, MAX_SEARCH_TERMS};
 use banter_protocol::ErrorCode;
 
-use super::text::{tokens, Token};
+use super::text::{for_each_token, tokens, Token};
 
 /// A parsed search: the terms every result contains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,18 +38,11 @@ pub(crate) enum Term {
 
 impl SearchQuery {
     /// Reads a search as typed. Refuses a query longer than
-    /// [`MAX_SEARCH_QUERY_CHARS`] (`query_too_long`), one with nothing to
+    /// [`MAX_SEARCH_QUERY_CHARS`](banter_protocol::limits::MAX_SEARCH_QUERY_CHARS) (`query_too_long`), one with nothing to
     /// search for, only punctuation say, or with more than
     /// [`MAX_SEARCH_TERMS`] different terms (`invalid_query`).
     pub fn parse(query: &str) -> Result<SearchQuery, Invalid> {
-        // Counting stops at the limit: a 10 MB query costs no more than a
-        // long one.
-        if query.chars().take(MAX_SEARCH_QUERY_CHARS + 1).count() > MAX_SEARCH_QUERY_CHARS {
-            return Err(Invalid {
-                code: ErrorCode::QueryTooLong,
-                message: format!("a search is at most {MAX_SEARCH_QUERY_CHARS} characters"),
-            });
-        }
+        validate_search_length(query)?;
         let mut terms: Vec<Term> = Vec::new();
         let mut phrase: Vec<Token> = Vec::new();
         let end_phrase = |phrase: &mut Vec<Token>, terms: &mut Vec<Term>| {
@@ -88,7 +82,7 @@ impl SearchQuery {
     }
 
     /// How often each term occurs in `text`, and how many tokens it has:
-    /// what ranking needs of a message.
+    /// what ranking needs of a message (its first 2 KiB).
     pub(crate) fn frequencies(&self, text: &str) -> (Vec<u32>, usize) {
         let tokens = tokens(text);
         let mut counts = vec![0u32; self.terms.len()];
@@ -103,27 +97,46 @@ impl SearchQuery {
     }
 
     /// Where in `text` the terms are found: byte ranges, in order, not
-    /// overlapping (what a snippet highlights).
-    pub fn highlights(&self, text: &str) -> Vec<Range<usize>> {
-        let tokens = tokens(text);
+    /// overlapping, at most `max` of them (what a snippet highlights). The
+    /// text is read as a stream: memory holds the longest term's tokens,
+    /// not the tokens of a 400 KB text.
+    pub fn highlights(&self, text: &str, max: usize) -> Vec<Range<usize>> {
+        let longest = self.terms.iter().map(Term::tokens).max().unwrap_or(1);
+        let mut window: VecDeque<Token> = VecDeque::with_capacity(longest);
         let mut found: Vec<Range<usize>> = Vec::new();
-        let mut at = 0;
-        while at < tokens.len() {
-            let covered = self.terms.iter().filter_map(|term| term.match_at(&tokens[at..])).max();
-            match covered {
-                Some(n) => {
-                    let range = tokens[at].span.start..tokens[at + n - 1].span.end;
-                    match found.last_mut() {
-                        // Adjacent matches (a phrase's characters) read as one.
-                        Some(last) if last.end == range.start => last.end = range.end,
-                        _ => found.push(range),
-                    }
-                    at += n;
-                }
-                None => at += 1,
+        for_each_token(text, |token| {
+            window.push_back(token);
+            if window.len() == longest {
+                self.match_front(&mut window, &mut found, max);
             }
+        });
+        while !window.is_empty() {
+            self.match_front(&mut window, &mut found, max);
         }
         found
+    }
+
+    /// Matches the longest term at the first token of `window` (the tokens
+    /// that follow it, as many as the longest term has) and drops what it
+    /// covered, or that one token.
+    fn match_front(&self, window: &mut VecDeque<Token>, found: &mut Vec<Range<usize>>, max: usize) {
+        let tokens = window.make_contiguous();
+        match self.terms.iter().filter_map(|term| term.match_at(tokens)).max() {
+            Some(n) => {
+                let range = tokens[0].span.start..tokens[n - 1].span.end;
+                let room = found.len() < max;
+                match found.last_mut() {
+                    // Adjacent matches (a phrase's characters) read as one.
+                    Some(last) if last.end == range.start => last.end = range.end,
+                    _ if room => found.push(range),
+                    _ => {}
+                }
+                window.drain(..n);
+            }
+            None => {
+                window.pop_front();
+            }
+        }
     }
 
     /// The terms in SQLite FTS5's query syntax: `"meet" AND "東 京"`.
@@ -158,6 +171,14 @@ impl SearchQuery {
 }
 
 impl Term {
+    /// How many tokens the term is.
+    fn tokens(&self) -> usize {
+        match self {
+            Term::Word(_) => 1,
+            Term::Phrase(chars) => chars.len(),
+        }
+    }
+
     /// How many tokens from `tokens[0]` on this term covers, if it matches
     /// there.
     pub(crate) fn match_at(&self, tokens: &[Token]) -> Option<usize> {
@@ -174,6 +195,7 @@ impl Term {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use banter_protocol::limits::MAX_SEARCH_QUERY_CHARS;
 
     fn parse(q: &str) -> SearchQuery {
         SearchQuery::parse(q).unwrap()
@@ -213,9 +235,14 @@ mod tests {
     fn highlights_are_the_matched_words_of_the_original() {
         let text = "We MEET at the Café; meeting 東京で, not Tokyo.";
         let q = parse("meet cafe 東京");
-        let found: Vec<&str> = q.highlights(text).into_iter().map(|r| &text[r]).collect();
+        let found: Vec<&str> = q.highlights(text, 10).into_iter().map(|r| &text[r]).collect();
         assert_eq!(found, ["MEET", "Café", "東京"]);
-        assert!(parse("xyz").highlights(text).is_empty());
+        assert!(parse("xyz").highlights(text, 10).is_empty());
+        assert_eq!(q.highlights(text, 2).len(), 2, "at most max");
+        // A phrase at the very end, and phrases that overlap the stream's window.
+        let tail = "x 東 京東京";
+        let found: Vec<&str> = parse("東京").highlights(tail, 10).into_iter().map(|r| &tail[r]).collect();
+        assert_eq!(found, ["東 京東京"], "adjacent matches read as one");
     }
 
     #[test]

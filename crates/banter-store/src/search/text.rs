@@ -67,7 +67,7 @@ pub(crate) fn tokens(text: &str) -> Vec<Token> {
 
 /// Calls `emit` with each token of `text`. ASCII, the common case, takes a
 /// path without decomposition.
-fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
+pub(crate) fn for_each_token(text: &str, mut emit: impl FnMut(Token)) {
     let mut word = Word::default();
     for (at, c) in text.char_indices() {
         let end = at + c.len_utf8();
