@@ -428,19 +428,22 @@ pub struct DeleteAccountRequest {
 
 /// `GET /api/v1/me/export`: where the page starts. Both or neither: the
 /// page holds the caller's messages after this position, in (conversation,
-/// seq) order; neither starts at the beginning.
+/// seq) order; neither starts at the beginning. Pass the previous page's
+/// `next`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct ExportQuery {
-    /// The conversation of the last message of the previous page.
+    /// The previous page's `next.conversation_id`.
     #[serde(default)]
     pub after_conversation_id: Option<ConversationId>,
-    /// The seq of the last message of the previous page.
+    /// The previous page's `next.seq`.
     #[serde(default)]
     pub after_seq: Option<Seq>,
 }
 
-/// Where the next export page starts (the last message of this one).
+/// Where the next export page starts: the last message of this one, or
+/// the position the server's walk reached (a page looks at a bounded
+/// number of messages, so it may hold few or none and still have a next).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportCursor {
@@ -452,7 +455,8 @@ pub struct ExportCursor {
 
 /// One page of `GET /api/v1/me/export`: the caller's profile and the text
 /// messages they sent (as they stand: edited text, deleted ones left out),
-/// at most 500 messages or 1 MiB of text per page.
+/// at most 500 messages or 1 MiB of text per page. Read pages until `next`
+/// is absent; a page may be empty and still have a `next`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportPage {
@@ -460,7 +464,7 @@ pub struct ExportPage {
     pub user: User,
     /// The caller's messages of this page, in (conversation, seq) order.
     pub messages: Vec<Message>,
-    /// Where the next page starts; absent on the last page.
+    /// Where the next page starts; absent on the last page (and only there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<ExportCursor>,
 }

@@ -46,9 +46,10 @@ pub async fn delete_account(state: &AppState, user: &User, password: String) -> 
 }
 
 /// One page of `user`'s export: the messages after `after` (both parts or
-/// neither), at most [`EXPORT_PAGE_MESSAGES`] and one page of text, so a
-/// page costs the server what a history page does however many messages
-/// the user sent. Errors: `invalid_request` (half a cursor).
+/// neither), at most [`EXPORT_PAGE_MESSAGES`] and one page of text, from a
+/// bounded walk of the user's conversations (`banter_store::leaving`), so
+/// a page costs the server about what a history page does however many
+/// messages the user sent, or did not send, in them. Errors: `invalid_request` (half a cursor).
 pub async fn export_page(
     state: &AppState,
     user: User,
@@ -61,9 +62,6 @@ pub async fn export_page(
         _ => return Err(ApiError::invalid_request("give both after_conversation_id and after_seq, or neither")),
     };
     let page = state.store.sent_messages(user.id, after, EXPORT_PAGE_MESSAGES).await?;
-    let next = match page.messages.last() {
-        Some(last) if page.has_more => Some(ExportCursor { conversation_id: last.conversation_id, seq: last.seq }),
-        _ => None,
-    };
+    let next = page.next.map(|(conversation_id, seq)| ExportCursor { conversation_id, seq });
     Ok(ExportPage { user, messages: page.messages, next })
 }

@@ -79,7 +79,7 @@ pub use blocks::{BlockEntry, BlockStore};
 pub use conversations::{ConversationStore, MembershipChange};
 pub use devices::{AuthenticatedDevice, DeviceRecord, DeviceStore};
 pub use error::{StoreError, StoreResult};
-pub use leaving::{DeletedAccount, LeavingStore};
+pub use leaving::{DeletedAccount, LeavingStore, SentPage, EXPORT_SCAN_CONVERSATIONS, EXPORT_SCAN_SEQS};
 pub use lifecycle::StoreLifecycle;
 pub use markers::{Marker, MarkerStore, MarkerUpdate, Receipts};
 pub use messages::{AppendOutcome, ChangeRules, ConversationCursor, HistoryRange, MessagePage, MessageStore, NewMessage};

@@ -21,7 +21,7 @@ use banter_protocol::{
 };
 use banter_store::{
     ChangeRules, ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget,
-    SearchOrder, SearchQuery, SearchRequest, Store, StoreError, PAGE_TEXT_BYTES,
+    SearchOrder, SearchQuery, SearchRequest, SentPage, Store, StoreError, EXPORT_SCAN_SEQS, PAGE_TEXT_BYTES,
 };
 use tokio::task::JoinSet;
 
@@ -1690,13 +1690,61 @@ async fn sent_messages_page_through_every_conversation_once_as_they_stand(db: &d
         assert!(page.messages.len() <= 5);
         seen.extend(page.messages.iter().map(|m| (m.conversation_id, m.seq, m.text.clone())));
         assert!(page.messages.iter().all(|m| m.sender_id == a.user && m.kind == MessageKind::Text));
-        match page.messages.last() {
-            Some(last) if page.has_more => after = Some((last.conversation_id, last.seq)),
-            _ => break,
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     assert_eq!(seen, expected);
-    assert!(store.sent_messages(c.user, Some((i64::MAX, 0)), 5).await.unwrap().messages.is_empty());
+    let past_the_end = store.sent_messages(c.user, Some((i64::MAX, 0)), 5).await.unwrap();
+    assert_eq!(past_the_end, SentPage::default());
+}
+
+/// Every page of `user`'s export, from the start.
+async fn export_pages(store: &dyn Store, user: UserId) -> Vec<SentPage> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.sent_messages(user, after, 500).await.unwrap();
+        after = page.next;
+        pages.push(page);
+        if after.is_none() {
+            return pages;
+        }
+    }
+}
+
+/// The export finds messages in a group the user has left (and in one
+/// they were removed from), and reads a long conversation in bounded
+/// windows: a page looks at EXPORT_SCAN_SEQS seqs at most, so one written
+/// once at the end of a long conversation takes an empty page first.
+async fn sent_messages_cover_former_conversations_in_bounded_windows(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let b = sender(&*store, "bob").await;
+    let left = store.create_group(b.user, "left", &[a.user], 1).await.unwrap();
+    let removed = store.create_group(b.user, "removed", &[a.user], 1).await.unwrap();
+    let long = store.create_group(b.user, "long", &[a.user], 1).await.unwrap();
+    let in_left = send(&*store, left, a, "before leaving").await;
+    let in_removed = send(&*store, removed, a, "before removal").await;
+    store.remove_member(left, a.user, a.user).await.unwrap();
+    store.remove_member(removed, b.user, a.user).await.unwrap();
+    let first = send(&*store, long, a, "first").await;
+    let others = send_many(&store, long, b, EXPORT_SCAN_SEQS as usize).await;
+    let last = send(&*store, long, a, "last").await;
+    assert_eq!(last.seq, EXPORT_SCAN_SEQS + 2, "{} seqs of bob's", others.len());
+
+    let pages = export_pages(&*store, a.user).await;
+    let texts: Vec<Vec<&str>> =
+        pages.iter().map(|p| p.messages.iter().map(|m| m.text.as_str()).collect()).collect();
+    // Page 1 reads both former groups and the long one's first 9,998 seqs
+    // (one each before); page 2 the rest.
+    assert_eq!(texts, vec![vec!["before leaving", "before removal", "first"], vec!["last"]]);
+    assert_eq!(pages[0].next, Some((long, EXPORT_SCAN_SEQS - in_left.seq - in_removed.seq)));
+    assert_eq!(first.seq, 1);
+    // Bob never left these groups; his export holds nothing of alice's.
+    let bobs: usize = export_pages(&*store, b.user).await.iter().map(|p| p.messages.len()).sum();
+    assert_eq!(bobs, EXPORT_SCAN_SEQS as usize);
 }
 
 // ---------------------------------------------------------------------------
@@ -1780,6 +1828,7 @@ macro_rules! for_each_check {
             blocks_are_capped_per_blocker_also_when_concurrent,
             deleting_an_account_erases_its_profile_and_keeps_its_messages,
             sent_messages_page_through_every_conversation_once_as_they_stand,
+            sent_messages_cover_former_conversations_in_bounded_windows,
         );
     };
 }
@@ -1848,6 +1897,26 @@ async fn sqlite_messages_from_before_search_are_indexed_by_the_migration() {
                         (1, 3, 1, 1, 'c', 'Grüße again', 1, 'edit', 0, 2);",
     );
     assert_eq!(search(&*store, 2, "grusse", None).await, ["Grüße aus München"]);
+}
+
+/// Migration 0008 on a database written before it: a user who wrote in a
+/// group and left it still finds those messages in the export.
+#[tokio::test]
+async fn sqlite_export_finds_groups_left_before_the_migration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite_store_from_schema(
+        &dir,
+        5,
+        "INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'old', 'h', 'Old', 1), (2, 'peer', 'h', 'Peer', 1);
+             INSERT INTO conversations (id, kind, name, created_at, last_seq, last_activity_at, member_count) VALUES (1, 'group', 'g', 1, 2, 1, 1);
+             INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (1, 2, 'admin', 1);
+             INSERT INTO messages (conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts, kind, deleted, target_seq)
+                 VALUES (1, 1, 1, 1, 'a', 'written before leaving', 1, 'text', 0, NULL),
+                        (1, 2, 2, 2, 'b', 'the peer', 1, 'text', 0, NULL);",
+    );
+    let page = store.sent_messages(1, None, 10).await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["written before leaving"]);
+    assert_eq!(page.next, None);
 }
 
 /// Messages stored before migration 0006 are indexed when the store starts

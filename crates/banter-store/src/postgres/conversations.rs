@@ -173,6 +173,13 @@ impl ConversationStore for PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
+        // The export still finds what the user wrote here (leaving.rs).
+        sqlx::query("INSERT INTO former_members (user_id, conversation_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(target)
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
         set_member_count(&mut tx, conversation_id, members_after_removal(member_count)).await?;
         if target_role == MemberRole::Admin {
             // A group with members but no admin could never change again.

@@ -10,13 +10,14 @@
 use async_trait::async_trait;
 use banter_protocol::{ConversationId, DeviceId, Seq, TimestampMs, UserId};
 
-use super::messages::{merged_page, BudgetedRow};
+use super::messages::{fill, history_sql, BudgetedRow};
 use super::rows::{message_columns, DbResult};
 use super::PgStore;
+use crate::leaving::ExportWalk;
 use crate::rows::deleted_username;
 use crate::{
-    ConversationStore, DeletedAccount, LeavingStore, MembershipChange, MessagePage, StoreError, StoreResult,
-    PAGE_TEXT_BYTES,
+    ConversationStore, DeletedAccount, LeavingStore, MembershipChange, SentPage, StoreError, StoreResult,
+    EXPORT_SCAN_CONVERSATIONS, PAGE_TEXT_BYTES,
 };
 
 #[async_trait]
@@ -70,43 +71,62 @@ impl LeavingStore for PgStore {
         Ok(DeletedAccount { device_ids, left_groups })
     }
 
-    /// Per shard (as sync does), the first `limit + 1` of the user's rows
-    /// after the cursor, text only within the byte budget; then merged.
+    /// The walk of [`ExportWalk`]: the user's conversations listed on every
+    /// shard and merged, then each read on its own shard with history's
+    /// byte-budgeted query.
     async fn sent_messages(
         &self,
         user_id: UserId,
         after: Option<(ConversationId, Seq)>,
         limit: u32,
-    ) -> StoreResult<MessagePage> {
-        let (after_conversation, after_seq) = after.unwrap_or((0, 0));
-        let fetch = i64::from(limit) + 1;
+    ) -> StoreResult<SentPage> {
+        let mut walk = ExportWalk::new(after, limit);
+        let first = walk.first_conversation();
         let per_shard = futures_util::future::try_join_all(self.shards.all().iter().map(|pool| async move {
-            sqlx::query_as::<_, BudgetedRow>(concat!(
-                "SELECT conversation_id, seq, sender_id, sender_device_id, client_msg_id,
-                        CASE WHEN n <= $5 AND (n = 1 OR running <= $6) THEN text END, server_ts,
-                        kind, reply_to, target_seq, edited_at, deleted
-                 FROM (SELECT ",
-                message_columns!(),
-                ", row_number() OVER w AS n, sum(octet_length(text)) OVER w AS running
-                       FROM messages
-                       WHERE sender_id = $1 AND kind = 'text' AND NOT deleted AND (conversation_id, seq) > ($2, $3)
-                       WINDOW w AS (ORDER BY conversation_id, seq ROWS UNBOUNDED PRECEDING)
-                       ORDER BY conversation_id, seq LIMIT $4) page
-                 WHERE n <= 2 OR running - octet_length(text) <= $6
-                 ORDER BY conversation_id, seq"
-            ))
+            sqlx::query_as::<_, (ConversationId, Seq)>(
+                "SELECT c.id, c.last_seq FROM conversations c
+                 WHERE c.id >= $2
+                   AND c.id IN (SELECT conversation_id FROM members WHERE user_id = $1
+                                UNION ALL SELECT conversation_id FROM former_members WHERE user_id = $1)
+                 ORDER BY c.id LIMIT $3",
+            )
             .bind(user_id)
-            .bind(after_conversation)
-            .bind(after_seq)
-            .bind(fetch)
-            .bind(i64::from(limit))
-            .bind(PAGE_TEXT_BYTES as i64)
+            .bind(first)
+            .bind(i64::from(EXPORT_SCAN_CONVERSATIONS))
             .fetch_all(pool)
             .await
             .db()
         }))
         .await?;
-        merged_page(per_shard, limit)
+        let listed_more = per_shard.iter().any(|listed| listed.len() >= EXPORT_SCAN_CONVERSATIONS as usize);
+        let mut conversations: Vec<(ConversationId, Seq)> = per_shard.into_iter().flatten().collect();
+        conversations.sort_unstable();
+        conversations.truncate(EXPORT_SCAN_CONVERSATIONS as usize);
+        for (conversation_id, last_seq) in conversations {
+            let window = walk.window(conversation_id, last_seq);
+            if window.1 > window.0 {
+                let left = walk.page.remaining() as i64;
+                let rows: Vec<BudgetedRow> = sqlx::query_as(history_sql!(
+                    "seq > $2 AND seq <= $6 AND sender_id = $7 AND kind = 'text' AND NOT deleted",
+                    "ASC"
+                ))
+                .bind(conversation_id)
+                .bind(window.0)
+                .bind(left + 1)
+                .bind(left)
+                .bind(PAGE_TEXT_BYTES as i64)
+                .bind(window.1)
+                .bind(user_id)
+                .fetch_all(self.shards.for_conversation(conversation_id))
+                .await
+                .db()?;
+                fill(&mut walk.page, rows)?;
+            }
+            if !walk.advance(conversation_id, window, last_seq) {
+                break;
+            }
+        }
+        Ok(walk.finish(listed_more))
     }
 }
 

@@ -44,6 +44,7 @@ macro_rules! history_sql {
         )
     };
 }
+pub(super) use history_sql;
 
 #[async_trait]
 impl MessageStore for PgStore {

@@ -182,6 +182,11 @@ pub(super) fn remove_member(
         .db()?
         .execute((conversation_id, target))
         .db()?;
+    // The export still finds what the user wrote here (leaving.rs).
+    conn.prepare_cached("INSERT OR IGNORE INTO former_members (user_id, conversation_id) VALUES (?1, ?2)")
+        .db()?
+        .execute((target, conversation_id))
+        .db()?;
     set_member_count(conn, conversation_id, members_after_removal(member_count))?;
     if target_role == MemberRole::Admin {
         // A group with members but no admin could never change again.

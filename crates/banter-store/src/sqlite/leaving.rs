@@ -9,9 +9,9 @@ use super::conversations::remove_member;
 use super::messages::read_into;
 use super::rows::{message_columns, DbResult};
 use super::SqliteStore;
-use crate::page::PageBuilder;
+use crate::leaving::ExportWalk;
 use crate::rows::deleted_username;
-use crate::{DeletedAccount, LeavingStore, MessagePage, StoreError, StoreResult};
+use crate::{DeletedAccount, LeavingStore, SentPage, StoreError, StoreResult, EXPORT_SCAN_CONVERSATIONS};
 
 #[async_trait]
 impl LeavingStore for SqliteStore {
@@ -24,7 +24,7 @@ impl LeavingStore for SqliteStore {
         user_id: UserId,
         after: Option<(ConversationId, Seq)>,
         limit: u32,
-    ) -> StoreResult<MessagePage> {
+    ) -> StoreResult<SentPage> {
         self.read(move |c| sent_messages(c, user_id, after, limit)).await
     }
 }
@@ -91,21 +91,44 @@ fn sent_messages(
     user_id: UserId,
     after: Option<(ConversationId, Seq)>,
     limit: u32,
-) -> StoreResult<MessagePage> {
-    let (after_conversation, after_seq) = after.unwrap_or((0, 0));
-    let mut page = PageBuilder::new(limit);
-    // `kind = 'text'` as the partial index `messages_by_sender` spells it.
-    read_into(
-        &mut page,
-        conn,
-        concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE sender_id = ?1 AND kind = 'text' AND deleted = 0
-               AND (conversation_id, seq) > (?2, ?3)
-             ORDER BY conversation_id, seq"
-        ),
-        (user_id, after_conversation, after_seq),
-    )?;
-    Ok(page.finish(false))
+) -> StoreResult<SentPage> {
+    let mut walk = ExportWalk::new(after, limit);
+    let conversations = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT c.id, c.last_seq FROM conversations c
+                 WHERE c.id >= ?2
+                   AND c.id IN (SELECT conversation_id FROM members WHERE user_id = ?1
+                                UNION ALL SELECT conversation_id FROM former_members WHERE user_id = ?1)
+                 ORDER BY c.id LIMIT ?3",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map((user_id, walk.first_conversation(), EXPORT_SCAN_CONVERSATIONS), |row| Ok((row.get(0)?, row.get(1)?)))
+            .db()?;
+        rows.collect::<rusqlite::Result<Vec<(ConversationId, Seq)>>>().db()?
+    };
+    let listed_more = conversations.len() >= EXPORT_SCAN_CONVERSATIONS as usize;
+    for (conversation_id, last_seq) in conversations {
+        let window = walk.window(conversation_id, last_seq);
+        if window.1 > window.0 {
+            read_into(
+                &mut walk.page,
+                conn,
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages
+                     WHERE conversation_id = ?1 AND seq > ?2 AND seq <= ?3
+                       AND sender_id = ?4 AND kind = 'text' AND deleted = 0
+                     ORDER BY seq"
+                ),
+                (conversation_id, window.0, window.1, user_id),
+            )?;
+        }
+        if !walk.advance(conversation_id, window, last_seq) {
+            break;
+        }
+    }
+    Ok(walk.finish(listed_more))
 }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_replies_edits_deletes", include_str!("../../migrations/sqlite/0005_replies_edits_deletes.sql")),
     ("0006_search", include_str!("../../migrations/sqlite/0006_search.sql")),
     ("0007_blocks_and_account_deletion", include_str!("../../migrations/sqlite/0007_blocks_and_account_deletion.sql")),
+    ("0008_former_members", include_str!("../../migrations/sqlite/0008_former_members.sql")),
 ];
 
 /// Enough for every distinct statement the store prepares, so the hot path
