@@ -105,7 +105,7 @@ impl SqliteStore {
             .map(|_| schema::open_connection(path, Access::ReadOnly))
             .collect::<StoreResult<Vec<_>>>()?;
         let readers = ReaderPool::start(read_conns)?;
-        let writer = Writer::start(write_conn)?;
+        let writer = Writer::start(write_conn, search::index_pending)?;
         tracing::info!(path = %path.display(), "opened SQLite store");
         Ok(SqliteStore { writer, readers, _checkpointer: checkpointer, owner })
     }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_search", include_str!("../../migrations/sqlite/0006_search.sql")),
     ("0007_blocks_and_account_deletion", include_str!("../../migrations/sqlite/0007_blocks_and_account_deletion.sql")),
     ("0008_former_members", include_str!("../../migrations/sqlite/0008_former_members.sql")),
+    ("0009_search_per_batch", include_str!("../../migrations/sqlite/0009_search_per_batch.sql")),
 ];
 
 /// Enough for every distinct statement the store prepares, so the hot path

@@ -1,6 +1,7 @@
 //! [`SearchStore`] on SQLite: one FTS5 query over `messages_fts`
-//! (migration 0006), kept by triggers in the transaction that writes each
-//! message.
+//! (migration 0006), written in the transaction that writes each message:
+//! by a trigger for an edit or delete, and for new messages once per
+//! commit batch ([`index_pending`], migration 0009).
 //!
 //! The query reads matches newest first (FTS5 walks its doclists by rowid,
 //! which is append order) and stops after one window; membership is a join
@@ -25,6 +26,24 @@ use crate::StoreResult;
 /// Up to this many conversations are named in the match itself; a user in
 /// more is filtered by the join alone.
 const NAMED_CONVERSATIONS_MAX: usize = 100;
+
+/// Indexes the messages the batch wrote (noted in `search_pending` by the
+/// insert trigger) in one statement and forgets them: the writer's closing
+/// step, run before every COMMIT outside the jobs' savepoints, so FTS5
+/// writes one index segment per batch instead of one per message. A
+/// message deleted within the batch is not indexed; an edited one is
+/// indexed as it stands.
+pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body, conv)
+         SELECT m.id, banter_search_form(m.text), 'c' || m.conversation_id
+         FROM search_pending p JOIN messages m ON m.id = p.id
+         WHERE m.kind = 'text' AND m.deleted = 0",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM search_pending")?.execute([])?;
+    Ok(())
+}
 
 #[async_trait]
 impl SearchStore for SqliteStore {
@@ -122,4 +141,64 @@ fn text_head(conn: &Connection, id: i64) -> StoreResult<String> {
             String::from_utf8(bytes).unwrap_or_default()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{SearchOrder, SearchQuery};
+
+    fn sql(c: &Connection, sql: &str) -> StoreResult<()> {
+        c.execute_batch(sql).db()
+    }
+
+    /// A message written, edited and deleted within one batch is indexed as
+    /// it stands at COMMIT, and nothing is left pending for readers.
+    #[tokio::test]
+    async fn the_batch_indexes_its_messages_as_they_stand_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("banter.db")).unwrap();
+        store
+            .write(|c| {
+                sql(
+                    c,
+                    "INSERT INTO users (id, username, password_hash, display_name, created_at) VALUES (1, 'a', 'h', 'A', 1);
+                     INSERT INTO conversations (id, kind, name, created_at, last_seq, last_activity_at, member_count)
+                         VALUES (1, 'group', 'g', 1, 3, 1, 1);
+                     INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (1, 1, 'admin', 1);
+                     INSERT INTO messages (id, conversation_id, seq, sender_id, sender_device_id, client_msg_id, text, server_ts)
+                         VALUES (1, 1, 1, 1, 1, 'a', 'first draft', 1), (2, 1, 2, 1, 1, 'b', 'regretted words', 1),
+                                (3, 1, 3, 1, 1, 'c', 'kept as sent', 1);
+                     UPDATE messages SET text = 'second thought', edited_at = 2 WHERE id = 1;
+                     UPDATE messages SET text = '', deleted = 1 WHERE id = 2;",
+                )
+            })
+            .await
+            .unwrap();
+        let found = |q: &'static str| {
+            let store = &store;
+            async move {
+                let request = SearchRequest {
+                    user_id: 1,
+                    query: SearchQuery::parse(q).unwrap(),
+                    conversation_id: None,
+                    order: SearchOrder::Recent,
+                    offset: 0,
+                    limit: 20,
+                };
+                let page = store.search(request).await.unwrap();
+                page.messages.into_iter().map(|m| m.seq).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("thought").await, [1]);
+        assert_eq!(found("draft").await, Vec::<i64>::new());
+        assert_eq!(found("regretted").await, Vec::<i64>::new());
+        assert_eq!(found("sent").await, [3]);
+        let pending: i64 = store.read(|c| c.query_row("SELECT count(*) FROM search_pending", [], |r| r.get(0)).db()).await.unwrap();
+        assert_eq!(pending, 0);
+        // A later edit of an indexed message goes through the update trigger.
+        store.write(|c| sql(c, "UPDATE messages SET text = 'as edited later' WHERE id = 3")).await.unwrap();
+        assert_eq!(found("sent").await, Vec::<i64>::new());
+        assert_eq!(found("later").await, [3]);
+    }
 }

@@ -13,6 +13,12 @@
 //! Being the only writer is also what makes per-conversation seqs dense:
 //! read-increment-insert cannot interleave with another writer.
 //!
+//! After the last job and before COMMIT, outside every savepoint, the
+//! writer runs a *closing step* for the batch as a whole (the store's is
+//! indexing the batch's messages for search: FTS5 writes its index to disk
+//! at every savepoint release, so per job would cost a flush per message).
+//! If it fails, the batch fails: nothing commits.
+//!
 //! If the thread itself dies (a panic outside any job), nothing can write
 //! any more: [`Writer::failure`] says so, the server's health check turns
 //! red and `banter serve` exits non-zero so that its supervisor restarts it.
@@ -33,6 +39,9 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Most jobs committed together. Bounds the latency of the first job in a
 /// batch and the size of the WAL growth per commit.
 const MAX_BATCH: usize = 512;
+
+/// The closing step of every batch (see the module doc).
+pub(super) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
 
 /// A write job as the thread sees it: run it now, answer it after COMMIT.
 trait Job: Send {
@@ -97,8 +106,9 @@ struct Running {
 }
 
 impl Writer {
-    /// Starts the writer thread, which takes ownership of `conn`.
-    pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
+    /// Starts the writer thread, which takes ownership of `conn` and runs
+    /// `before_commit` at the end of every batch.
+    pub(super) fn start(conn: Connection, before_commit: BeforeCommit) -> StoreResult<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let (stopped_tx, stopped) = oneshot::channel::<()>();
         let failure = Arc::new(OnceLock::new());
@@ -106,7 +116,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("banter-sqlite-writer".into())
             .spawn(move || {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, queue))) {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, queue, before_commit))) {
                     let what = panic_message(panic.as_ref());
                     tracing::error!(error = %what, "the SQLite writer thread died: every later write fails");
                     let _ = thread_failure.set(format!("the SQLite writer thread died: {what}"));
@@ -185,7 +195,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The thread's loop. Returns when every sender is gone and the queue is empty.
-fn run(conn: Connection, mut queue: mpsc::Receiver<BoxedJob>) {
+fn run(conn: Connection, mut queue: mpsc::Receiver<BoxedJob>, before_commit: BeforeCommit) {
     let mut batch: Vec<BoxedJob> = Vec::with_capacity(MAX_BATCH);
     #[cfg(feature = "fault-injection")]
     let mut fault = crate::fault_injection::WriterFault::from_env();
@@ -197,15 +207,15 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<BoxedJob>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, before_commit);
         #[cfg(feature = "fault-injection")]
         fault.after_batch();
     }
 }
 
 /// Runs one batch in one transaction and answers every job in it.
-fn run_batch(conn: &Connection, batch: &mut Vec<BoxedJob>) {
-    let outcome = execute_batch(conn, batch);
+fn run_batch(conn: &Connection, batch: &mut Vec<BoxedJob>, before_commit: BeforeCommit) {
+    let outcome = execute_batch(conn, batch, before_commit);
     if let Err(msg) = &outcome {
         tracing::error!(jobs = batch.len(), error = %msg, "write batch failed; nothing was committed");
         if !conn.is_autocommit() {
@@ -222,9 +232,9 @@ fn run_batch(conn: &Connection, batch: &mut Vec<BoxedJob>) {
     }
 }
 
-/// BEGIN, each job in its own savepoint, COMMIT. An `Err` means the batch as a
-/// whole did not commit.
-fn execute_batch(conn: &Connection, batch: &mut [BoxedJob]) -> Result<(), String> {
+/// BEGIN, each job in its own savepoint, the closing step, COMMIT. An `Err`
+/// means the batch as a whole did not commit.
+fn execute_batch(conn: &Connection, batch: &mut [BoxedJob], before_commit: BeforeCommit) -> Result<(), String> {
     // IMMEDIATE takes the write lock now, so a conflict with another process
     // surfaces here (after busy_timeout) rather than halfway through a job.
     exec(conn, "BEGIN IMMEDIATE").map_err(|e| format!("cannot begin a write transaction: {e}"))?;
@@ -242,6 +252,7 @@ fn execute_batch(conn: &Connection, batch: &mut [BoxedJob]) -> Result<(), String
         }
         exec(conn, "RELEASE job").map_err(|e| format!("cannot release a savepoint: {e}"))?;
     }
+    before_commit(conn).map_err(|e| format!("the batch's closing step failed: {e}"))?;
     exec(conn, "COMMIT").map_err(|e| format!("commit failed: {e}"))
 }
 
@@ -275,8 +286,12 @@ mod tests {
     /// Runs `jobs` as exactly one batch on `conn` and hands the connection back.
     fn run_one_batch(conn: Connection, jobs: Vec<BoxedJob>) -> Connection {
         let mut batch = jobs;
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, nothing);
         conn
+    }
+
+    fn nothing(_: &Connection) -> rusqlite::Result<()> {
+        Ok(())
     }
 
     #[test]
@@ -294,6 +309,31 @@ mod tests {
         assert!(matches!(b_answer.blocking_recv().unwrap(), Err(StoreError::NotAMember)));
         assert!(c_answer.blocking_recv().unwrap().is_ok());
         assert_eq!(values(&conn), vec![1, 3]);
+    }
+
+    #[test]
+    fn the_closing_step_runs_once_after_the_jobs_and_its_failure_fails_the_batch() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL); CREATE TABLE closed (jobs INTEGER)").unwrap();
+        fn count(c: &Connection) -> rusqlite::Result<()> {
+            c.execute("INSERT INTO closed SELECT count(*) FROM t", []).map(|_| ())
+        }
+        fn refuse(c: &Connection) -> rusqlite::Result<()> {
+            c.execute("INSERT INTO missing_table VALUES (1)", []).map(|_| ())
+        }
+        let (a, a_answer) = job(insert(1));
+        let (b, b_answer) = job(insert(2));
+        let mut batch = vec![a, b];
+        run_batch(&conn, &mut batch, count);
+        assert!(a_answer.blocking_recv().unwrap().is_ok() && b_answer.blocking_recv().unwrap().is_ok());
+        let closed: Vec<i64> = conn.prepare("SELECT jobs FROM closed").unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(closed, [2], "once per batch, after both jobs");
+        let (c, c_answer) = job(insert(3));
+        let mut batch = vec![c];
+        run_batch(&conn, &mut batch, refuse);
+        assert!(matches!(c_answer.blocking_recv().unwrap(), Err(StoreError::Unavailable(_))));
+        assert_eq!(values(&conn), vec![1, 2], "nothing of the failed batch is kept");
+        assert!(conn.is_autocommit());
     }
 
     #[test]
@@ -341,7 +381,7 @@ mod tests {
     async fn a_writer_thread_that_dies_reports_it_and_refuses_writes_with_the_reason() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)").unwrap();
-        let writer = Writer::start(conn).unwrap();
+        let writer = Writer::start(conn, nothing).unwrap();
         assert_eq!(writer.failure(), None);
         writer.submit(insert(1)).await.unwrap();
         // A job whose answer panics: outside the job's own catch_unwind, so
@@ -377,7 +417,7 @@ mod tests {
     async fn after_close_writes_are_refused() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)").unwrap();
-        let writer = std::sync::Arc::new(Writer::start(conn).unwrap());
+        let writer = std::sync::Arc::new(Writer::start(conn, nothing).unwrap());
         let pending: Vec<_> = (0..100)
             .map(|i| {
                 let writer = writer.clone();
