@@ -68,6 +68,7 @@ enum AnyServerFrame {
     SyncBatch { messages: Vec<AnyMessage>, complete: bool },
     ReadMarker { conversation_id: i64, user_id: i64, seq: i64 },
     ConversationUpdated { conversation_id: i64, change: u8 },
+    BlocksChanged { user_id: i64, blocked: bool },
     Typing { conversation_id: i64, user_id: i64, expires_in_ms: u64 },
     Presence { user_id: i64, online: bool, last_seen_at: Option<i64> },
     Receipt { conversation_id: i64, user_id: i64, delivered_seq: i64, read_seq: i64 },
@@ -148,6 +149,7 @@ fn server_frame(f: AnyServerFrame) -> ServerFrame {
             let change = [ConversationChange::Joined, ConversationChange::Left, ConversationChange::MembersChanged][change as usize % 3];
             ServerFrame::ConversationUpdated { conversation_id, change }
         }
+        AnyServerFrame::BlocksChanged { user_id, blocked } => ServerFrame::BlocksChanged { user_id, blocked },
         AnyServerFrame::Typing { conversation_id, user_id, expires_in_ms } => ServerFrame::Typing { conversation_id, user_id, expires_in_ms },
         AnyServerFrame::Presence { user_id, online, last_seen_at } => ServerFrame::Presence { user_id, online, last_seen_at },
         AnyServerFrame::Receipt { conversation_id, user_id, delivered_seq, read_seq } => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { messages, openConversation, PASSWORD, send, setup, startChat, waitOnline } from '../lib/app.js';
+import { login, messages, openConversation, PASSWORD, send, setup, startChat, waitOnline } from '../lib/app.js';
 import { conversationIdOf, seedMessages } from '../lib/seed.js';
 
 let world;
@@ -66,6 +66,35 @@ test('a block from the chat header refuses the peer’s sends, and unblocking re
   await send(bob, 'Welcome back');
   await messages(alice, 'Welcome back').waitFor();
   assert.equal(await bob.locator('#messages .failed-reason').count(), 0);
+});
+
+test('a block made on one device shows on my other device at once, and so does the unblock', async () => {
+  const alice = await world.user('alice');
+  const bob = await world.user('bob');
+  const carol = await world.user('carol');
+  await startChat(alice, bob.username);
+  await send(alice, 'Hi Bob');
+
+  // Alice's laptop: another context logged into her account, Bob's chat open.
+  const laptopContext = await world.context();
+  const laptop = await laptopContext.newPage();
+  await laptop.goto(world.url);
+  await login(laptop, alice.username);
+  await openConversation(laptop, bob.username);
+  await messages(laptop, 'Hi Bob').waitFor();
+
+  await blockFromHeader(alice);
+  await laptop.locator('#blocked-line').waitFor();
+  assert.ok(await laptop.locator('#composer-input').isHidden(), 'no composer on the laptop either');
+  await alice.getByRole('button', { name: 'Unblock', exact: true }).click();
+  await laptop.locator('#blocked-line').waitFor({ state: 'hidden' });
+  await laptop.locator('#composer-input').waitFor();
+
+  // Someone the laptop has never seen: it reads the list again.
+  await startChat(alice, carol.username);
+  await blockFromHeader(alice);
+  await openSettings(laptop);
+  await laptop.locator('#blocked-list li', { hasText: carol.username }).waitFor();
 });
 
 test('settings list the blocked users, most recent first, and Unblock there lifts a block', async () => {

@@ -276,6 +276,16 @@ pub enum ServerFrame {
         /// What changed.
         change: ConversationChange,
     },
+    /// The user's block list changed (on this device or another): `user_id`
+    /// was blocked (`blocked: true`) or unblocked. Sent to every device of
+    /// the user who blocks, never to the user blocked; fetch `GET /blocks`
+    /// again for the list.
+    BlocksChanged {
+        /// Who was blocked or unblocked.
+        user_id: UserId,
+        /// Blocked now (else unblocked).
+        blocked: bool,
+    },
     /// Another member is typing. Hide it after `expires_in_ms` unless
     /// refreshed, or as soon as a message from that user arrives.
     Typing {

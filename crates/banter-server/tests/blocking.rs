@@ -23,6 +23,42 @@ async fn presence_arrives(conn: &mut Connection, user_id: UserId, wait: Duration
     }
 }
 
+/// The next `blocks_changed` on `conn`: (user, blocked).
+async fn blocks_changed(conn: &mut Connection) -> (UserId, bool) {
+    next_matching(conn, |frame| match frame {
+        ServerFrame::BlocksChanged { user_id, blocked } => Some((user_id, blocked)),
+        _ => None,
+    })
+    .await
+}
+
+/// Every device of the blocker hears of a block and an unblock made on
+/// one of them (`blocks_changed`); the blocked user hears nothing.
+#[tokio::test]
+async fn a_block_made_on_one_device_reaches_the_others_but_not_the_blocked_user() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let laptop = server.second_device(&alice).await;
+    let bob = server.user("bob").await;
+    let mut laptop_conn = laptop.connect().await.unwrap();
+    let mut bob_conn = bob.connect().await.unwrap();
+    alice.api.block(bob.user.id).await.unwrap();
+    assert_eq!(blocks_changed(&mut laptop_conn).await, (bob.user.id, true));
+    alice.api.unblock(bob.user.id).await.unwrap();
+    assert_eq!(blocks_changed(&mut laptop_conn).await, (bob.user.id, false));
+    // Bob is told nothing: the next frame he gets is the message sent after.
+    let chat = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let mut alice_conn = alice.connect().await.unwrap();
+    alice_conn.send_message(chat.id, "after all that").await.unwrap();
+    let first = next_matching(&mut bob_conn, |frame| match frame {
+        ServerFrame::Message { message } => Some(message.text),
+        ServerFrame::BlocksChanged { .. } => Some(format!("{frame:?}")),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, "after all that");
+}
+
 #[tokio::test]
 async fn a_blocked_user_can_neither_open_nor_message_the_direct_conversation_and_nor_can_the_blocker() {
     let server = TestServer::start().await;

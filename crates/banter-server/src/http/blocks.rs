@@ -1,19 +1,21 @@
 //! The caller's block list: `GET /blocks`, `PUT /blocks/{user_id}` to
 //! block, `DELETE /blocks/{user_id}` to unblock. Both changes are
-//! idempotent. What a block refuses is `banter_store::blocks`' rule.
+//! idempotent, and each tells the caller's devices (`blocks_changed`).
+//! What a block refuses is `banter_store::blocks`' rule.
 
 use std::sync::Arc;
 
 use axum::{extract::State, http::StatusCode};
 use banter_protocol::{
     http::{BlockList, BlockedUser},
-    ErrorBody, UserId,
+    ErrorBody, ServerFrame, UserId,
 };
 
 use super::extract::{Json, Path};
 use crate::{
     auth::Authenticated,
     error::ApiResult,
+    frame::encode,
     state::{now_ms, AppState},
 };
 
@@ -45,6 +47,7 @@ pub async fn list(State(state): AppStateRef, auth: Authenticated) -> ApiResult<J
 pub async fn block(State(state): AppStateRef, auth: Authenticated, Path(user_id): Path<UserId>) -> ApiResult<StatusCode> {
     let cap = state.config.max_blocked_users as usize;
     state.store.block_user(auth.user.id, user_id, cap, now_ms()).await?;
+    tell_own_devices(&state, auth.user.id, user_id, true);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -54,5 +57,13 @@ pub async fn block(State(state): AppStateRef, auth: Authenticated, Path(user_id)
     responses((status = 204)))]
 pub async fn unblock(State(state): AppStateRef, auth: Authenticated, Path(user_id): Path<UserId>) -> ApiResult<StatusCode> {
     state.store.unblock_user(auth.user.id, user_id).await?;
+    tell_own_devices(&state, auth.user.id, user_id, false);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `blocks_changed` to every device of `blocker` (on every node), so each
+/// shows the list as it is. Best effort like every live frame: a device
+/// that misses it reads the list again when it next starts.
+fn tell_own_devices(state: &AppState, blocker: UserId, user_id: UserId, blocked: bool) {
+    state.router.publish(&[blocker], encode(&ServerFrame::BlocksChanged { user_id, blocked }), None);
 }

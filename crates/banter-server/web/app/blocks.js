@@ -1,5 +1,6 @@
 // The users I have blocked: fetched once per session (`GET /blocks`) into
-// `store.blocked`, and changed through `PUT`/`DELETE /blocks/{id}`. While a
+// `store.blocked`, changed through `PUT`/`DELETE /blocks/{id}`, and kept in
+// step with my other devices by the `blocks_changed` frame. While a
 // block stands (PROTOCOL.md, "Blocks") the server refuses sends both ways;
 // the chat shows the blocker a line with Unblock instead of the composer,
 // and the blocked side sees its sends refused with `blocked` (outbox.js).
@@ -14,14 +15,19 @@ export class Blocks {
   constructor({ store, api, report }) {
     Object.assign(this, { store, api, report });
     this.loading = null;
+    // Bumped by each fetch: an answer overtaken by a newer fetch is dropped.
+    this.generation = 0;
   }
 
   /** Fetches the list unless this session has it (or is fetching it). */
   load() {
     if (this.store.blockedLoaded) return Promise.resolve();
-    this.loading ??= this.api
+    if (this.loading) return this.loading;
+    const generation = ++this.generation;
+    this.loading = this.api
       .blocks()
       .then((list) => {
+        if (generation !== this.generation) return;
         const s = this.store;
         s.blocked = new Map(list.map((b) => [b.user.id, b.user]));
         for (const b of list) s.rememberUser(b.user);
@@ -29,8 +35,34 @@ export class Blocks {
         s.changed();
       })
       .catch((e) => this.report(e))
-      .finally(() => (this.loading = null));
+      .finally(() => {
+        if (generation === this.generation) this.loading = null;
+      });
     return this.loading;
+  }
+
+  /**
+   * `blocks_changed`: a device of mine (maybe this one) blocked or
+   * unblocked `user_id`. A user this device does not know yet makes it
+   * read the list again.
+   * @param {{user_id: number, blocked: boolean}} f
+   */
+  onChanged(f) {
+    const s = this.store;
+    if (!f.blocked) {
+      if (s.blocked.delete(f.user_id)) s.changed();
+      return;
+    }
+    if (s.blocked.has(f.user_id)) return;
+    const user = s.users.get(f.user_id);
+    if (user) {
+      s.blocked = new Map([[user.id, user], ...s.blocked]);
+      s.changed();
+    } else {
+      s.blockedLoaded = false;
+      this.loading = null;
+      this.load();
+    }
   }
 
   isBlocked(userId) {

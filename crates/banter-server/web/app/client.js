@@ -197,6 +197,9 @@ export class Client {
       case 'conversation_updated':
         this.onConversationUpdated(f);
         break;
+      case 'blocks_changed':
+        this.blocks.onChanged(f);
+        break;
       case 'typing':
         this.onTyping(f);
         break;

@@ -28,7 +28,7 @@ export class Store {
     /** conversation id → Map(user id → expires at ms). */
     this.typing = new Map();
     this.timelines = new Map();
-    /** user id → User I have blocked (GET /blocks, fetched once per session), most recent first. */
+    /** user id → User I have blocked (GET /blocks, fetched once per session, then kept by `blocks_changed`), most recent first. */
     this.blocked = new Map();
     this.blockedLoaded = false;
     this.activeId = null;
