@@ -194,10 +194,8 @@ test('deleting the account: a wrong password is refused, the right one signs out
   await alice.locator('#auth-error', { hasText: /./ }).waitFor();
   assert.equal(await alice.locator('#me-name').count(), 0);
 
-  // Bob, after a reload: the chat is "Deleted user"'s, her message stays,
-  // and there is nothing to send to.
-  await bob.reload();
-  await waitOnline(bob);
+  // Bob, without a reload (told by the server): the chat is "Deleted
+  // user"'s, her message stays, and there is nothing to send to.
   await bob.locator('#chat-title', { hasText: 'Deleted user' }).waitFor();
   await messages(bob, 'Goodbye, Bob').waitFor();
   assert.equal(await bob.locator('#blocked-text').textContent(), 'This account was deleted.');

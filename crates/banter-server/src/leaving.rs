@@ -20,7 +20,9 @@ use crate::{
 
 /// Deletes `user`'s account once `password` is confirmed: the store
 /// erases it; then every device's sockets close (on every node, as a
-/// revocation does) and the members of each group it left are told.
+/// revocation does) and the members of each group it left, and the peer
+/// of each direct conversation it had, are told (`conversation_updated`,
+/// `members_changed`).
 /// Errors: `wrong_password`.
 pub async fn delete_account(state: &AppState, user: &User, password: String) -> ApiResult<()> {
     let wrong = || ApiError::new(ErrorCode::WrongPassword, "the password is wrong; the account was not deleted");
@@ -40,6 +42,11 @@ pub async fn delete_account(state: &AppState, user: &User, password: String) -> 
     }
     for change in &deleted.left_groups {
         notify_conversation_change(state, &change.member_ids, change.conversation_id, ConversationChange::MembersChanged);
+    }
+    // The peer of each direct conversation: its other member's profile is
+    // gone and the conversation is closed.
+    for &(conversation_id, peer) in &deleted.closed_directs {
+        notify_conversation_change(state, &[peer], conversation_id, ConversationChange::MembersChanged);
     }
     tracing::info!(user = user.id, devices = deleted.device_ids.len(), groups = deleted.left_groups.len(), "account deleted");
     Ok(())

@@ -22,7 +22,7 @@ async fn deleting_an_account_needs_its_password() {
 }
 
 #[tokio::test]
-async fn a_deleted_account_loses_every_device_and_connection_and_leaves_its_groups() {
+async fn a_deleted_account_loses_every_device_and_connection_and_leaves_its_groups_and_its_peers_are_told() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let alice_laptop = server.second_device(&alice).await;
@@ -46,13 +46,22 @@ async fn a_deleted_account_loses_every_device_and_connection_and_leaves_its_grou
     }
     let login = server.api().login(&alice.user.username, PASSWORD, None).await.unwrap_err();
     assert_eq!(login.code(), Some(ErrorCode::InvalidCredentials));
-    // The others see the membership change; the group goes on without her.
-    let change = next_matching(&mut bob_conn, |f| match f {
-        ServerFrame::ConversationUpdated { conversation_id, change } if conversation_id == group.id => Some(change),
-        _ => None,
-    })
-    .await;
-    assert_eq!(change, ConversationChange::MembersChanged);
+    // The others see the membership change (the group goes on without
+    // her), and Bob that of their direct chat (closed, her profile gone).
+    let mut changed = Vec::new();
+    while changed.len() < 2 {
+        changed.push(
+            next_matching(&mut bob_conn, |f| match f {
+                ServerFrame::ConversationUpdated { conversation_id, change } => Some((conversation_id, change)),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    changed.sort_unstable_by_key(|(id, _)| *id);
+    let mut expected = vec![(group.id, ConversationChange::MembersChanged), (chat.id, ConversationChange::MembersChanged)];
+    expected.sort_unstable_by_key(|(id, _)| *id);
+    assert_eq!(changed, expected);
     let members = bob.api.conversation(group.id).await.unwrap().members;
     assert_eq!(members.iter().map(|m| m.user.id).collect::<Vec<_>>(), vec![bob.user.id, carol.user.id]);
     // Her messages stay, under a deleted user with no profile.

@@ -32,6 +32,9 @@ pub struct DeletedAccount {
     pub device_ids: Vec<DeviceId>,
     /// Each group the account left, with who is a member now.
     pub left_groups: Vec<MembershipChange>,
+    /// Each direct conversation it had, now closed, with the other user
+    /// (to be told: the peer's profile is gone).
+    pub closed_directs: Vec<(ConversationId, UserId)>,
 }
 
 /// Durable storage of what leaving needs.

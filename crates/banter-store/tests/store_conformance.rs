@@ -1614,6 +1614,7 @@ async fn deleting_an_account_erases_its_profile_and_keeps_its_messages(db: &dyn 
     let c = sender(&*store, "carol").await;
     let a_laptop = device(&*store, a.user).await;
     let (direct, _) = store.get_or_create_direct(a.user, b.user, 1).await.unwrap();
+    let (direct_c, _) = store.get_or_create_direct(c.user, a.user, 1).await.unwrap();
     let group = store.create_group(a.user, "club", &[b.user, c.user], 1).await.unwrap();
     send(&*store, direct, a, "direct from a").await;
     send(&*store, group, a, "group from a").await;
@@ -1627,6 +1628,7 @@ async fn deleting_an_account_erases_its_profile_and_keeps_its_messages(db: &dyn 
     assert_eq!(deleted.device_ids, vec![a.device, a_laptop]);
     assert_eq!(deleted.left_groups.len(), 1);
     assert_eq!(deleted.left_groups[0].member_ids, vec![b.user, c.user]);
+    assert_eq!(deleted.closed_directs, vec![(direct, b.user), (direct_c, c.user)], "each peer, to be told");
     assert!(matches!(store.delete_account(a.user, 10).await, Err(StoreError::UserNotFound)));
 
     // Profile, credentials, devices, push, blocks: gone.

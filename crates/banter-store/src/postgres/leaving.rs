@@ -32,7 +32,7 @@ impl LeavingStore for PgStore {
         if live.is_none() {
             return Err(StoreError::UserNotFound);
         }
-        let mut left_groups = self.leave_everything(user_id).await?;
+        let (mut left_groups, closed_directs) = self.leave_everything(user_id).await?;
         let mut tx = accounts.begin().await.db()?;
         let live: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
@@ -67,8 +67,8 @@ impl LeavingStore for PgStore {
         .await
         .db()?;
         tx.commit().await.db()?;
-        left_groups.extend(self.leave_everything(user_id).await?);
-        Ok(DeletedAccount { device_ids, left_groups })
+        left_groups.extend(self.leave_everything(user_id).await?.0);
+        Ok(DeletedAccount { device_ids, left_groups, closed_directs })
     }
 
     /// The walk of [`ExportWalk`]: the user's conversations listed on every
@@ -132,9 +132,11 @@ impl LeavingStore for PgStore {
 
 impl PgStore {
     /// On every shard: leaves each group the user is in (as leaving does)
-    /// and closes its direct conversations.
-    async fn leave_everything(&self, user_id: UserId) -> StoreResult<Vec<MembershipChange>> {
+    /// and closes its direct conversations, which it returns with their
+    /// other user.
+    async fn leave_everything(&self, user_id: UserId) -> StoreResult<(Vec<MembershipChange>, Vec<(ConversationId, UserId)>)> {
         let mut left = Vec::new();
+        let mut directs = Vec::new();
         for pool in self.shards.all() {
             let groups: Vec<ConversationId> = sqlx::query_scalar(
                 "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id
@@ -152,6 +154,18 @@ impl PgStore {
                     Err(e) => return Err(e),
                 }
             }
+            directs.extend(
+                sqlx::query_as::<_, (ConversationId, UserId)>(
+                    "SELECT c.id, o.user_id FROM members m
+                     JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'direct'
+                     JOIN members o ON o.conversation_id = c.id AND o.user_id <> m.user_id
+                     WHERE m.user_id = $1 ORDER BY c.id",
+                )
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+                .db()?,
+            );
             sqlx::query(
                 "UPDATE conversations SET closed = TRUE
                  WHERE kind = 'direct' AND id IN (SELECT conversation_id FROM members WHERE user_id = $1)",
@@ -161,6 +175,7 @@ impl PgStore {
             .await
             .db()?;
         }
-        Ok(left)
+        directs.sort_unstable();
+        Ok((left, directs))
     }
 }

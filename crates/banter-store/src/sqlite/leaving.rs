@@ -29,6 +29,12 @@ impl LeavingStore for SqliteStore {
     }
 }
 
+/// The user's direct conversations, each with the other user.
+const DIRECT_PEERS: &str = "SELECT c.id, o.user_id FROM members m
+     JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'direct'
+     JOIN members o ON o.conversation_id = c.id AND o.user_id <> m.user_id
+     WHERE m.user_id = ?1 ORDER BY c.id";
+
 fn delete_account(conn: &Connection, user_id: UserId, now: TimestampMs) -> StoreResult<DeletedAccount> {
     let live = conn
         .prepare_cached("SELECT 1 FROM users WHERE id = ?1 AND deleted_at IS NULL")
@@ -76,6 +82,11 @@ fn delete_account(conn: &Connection, user_id: UserId, now: TimestampMs) -> Store
     .db()?;
     // Its direct conversations stay (the peer keeps the history), closed:
     // `direct_closed` is true once one of the two is deleted.
+    let closed_directs = {
+        let mut stmt = conn.prepare_cached(DIRECT_PEERS).db()?;
+        let rows = stmt.query_map([user_id], |row| Ok((row.get(0)?, row.get(1)?))).db()?;
+        rows.collect::<rusqlite::Result<Vec<(ConversationId, UserId)>>>().db()?
+    };
     conn.prepare_cached(
         "UPDATE conversations SET closed = 1
          WHERE kind = 'direct' AND id IN (SELECT conversation_id FROM members WHERE user_id = ?1)",
@@ -83,7 +94,7 @@ fn delete_account(conn: &Connection, user_id: UserId, now: TimestampMs) -> Store
     .db()?
     .execute([user_id])
     .db()?;
-    Ok(DeletedAccount { device_ids, left_groups })
+    Ok(DeletedAccount { device_ids, left_groups, closed_directs })
 }
 
 fn sent_messages(
