@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use banter_protocol::http::HistoryQuery;
-use banter_protocol::Message;
+use banter_protocol::{ErrorCode, Message, ServerFrame};
 use banter_sdk::{Event, ReconnectOptions, ReconnectingClient, SdkError, Session, SyncState, TransportKind};
 use support::{Proxy, TestServer};
 
@@ -116,6 +116,35 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_it_is_back() 
             .any(|e| matches!(e, Event::Message(_) | Event::CaughtUp(_))),
         "own message shown once: {later:?}"
     );
+    client.close().await;
+}
+
+/// A server shutting down says when to come back; the client waits that
+/// long (not its short backoff) before reconnecting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_shutting_down_is_reconnected_to_when_it_says() {
+    let mut server = TestServer::start_with(|config| {
+        config.listen = banter_test_support::server::free_local_addr();
+        config.shutdown_reconnect_spread = Duration::from_secs(3);
+    })
+    .await;
+    let (alice, _bob, _chat) = two_users(&server).await;
+    let mut client = connected_client(alice).await;
+
+    let stopped = tokio::time::Instant::now();
+    server.restart().await;
+    let hint = support::wait_for(&mut client, |e| match e {
+        Event::Frame(ServerFrame::Error { code: ErrorCode::ShuttingDown, client_msg_id: None, retry_after_ms, .. }) => {
+            retry_after_ms
+        }
+        _ => None,
+    })
+    .await;
+    assert!(hint <= 3_000, "within the spread: {hint} ms");
+    support::wait_for(&mut client, |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+    // The hint came after the stop began: the wait is at least this long.
+    let waited = stopped.elapsed();
+    assert!(waited >= Duration::from_millis(hint), "reconnected after {waited:?}, told {hint} ms");
     client.close().await;
 }
 

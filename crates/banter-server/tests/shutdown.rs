@@ -1,7 +1,9 @@
 //! Graceful shutdown under load: every send the server read is answered —
 //! an ack if it was committed, `shutting_down` if it was never started —
 //! before the connection closes with 1001; `/health` answers 503 during the
-//! drain; afterwards storage holds exactly the acknowledged messages.
+//! drain; before closing, each connection is told when to reconnect (a
+//! random moment within `shutdown_reconnect_spread`); afterwards storage
+//! holds exactly the acknowledged messages.
 //! (On PostgreSQL too: the suite runs again with `BANTER_TEST_STORE=postgres`.)
 
 mod common;
@@ -16,6 +18,8 @@ use common::*;
 /// per-connection queue of 32 waiting sends).
 const BURST: usize = 24;
 const SENDERS: usize = 4;
+/// Reconnect hints are drawn from 0 to this.
+const SPREAD: Duration = Duration::from_secs(30);
 
 /// What the server answered to one send.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,13 +29,16 @@ enum Answer {
 }
 
 /// Reads until `enough` answers to sends have come or the server closes;
-/// adds them to `answers` in the order they came, and returns the close
-/// code if it closed.
-async fn read_answers(conn: &mut Connection, answers: &mut Vec<(String, Answer)>, enough: usize) -> Option<u16> {
+/// adds them to `answers` in the order they came (and a reconnect hint,
+/// which is no answer, to `hints`), and returns the close code if it closed.
+async fn read_answers(conn: &mut Connection, answers: &mut Vec<(String, Answer)>, hints: &mut Vec<u64>, enough: usize) -> Option<u16> {
     while answers.len() < enough {
         match conn.next_frame_timeout(Duration::from_secs(30)).await {
             Ok(ServerFrame::Ack { client_msg_id, seq, .. }) => answers.push((client_msg_id, Answer::Acked(seq))),
             Ok(ServerFrame::Error { client_msg_id: Some(id), code, .. }) => answers.push((id, Answer::Refused(code))),
+            Ok(ServerFrame::Error { client_msg_id: None, code: ErrorCode::ShuttingDown, retry_after_ms, .. }) => {
+                hints.push(retry_after_ms.expect("a reconnect hint says when"));
+            }
             Ok(_) => {}
             Err(e) => {
                 assert!(e.is_closed(), "the server closes the connection, not a timeout: {e}");
@@ -44,7 +51,11 @@ async fn read_answers(conn: &mut Connection, answers: &mut Vec<(String, Answer)>
 
 #[tokio::test]
 async fn shutdown_acks_what_it_committed_refuses_the_rest_and_closes_with_1001_while_health_says_503() {
-    let mut server = TestServer::start_with(|c| c.shutdown_drain_timeout = Duration::from_secs(10)).await;
+    let mut server = TestServer::start_with(|c| {
+        c.shutdown_drain_timeout = Duration::from_secs(10);
+        c.shutdown_reconnect_spread = SPREAD;
+    })
+    .await;
     let peer = server.user("peer").await;
     let mut senders = Vec::new();
     for n in 0..SENDERS {
@@ -75,7 +86,7 @@ async fn shutdown_acks_what_it_committed_refuses_the_rest_and_closes_with_1001_w
     // Shut down once the server is working through the bursts: the first
     // sender has its first ack.
     let mut answers: Vec<Vec<(String, Answer)>> = vec![Vec::new(); SENDERS];
-    assert_eq!(read_answers(&mut senders[0].2, &mut answers[0], 1).await, None);
+    assert_eq!(read_answers(&mut senders[0].2, &mut answers[0], &mut Vec::new(), 1).await, None);
 
     let running = server.server.take().expect("running");
     let api = ApiClient::new(&running.base_url()).unwrap();
@@ -97,9 +108,13 @@ async fn shutdown_acks_what_it_committed_refuses_the_rest_and_closes_with_1001_w
 
     let (mut acked, mut refused) = (0, 0);
     let mut acked_by_chat: Vec<(i64, Vec<(i64, String)>)> = Vec::new();
+    let mut all_hints = Vec::new();
     for (((_, conversation_id, conn), mine), mut answers) in senders.iter_mut().zip(&sent).zip(answers) {
-        let close = read_answers(conn, &mut answers, usize::MAX).await;
+        let mut hints = Vec::new();
+        let close = read_answers(conn, &mut answers, &mut hints, usize::MAX).await;
         assert_eq!(close, Some(close_code::GOING_AWAY), "closed with 1001 after the answers");
+        assert_eq!(hints.len(), 1, "one reconnect hint before the close");
+        all_hints.extend(hints);
         let order: Vec<&String> = answers.iter().map(|(id, _)| id).collect();
         let expected: Vec<&String> = mine.iter().map(|(id, _)| id).collect();
         assert_eq!(order, expected, "every send answered once, in the order sent");
@@ -122,6 +137,9 @@ async fn shutdown_acks_what_it_committed_refuses_the_rest_and_closes_with_1001_w
         }
         acked_by_chat.push((*conversation_id, seqs));
     }
+    // When to come back: within the configured spread, not all the same.
+    assert!(all_hints.iter().all(|&ms| ms <= SPREAD.as_millis() as u64), "{all_hints:?}");
+    assert!(all_hints.iter().any(|&ms| ms != all_hints[0]), "spread out: {all_hints:?}");
     stopping.await.expect("shutdown finishes");
     eprintln!("graceful shutdown: {acked} sends acked, {refused} refused shutting_down (of {})", SENDERS * BURST);
 

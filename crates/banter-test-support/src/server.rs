@@ -8,6 +8,7 @@
 //! connects from 127.0.0.1; the tests of those limits set them back.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use banter_sdk::{ApiClient, Session};
 use banter_server::{
@@ -56,6 +57,9 @@ impl TestServer {
             // from one address at once.
             account_http_limits: generous_account_http_limits(),
             max_http_connections_per_address: 0,
+            // Clients of a restarted test server come back at once (the
+            // spread itself is tested with its own setting).
+            shutdown_reconnect_spread: Duration::from_millis(100),
             ..ServerConfig::default()
         };
         let database = if postgres_requested() { Some(TestDatabase::create("banter_it").await) } else { None };

@@ -110,6 +110,11 @@ struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_drain_timeout: Option<String>,
+    /// On SIGTERM, each client is told to reconnect after a random delay up
+    /// to this, so they come back spread out [default: 10s].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown_reconnect_spread: Option<String>,
     /// VAPID contact for Web Push (`mailto:` or `https:` URL).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

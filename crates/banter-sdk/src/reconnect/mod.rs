@@ -9,7 +9,10 @@
 //! - **Reconnects** with exponential backoff and jitter (250 ms doubling to
 //!   10 s by default) after a lost connection or a failed attempt, and
 //!   declares a connection dead when the server has been silent for one and
-//!   a half heartbeat intervals despite its pings.
+//!   a half heartbeat intervals despite its pings. A server shutting down
+//!   says when to come back (`error` `shutting_down` with
+//!   `retry_after_ms`, spread over its clients): that wait replaces the
+//!   backoff's once (at most 60 s).
 //! - **Outbox**: [`ReconnectingClient::send`] gives each message a
 //!   `client_msg_id` and keeps it until its `ack` (or a refusal for good).
 //!   After every reconnect the whole outbox is sent again *with the same

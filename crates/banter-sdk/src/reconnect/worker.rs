@@ -50,6 +50,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const SHORT_LIVED: Duration = Duration::from_secs(15);
 const SHORT_LIVED_LIMIT: u32 = 3;
 
+/// The longest reconnect hint honoured (a server's shutdown spread is
+/// seconds; this keeps a wrong one from silencing the client for long).
+const MAX_RECONNECT_HINT: Duration = Duration::from_secs(60);
+
 /// Why a connect attempt failed.
 enum Failed {
     /// Try again after the backoff.
@@ -72,6 +76,9 @@ pub(super) struct Worker {
     shared: Arc<Shared>,
     /// WebSockets in a row lost within [`SHORT_LIVED`] of connecting.
     short_lived: u32,
+    /// When a shutting-down server asked to be reconnected to (its
+    /// `retry_after_ms`): the next wait, instead of the backoff's.
+    reconnect_hint: Option<Duration>,
 }
 
 impl Worker {
@@ -93,6 +100,7 @@ impl Worker {
             events,
             shared,
             short_lived: 0,
+            reconnect_hint: None,
         }
     }
 
@@ -147,7 +155,11 @@ impl Worker {
                 }
                 Err(Failed::Stop) => return,
             }
-            if !self.down(backoff.next_delay()).await {
+            // A hint from a server going down spreads its clients' returns;
+            // the backoff goes on as it was.
+            let delay = backoff.next_delay();
+            let delay = self.reconnect_hint.take().unwrap_or(delay);
+            if !self.down(delay).await {
                 return;
             }
         }
@@ -367,6 +379,15 @@ impl Worker {
                     })
                     .await;
                 }
+            }
+            ServerFrame::Error {
+                code: ErrorCode::ShuttingDown,
+                client_msg_id: None,
+                retry_after_ms: Some(ms),
+                ..
+            } => {
+                self.reconnect_hint = Some(Duration::from_millis(ms).min(MAX_RECONNECT_HINT));
+                self.emit(Event::Frame(frame)).await;
             }
             ServerFrame::Resync { .. } => {
                 self.catch_up(connection).await?;

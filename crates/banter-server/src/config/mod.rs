@@ -196,6 +196,14 @@ pub struct ServerConfig {
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub shutdown_drain_timeout: Duration,
+    /// Graceful shutdown: each connection, before its 1001 close, is told
+    /// to reconnect after a random delay up to this (`error`
+    /// `shutting_down` with `retry_after_ms`), so a node's clients come
+    /// back to the others spread over this window rather than all at
+    /// once. `0s`: no hint.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub shutdown_reconnect_spread: Duration,
     /// Push: attempts per notification, the first try included.
     pub push_max_attempts: u32,
     /// Push: the delay before the first retry (doubling each time).
@@ -294,6 +302,7 @@ impl Default for ServerConfig {
             push_subscriptions_per_user: 20,
             max_blocked_users: 10_000,
             shutdown_drain_timeout: Duration::from_secs(5),
+            shutdown_reconnect_spread: Duration::from_secs(10),
             push_max_attempts: 4,
             push_retry_base: Duration::from_secs(2),
             fcm_service_account_file: None,

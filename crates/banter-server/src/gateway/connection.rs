@@ -392,6 +392,7 @@ impl Reader<'_> {
                     match tokio::time::timeout(DRAIN_QUIET, stream.next()).await {
                         Ok(next) => next,
                         Err(_) => {
+                            self.reply(&reconnect_hint(self.state.config.shutdown_reconnect_spread)).await;
                             return Box::pin(self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down")).await
                         }
                     }
@@ -582,6 +583,20 @@ impl Reader<'_> {
     async fn close(&self, code: u16, reason: &'static str) {
         self.kick.kick(CloseReason { code, reason });
         std::future::pending::<()>().await
+    }
+}
+
+/// The last frame before a shutdown's close: when to reconnect, a random
+/// moment within `spread`, so the node's clients do not all come back to
+/// the other nodes (and sync) at the same moment. A zero spread says "at
+/// once".
+fn reconnect_hint(spread: Duration) -> ServerFrame {
+    let spread_ms = u64::try_from(spread.as_millis()).unwrap_or(u64::MAX);
+    ServerFrame::Error {
+        code: ErrorCode::ShuttingDown,
+        message: "the server is shutting down: reconnect after retry_after_ms (to another node) and sync".into(),
+        client_msg_id: None,
+        retry_after_ms: Some(rand::Rng::gen_range(&mut rand::thread_rng(), 0..=spread_ms)),
     }
 }
 

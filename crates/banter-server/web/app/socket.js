@@ -1,7 +1,9 @@
 // The WebSocket to `/api/v1/ws`: connects with the token as a subprotocol,
 // keeps the connection alive with pings, notices a dead connection, and
-// reconnects with exponential backoff and jitter. It knows nothing about
-// messages: frames go to `onFrame`, state changes to `onState`.
+// reconnects with exponential backoff and jitter — or, after a server's
+// shutdown, when that server said (`error` `shutting_down` with
+// `retry_after_ms`). It knows nothing about messages: frames go to
+// `onFrame`, state changes to `onState`.
 //
 // Where a proxy refuses WebSocket upgrades, it switches to the fallback
 // transport (event-stream.js: the same frames over an event stream and
@@ -25,6 +27,8 @@ const PROBE_MS = 5 * 60_000;
  */
 const SHORT_LIVED_MS = 15_000;
 const SHORT_LIVED_LIMIT = 3;
+/** The longest wait a shutting-down server's hint may ask for. */
+const MAX_RECONNECT_HINT_MS = 60_000;
 
 /** Reconnect delays: 0.5 s doubling up to 30 s, each randomised to 50–100 %. */
 export function backoffDelay(attempt, { baseMs = 500, maxMs = 30_000, random = Math.random } = {}) {
@@ -54,6 +58,8 @@ export class Socket {
     this.lastSentAt = 0;
     this.lastReceivedAt = 0;
     this.heartbeatMs = 10_000;
+    /** When a server going down asked to be reconnected to (its `retry_after_ms`): the next wait, once. */
+    this.reconnectHintMs = null;
     /** 'websocket' or 'events' (the fallback). */
     this.transport = 'websocket';
     this.probeTimer = null;
@@ -140,6 +146,11 @@ export class Socket {
       } catch {
         return;
       }
+      // A server shutting down says when to come back (spread over its
+      // clients, so they do not all reconnect and sync at once).
+      if (frame.type === 'error' && frame.code === 'shutting_down' && !frame.client_msg_id && Number.isFinite(frame.retry_after_ms)) {
+        this.reconnectHintMs = Math.min(Math.max(frame.retry_after_ms, 0), MAX_RECONNECT_HINT_MS);
+      }
       if (frame.type === 'hello') {
         this.ready = true;
         this.readyAt = Date.now();
@@ -224,7 +235,8 @@ export class Socket {
       this.retryTimer = setTimeout(() => this.connect(), 30_000);
       return;
     }
-    const delay = backoffDelay(this.attempt);
+    const delay = this.reconnectHintMs ?? backoffDelay(this.attempt);
+    this.reconnectHintMs = null;
     this.attempt += 1;
     this.onState({ status: 'waiting', retryInMs: delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
