@@ -7,7 +7,7 @@ mod banter_process;
 use std::time::Duration;
 
 use banter_process::BanterProcess;
-use banter_protocol::ErrorCode;
+use banter_protocol::{ErrorCode, ServerFrame};
 use banter_sdk::ApiClient;
 
 fn start(data_dir: &std::path::Path) -> BanterProcess {
@@ -30,6 +30,11 @@ async fn banter_serve_runs_and_stops_gracefully_on_sigterm_keeping_acknowledged_
 
     let status = banter.terminate();
     assert!(status.success(), "graceful exit, got {status}");
+    // When to come back, then the close.
+    match conn.next_frame_timeout(Duration::from_secs(5)).await {
+        Ok(ServerFrame::Error { code: ErrorCode::ShuttingDown, client_msg_id: None, retry_after_ms: Some(_), .. }) => {}
+        other => panic!("expected the reconnect hint, got {other:?}"),
+    }
     let err = conn.next_frame_timeout(Duration::from_secs(5)).await.unwrap_err();
     assert!(err.is_closed());
 
