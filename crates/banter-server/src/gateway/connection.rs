@@ -392,8 +392,13 @@ impl Reader<'_> {
                     match tokio::time::timeout(DRAIN_QUIET, stream.next()).await {
                         Ok(next) => next,
                         Err(_) => {
-                            self.reply(&reconnect_hint(self.state.config.shutdown_reconnect_spread)).await;
-                            return Box::pin(self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down")).await
+                            // Boxed, as the close: inline, its state would sit in
+                            // every idle connection's task.
+                            return Box::pin(async {
+                                self.reply(&reconnect_hint(self.state.config.shutdown_reconnect_spread)).await;
+                                self.close_after_answers(stream, close_code::GOING_AWAY, "server shutting down").await
+                            })
+                            .await;
                         }
                     }
                 }
