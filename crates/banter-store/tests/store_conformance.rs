@@ -300,6 +300,26 @@ async fn direct_conversation_is_unique_when_both_sides_ask_at_once(db: &dyn Back
     }
 }
 
+/// Many new direct conversations at once, more than the store has
+/// database connections (8 on PostgreSQL here): each is created, none
+/// waits on the pool for ever. (The block flag's refresh once took a
+/// second connection while holding one, and they all timed out.)
+async fn many_direct_conversations_are_created_at_once(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "d", 48).await;
+    let mut tasks = JoinSet::new();
+    for pair in people.windows(2) {
+        let (x, y) = (pair[0].id, pair[1].id);
+        let store = store.clone();
+        tasks.spawn(async move { store.get_or_create_direct(x, y, 1).await });
+    }
+    let outcomes = tasks.join_all().await;
+    assert_eq!(outcomes.len(), 47);
+    for outcome in outcomes {
+        assert!(matches!(outcome, Ok((_, true))), "{outcome:?}");
+    }
+}
+
 async fn group_of_exactly_the_limit_is_allowed_and_one_more_is_refused(db: &dyn Backend) {
     let store = db.open().await;
     let people = users(&store, "u", MAX_GROUP_MEMBERS + 1).await;
@@ -1779,6 +1799,7 @@ macro_rules! for_each_check {
             device_tokens_authenticate_until_revoked,
             direct_conversation_is_unique_per_pair,
             direct_conversation_is_unique_when_both_sides_ask_at_once,
+            many_direct_conversations_are_created_at_once,
             group_of_exactly_the_limit_is_allowed_and_one_more_is_refused,
             group_members_are_deduplicated_and_the_creator_is_admin,
             adding_beyond_the_limit_is_refused_and_changes_nothing,

@@ -178,11 +178,18 @@ async fn write_direct_closed(tx: &mut PgConnection, shards: &Shards, a: UserId, 
             .await
             .db()?;
     let key = direct_key(a, b).map_err(|_| StoreError::BlockingYourself)?;
-    sqlx::query("UPDATE conversations SET closed = $2 WHERE direct_key = $1")
-        .bind(key)
-        .bind(direct_closed(blocked, deleted))
-        .execute(shards.get(shards.index_for_direct(a, b)))
-        .await
-        .db()?;
+    let update =
+        sqlx::query("UPDATE conversations SET closed = $2 WHERE direct_key = $1").bind(key).bind(direct_closed(blocked, deleted));
+    let shard = shards.index_for_direct(a, b);
+    if std::ptr::eq(shards.get(shard), shards.accounts()) {
+        // The pair's shard is the accounts shard: in this transaction. A
+        // second connection from the pool, taken while this one is held,
+        // deadlocked once as many refreshes ran at once as the pool has
+        // connections (each holding one, waiting for another): every one
+        // then failed after the acquire timeout.
+        update.execute(&mut *tx).await.db()?;
+    } else {
+        update.execute(shards.get(shard)).await.db()?;
+    }
     Ok(())
 }
