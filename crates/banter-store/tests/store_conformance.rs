@@ -21,7 +21,7 @@ use banter_protocol::{
 };
 use banter_store::{
     ChangeRules, ConversationCursor, HistoryRange, NewMessage, NewPushSubscription, PushCapScope, PushSubscriptionCaps, PushTarget,
-    SearchOrder, SearchQuery, SearchRequest, SentPage, Store, StoreError, EXPORT_SCAN_SEQS, PAGE_TEXT_BYTES,
+    SearchOrder, SearchQuery, SearchRequest, SentPage, Store, StoreError, EXPORT_SCAN_CONVERSATIONS, EXPORT_SCAN_SEQS, PAGE_TEXT_BYTES,
 };
 use tokio::task::JoinSet;
 
@@ -1722,6 +1722,28 @@ async fn sent_messages_page_through_every_conversation_once_as_they_stand(db: &d
     assert_eq!(past_the_end, SentPage::default());
 }
 
+/// A page visits at most EXPORT_SCAN_CONVERSATIONS conversations: a user
+/// in more, who wrote only in the last, gets a page that ends at the
+/// 100th conversation without a message, then the message.
+async fn sent_messages_visit_a_bounded_number_of_conversations_per_page(db: &dyn Backend) {
+    let store = db.open().await;
+    let a = sender(&*store, "alice").await;
+    let people = users(&store, "peer", EXPORT_SCAN_CONVERSATIONS as usize + 1).await;
+    let mut conversations = Vec::new();
+    for peer in &people {
+        conversations.push(store.get_or_create_direct(a.user, peer.id, 1).await.unwrap().0);
+    }
+    conversations.sort_unstable();
+    let last = *conversations.last().unwrap();
+    send(&*store, last, a, "only here").await;
+    let first = store.sent_messages(a.user, None, 500).await.unwrap();
+    assert!(first.messages.is_empty());
+    assert_eq!(first.next, Some((conversations[EXPORT_SCAN_CONVERSATIONS as usize - 1], 0)));
+    let second = store.sent_messages(a.user, first.next, 500).await.unwrap();
+    assert_eq!(second.messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["only here"]);
+    assert_eq!(second.next, None);
+}
+
 /// Every page of `user`'s export, from the start.
 async fn export_pages(store: &dyn Store, user: UserId) -> Vec<SentPage> {
     let mut pages = Vec::new();
@@ -1852,6 +1874,7 @@ macro_rules! for_each_check {
             deleting_an_account_erases_its_profile_and_keeps_its_messages,
             sent_messages_page_through_every_conversation_once_as_they_stand,
             sent_messages_cover_former_conversations_in_bounded_windows,
+            sent_messages_visit_a_bounded_number_of_conversations_per_page,
         );
     };
 }

@@ -98,10 +98,14 @@ impl LeavingStore for PgStore {
             .db()
         }))
         .await?;
-        let listed_more = per_shard.iter().any(|listed| listed.len() >= EXPORT_SCAN_CONVERSATIONS as usize);
+        let wanted = EXPORT_SCAN_CONVERSATIONS as usize;
+        // More may follow if a shard filled its list, or if the shards
+        // together listed more than one page visits.
+        let shard_full = per_shard.iter().any(|listed| listed.len() >= wanted);
         let mut conversations: Vec<(ConversationId, Seq)> = per_shard.into_iter().flatten().collect();
+        let listed_more = shard_full || conversations.len() > wanted;
         conversations.sort_unstable();
-        conversations.truncate(EXPORT_SCAN_CONVERSATIONS as usize);
+        conversations.truncate(wanted);
         for (conversation_id, last_seq) in conversations {
             let window = walk.window(conversation_id, last_seq);
             if window.1 > window.0 {
