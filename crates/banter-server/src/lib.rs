@@ -128,10 +128,13 @@ impl Server {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
         let presence_changes = Arc::new(PresenceChanges::default());
+        let mut cluster_router = None;
         let (router, presence): (Arc<dyn Router>, Arc<dyn PresenceTracker>) = match &config.nats_url {
             Some(url) => {
                 let prefix = &config.nats_subject_prefix;
-                let nats = NatsRouter::connect(url, prefix, registry.clone()).await?;
+                let directory = store.node_directory().ok_or(NatsRouterError::NoDirectory)?;
+                let nats = NatsRouter::connect(url, prefix, registry.clone(), directory, config.cluster_node_lease).await?;
+                cluster_router = Some(nats.clone());
                 let client = nats.client().clone();
                 let grace = config.presence_grace;
                 (nats.clone(), ClusterPresence::start(client, prefix, nats.node_id(), grace, presence_changes.clone()).await?)
@@ -196,7 +199,7 @@ impl Server {
         let stop_listening = CancellationToken::new();
         let serve = tokio::spawn(listener::serve(listener, app, stop_listening.clone(), policy));
         tracing::info!(%addr, "banter listening");
-        Ok(RunningServer { addr, metrics_addr, state, serve, stop_listening })
+        Ok(RunningServer { addr, metrics_addr, state, serve, stop_listening, cluster_router })
     }
 }
 
@@ -222,6 +225,8 @@ pub struct RunningServer {
     serve: JoinHandle<()>,
     /// Ends the accept loop, after the drain.
     stop_listening: CancellationToken,
+    /// In cluster mode, to leave the routing directory at shutdown.
+    cluster_router: Option<Arc<NatsRouter>>,
 }
 
 impl RunningServer {
@@ -267,6 +272,7 @@ impl RunningServer {
     ///    still served meanwhile, so load balancers see the 503.
     /// 2. Connections still open are closed at once (1001), and the
     ///    listener stops accepting and finishes its open requests.
+    ///    In cluster mode the node leaves the routing directory.
     /// 3. Storage is flushed and closed: every acknowledged message is on
     ///    disk when this returns.
     pub async fn shutdown(self) {
@@ -280,6 +286,9 @@ impl RunningServer {
             self.wait_for_connections(Duration::from_secs(3)).await;
         }
         self.stop_listening.cancel();
+        if let Some(router) = &self.cluster_router {
+            router.leave_directory().await;
+        }
         if tokio::time::timeout(Duration::from_secs(5), self.serve).await.is_err() {
             tracing::warn!("HTTP connections still open after 5 s; closing storage anyway");
         }

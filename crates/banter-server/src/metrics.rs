@@ -43,6 +43,14 @@ pub const RATE_LIMITED: &str = "banter_rate_limited_total";
 pub const PUSH: &str = "banter_push_notifications_total";
 /// Cross-node events dropped because the NATS outbox was full.
 pub const ROUTER_DROPPED: &str = "banter_router_dropped_total";
+/// Cross-node events sent to every node because the directory could not answer.
+pub const ROUTER_BROADCASTS: &str = "banter_router_broadcasts_total";
+/// Users looked up in the routing directory (cache misses).
+pub const DIRECTORY_LOOKUPS: &str = "banter_directory_lookups_total";
+/// NATS messages this node received, by `stream` (`router`, `presence`).
+pub const NATS_RECEIVED_MESSAGES: &str = "banter_nats_received_messages_total";
+/// Bytes of the NATS messages this node received, by `stream`.
+pub const NATS_RECEIVED_BYTES: &str = "banter_nats_received_bytes_total";
 pub const ROUTER_STALE_DROPPED: &str = "banter_router_stale_dropped_total";
 pub const RESYNCS_SENT: &str = "banter_resyncs_sent_total";
 /// HTTP responses by `status` class (`2xx`, `4xx`, …).
@@ -78,6 +86,10 @@ fn describe() {
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
     metrics::describe_counter!(PUSH, "Push notifications by outcome");
     metrics::describe_counter!(ROUTER_DROPPED, "Cross-node events dropped (NATS outbox full)");
+    metrics::describe_counter!(ROUTER_BROADCASTS, "Cross-node events sent to every node (the directory could not answer)");
+    metrics::describe_counter!(DIRECTORY_LOOKUPS, "Users looked up in the routing directory (cache misses)");
+    metrics::describe_counter!(NATS_RECEIVED_MESSAGES, "NATS messages received, by stream (router, presence)");
+    metrics::describe_counter!(NATS_RECEIVED_BYTES, "Bytes of NATS messages received, by stream (router, presence)");
     metrics::describe_counter!(ROUTER_STALE_DROPPED, "Cross-node frames dropped for arriving too late (their recipients resync)");
     metrics::describe_counter!(RESYNCS_SENT, "resync frames sent, by reason (per user; `bus_reconnected` counts once per node)");
     metrics::describe_counter!(HTTP_RESPONSES, "HTTP responses by status class");

@@ -9,7 +9,7 @@
 //! bound (the whole per-connection formula is in SECURITY.md).
 //!
 //! In cluster mode the router must know which users this node holds (it
-//! subscribes to their subjects): a [`UserWatcher`] hears when a user's
+//! writes them to the routing directory): a [`UserWatcher`] hears when a user's
 //! first connection arrives and when their last one leaves.
 
 use std::{
@@ -180,6 +180,11 @@ impl ConnectionRegistry {
     /// Whether the user has a connection on this node.
     pub fn has_user(&self, user_id: UserId) -> bool {
         self.lock().contains_key(&user_id)
+    }
+
+    /// Every user with a connection on this node.
+    pub fn users(&self) -> Vec<UserId> {
+        self.lock().keys().copied().collect()
     }
 
     /// Delivers `frame` to every connection of every listed user, except the

@@ -58,6 +58,7 @@ pub mod accounts;
 pub mod blocks;
 pub mod conversations;
 pub mod devices;
+pub mod directory;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
@@ -77,6 +78,7 @@ pub mod sqlite;
 pub use accounts::AccountStore;
 pub use blocks::{BlockEntry, BlockStore};
 pub use conversations::{ConversationStore, MembershipChange};
+pub use directory::{NodeDirectory, NodeId};
 pub use devices::{AuthenticatedDevice, DeviceRecord, DeviceStore};
 pub use error::{StoreError, StoreResult};
 pub use leaving::{DeletedAccount, LeavingStore, SentPage, EXPORT_SCAN_CONVERSATIONS, EXPORT_SCAN_SEQS};

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::StoreResult;
+use std::sync::Arc;
+
+use crate::{NodeDirectory, StoreResult};
 
 /// Health and shutdown of a store.
 #[async_trait]
@@ -27,5 +29,11 @@ pub trait StoreLifecycle: Send + Sync {
     /// reachable (its failures are [`StoreLifecycle::fatal_error`]).
     async fn probe(&self) -> StoreResult<()> {
         Ok(())
+    }
+
+    /// The routing directory of cluster mode, on stores that several nodes
+    /// share (PostgreSQL); `None` for the embedded store.
+    fn node_directory(&self) -> Option<Arc<dyn NodeDirectory>> {
+        None
     }
 }

@@ -2077,4 +2077,38 @@ mod postgres_nodes {
             assert_eq!(seqs(&read_all(&*node_b, conv, ids[2]).await), (1..=80).collect::<Vec<_>>());
         }
     }
+
+    /// The routing directory: leases on the database's clock, entries that
+    /// count only while their node's lease runs, a sweep, and a node told
+    /// when it must re-assert its users.
+    #[tokio::test]
+    async fn the_routing_directory_counts_entries_while_their_nodes_lease_runs() {
+        use std::time::Duration;
+        let db = PgBackend::new(1).await;
+        let (node_a, node_b) = (db.open().await, db.open().await);
+        let (dir_a, dir_b) = (node_a.node_directory().expect("a directory"), node_b.node_directory().expect("a directory"));
+        let (a, b): (u64, u64) = (u64::MAX - 1, 7);
+        assert!(dir_a.renew_node(a, Duration::from_secs(60)).await.unwrap(), "a new node is told it was unknown");
+        assert!(!dir_a.renew_node(a, Duration::from_secs(60)).await.unwrap(), "a renewal is not");
+        assert!(dir_b.renew_node(b, Duration::from_secs(1)).await.unwrap());
+        dir_a.update_users(a, &[1, 2], &[]).await.unwrap();
+        dir_a.update_users(a, &[2], &[]).await.unwrap();
+        dir_b.update_users(b, &[2, 3], &[]).await.unwrap();
+        let mut found = dir_b.nodes_of(&[1, 2, 3, 4]).await.unwrap();
+        found.sort_unstable();
+        assert_eq!(found, vec![(1, a), (2, b), (2, a), (3, b)], "sorted by user, then node (b < a)");
+        dir_a.update_users(a, &[], &[1]).await.unwrap();
+        assert_eq!(dir_a.nodes_of(&[1]).await.unwrap(), vec![], "a user who left is nobody's");
+
+        // Node b stops renewing: one lease later its entries stop counting,
+        // and a sweep removes it; its next renewal says it was lost.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        assert_eq!(dir_a.nodes_of(&[2, 3]).await.unwrap(), vec![(2, a)]);
+        assert_eq!(dir_a.sweep_expired().await.unwrap(), 1);
+        assert!(dir_b.renew_node(b, Duration::from_secs(60)).await.unwrap(), "swept: must re-assert");
+        assert_eq!(dir_a.nodes_of(&[3]).await.unwrap(), vec![], "its entries went with it");
+
+        dir_a.remove_node(a).await.unwrap();
+        assert_eq!(dir_b.nodes_of(&[2]).await.unwrap(), vec![], "a node that left counts no more");
+    }
 }

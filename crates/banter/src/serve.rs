@@ -78,6 +78,10 @@ struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     nats_subject_prefix: Option<String>,
+    /// How long a node's routing directory entries count without renewal [default: 30s].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_node_lease: Option<String>,
     /// PostgreSQL connections per shard on this node [default: 16].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

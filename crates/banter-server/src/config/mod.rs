@@ -150,9 +150,16 @@ pub struct ServerConfig {
     /// in-process routing (every device on this node).
     pub nats_url: Option<String>,
     /// First token of every NATS subject this cluster uses
-    /// (`<prefix>.user.<id>`), so several clusters (or test runs) can share
-    /// one NATS server.
+    /// (`<prefix>.node.<id>`, `<prefix>.presence.<node>`), so several
+    /// clusters (or test runs) can share one NATS server.
     pub nats_subject_prefix: String,
+    /// Cluster mode: how long a node's entries in the routing directory
+    /// count without a renewal (renewed every third of it). A node that
+    /// dies is sent frames for its users, which nobody receives, for at
+    /// most this long; its entries are swept within twice this.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub cluster_node_lease: Duration,
     /// A connection must send a complete request head within this time
     /// (first request and between keep-alive requests), or it is closed:
     /// slowloris and idle unauthenticated sockets cost nothing for long.
@@ -293,6 +300,7 @@ impl Default for ServerConfig {
             database_pool_size: 16,
             nats_url: None,
             nats_subject_prefix: "banter".to_owned(),
+            cluster_node_lease: Duration::from_secs(30),
             http_header_timeout: Duration::from_secs(10),
             http_request_timeout: Duration::from_secs(30),
             presence_grace: Duration::from_secs(30),

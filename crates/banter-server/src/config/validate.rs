@@ -7,6 +7,8 @@
 //! Unusual but workable values (a tiny queue, a huge limit) are the
 //! operator's call.
 
+use std::time::Duration;
+
 use super::{Budget, ServerConfig};
 
 /// Why a configuration was refused: one line per problem.
@@ -83,6 +85,10 @@ impl ServerConfig {
         let prefix_ok = !self.nats_subject_prefix.is_empty()
             && self.nats_subject_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         check(prefix_ok, "nats_subject_prefix must be one NATS token: letters, digits, '-' or '_'");
+        check(
+            self.cluster_node_lease >= Duration::from_secs(1),
+            "cluster_node_lease must be at least 1s (the node renews it every third of it)",
+        );
         let apns = [
             self.apns_key_file.is_some(),
             self.apns_key_id.is_some(),

@@ -308,6 +308,8 @@ fn user_line(tracker: &ClusterPresence, user_id: UserId) -> String {
 async fn listen_loop(tracker: std::sync::Weak<ClusterPresence>, mut subscriber: async_nats::Subscriber) {
     while let Some(message) = subscriber.next().await {
         let Some(tracker) = tracker.upgrade() else { return };
+        metrics::counter!(crate::metrics::NATS_RECEIVED_MESSAGES, "stream" => "presence").increment(1);
+        metrics::counter!(crate::metrics::NATS_RECEIVED_BYTES, "stream" => "presence").increment(message.length as u64);
         let node = message.subject.rsplit('.').next().unwrap_or_default();
         match std::str::from_utf8(&message.payload) {
             Ok(payload) => tracker.apply(node, payload),

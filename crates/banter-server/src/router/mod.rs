@@ -7,10 +7,10 @@
 //! * [`LocalRouter`] delivers within this process: the embedded default,
 //!   where every device is connected to this node.
 //! * [`NatsRouter`] is cluster mode: it delivers to this node's connections
-//!   directly and publishes the event on each recipient's NATS subject
-//!   (`banter.user.<id>`), which the nodes holding that user's other
-//!   connections subscribe to.
+//!   directly and sends the event over NATS once to each other node that
+//!   holds recipients, found in the routing directory ([`directory`]).
 
+mod directory;
 mod local;
 mod nats;
 

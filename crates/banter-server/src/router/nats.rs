@@ -1,20 +1,25 @@
 //! Cluster routing over core NATS (no JetStream: nothing here is stored).
 //!
-//! Each user has a subject, `<prefix>.user.<id>` (prefix `banter` by
-//! default; distinct prefixes let several clusters share a NATS server). A node subscribes to the
-//! subjects of the users connected to it — when a user's first connection
-//! arrives, and unsubscribes when the last one leaves (the registry's
-//! [`UserWatcher`] events, applied in order by one task). Publishing an event
-//! for some users delivers it to this node's own connections directly, then
-//! publishes it on each user's subject for the other nodes; the connection
-//! is opened with `no_echo`, so a node never gets its own events back.
+//! **By node, not by user.** Each node subscribes once to its own subject,
+//! `<prefix>.node.<node id>`, and to `<prefix>.all` (prefix `banter` by
+//! default; distinct prefixes let several clusters share a NATS server).
+//! Publishing an event for some users delivers it to this node's own
+//! connections directly, looks up which other nodes hold the rest in the
+//! routing directory (PostgreSQL, through a one-second cache: see
+//! [`super::directory`]), and sends **one NATS message per node** that
+//! holds recipients, naming them — nothing at all for users no node holds.
+//! So a node's NATS traffic is what its own users receive, and its memory
+//! per connection is the embedded figure: no subscription per user. If the
+//! directory cannot be asked (database outage), the event goes to
+//! `<prefix>.all` instead, which every node hears and filters by its
+//! registry: slower, still correct.
 //!
 //! Each NATS message carries the frame as its payload (encoded once, never
-//! re-encoded) and an envelope in headers: the origin node and, for a send,
-//! the origin connection to skip. Connection ids are per node, so `skip`
-//! only ever applies on the origin node — which delivers there itself.
-//! Revocations travel the same way, so logging out closes the device's
-//! sockets on every node.
+//! re-encoded) and an envelope in headers: the origin node, the kind, the
+//! creation time and the recipients (at most [`MAX_RECIPIENTS_PER_MESSAGE`]
+//! per message). Revocations travel the same way, so logging out closes the
+//! device's sockets on every node (and the periodic session check closes
+//! them even if the event is lost).
 //!
 //! Best effort, like all routing: publishes are queued in a bounded outbox
 //! (full → dropped and logged), NATS outages are ridden out by the client's
@@ -30,8 +35,9 @@
 //!   (the client library flushing its buffer after a reconnect): it is
 //!   dropped rather than replayed — a burst of old frames helps nobody and
 //!   delays the new ones — and its recipients resync instead;
-//! * a user's subscription became active: the first connection's `hello`
-//!   went out before it, so events in between were not received.
+//! * a user was added to the directory for this node: publishers may have
+//!   used an older answer for up to the cache's lifetime
+//!   (`directory_joined`, sent once that has passed).
 //!
 //! Resyncs are coalesced and sent at most once per [`RESYNC_MIN_INTERVAL`].
 //! The age check compares clocks of two nodes: keep them NTP-synchronised
@@ -44,20 +50,22 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use banter_protocol::{DeviceId, UserId};
+use banter_store::{NodeDirectory, NodeId};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
+use super::directory::{self, DirectoryWatcher, NodeCache};
 use super::Router;
 use crate::dirty_set::{DirtySet, LatestByKey};
 use crate::frame::{encode, EncodedFrame};
+use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry};
 use crate::state::now_ms;
-use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry, UserWatcher};
 
 const HEADER_ORIGIN: &str = "Banter-Origin";
 const HEADER_KIND: &str = "Banter-Kind";
-const HEADER_SKIP: &str = "Banter-Skip";
+const HEADER_USERS: &str = "Banter-Users";
 const HEADER_DEVICE: &str = "Banter-Device";
 const HEADER_CREATED: &str = "Banter-Created-Ms";
 const KIND_FRAME: &str = "frame";
@@ -65,10 +73,16 @@ const KIND_REVOKE: &str = "revoke";
 
 /// Events queued for publishing before new ones are dropped.
 const OUTBOX_CAPACITY: usize = 16 * 1024;
-/// Messages the NATS client buffers per subscription (per user) before it
+/// Events the publishing task takes at once: their directory misses are
+/// looked up in one query.
+const PUBLISH_BATCH: usize = 256;
+/// Messages the NATS client buffers for this node's subscriptions before it
 /// drops them as a slow consumer; delivery into the registry never waits,
 /// so this is only ever reached in bursts.
-const SUBSCRIPTION_CAPACITY: usize = 1024;
+const SUBSCRIPTION_CAPACITY: usize = 8 * 1024;
+/// Recipients named in one NATS message (a longer list is split): bounds
+/// the header a receiving node parses to ~12 KiB.
+pub const MAX_RECIPIENTS_PER_MESSAGE: usize = 512;
 
 /// A frame older than this (ms since it was published on its node) when it
 /// arrives is dropped, and its recipients are told to resync.
@@ -78,12 +92,12 @@ const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Who should resync, and why (the `reason` of the frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ResyncTarget {
+pub(super) enum ResyncTarget {
     Everyone,
     User(UserId),
 }
 
-type Resyncs = LatestByKey<ResyncTarget, &'static str>;
+pub(super) type Resyncs = LatestByKey<ResyncTarget, &'static str>;
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,32 +106,47 @@ pub enum NatsRouterError {
     Connect { url: String, source: async_nats::ConnectError },
     #[error("cannot subscribe on NATS: {0}")]
     Subscribe(String),
+    #[error("cluster routing needs a shared store with a routing directory (PostgreSQL)")]
+    NoDirectory,
 }
 
-/// Routes through NATS to the node holding each connection.
+/// Routes through NATS to the nodes holding each connection.
 pub struct NatsRouter {
-    node_id: u64,
+    node_id: NodeId,
     subjects: Subjects,
     registry: Arc<ConnectionRegistry>,
     outbox: mpsc::Sender<Outgoing>,
     client: async_nats::Client,
+    directory: Arc<dyn NodeDirectory>,
 }
 
 /// An event on its way to NATS.
 enum Outgoing {
-    Frame { user_ids: Vec<UserId>, frame: EncodedFrame, skip: Option<ConnectionId>, created_ms: i64 },
+    Frame { user_ids: Vec<UserId>, frame: EncodedFrame, created_ms: i64 },
     Revoke { user_id: UserId, device_id: DeviceId },
+}
+
+impl Outgoing {
+    fn user_ids(&self) -> &[UserId] {
+        match self {
+            Outgoing::Frame { user_ids, .. } => user_ids,
+            Outgoing::Revoke { user_id, .. } => std::slice::from_ref(user_id),
+        }
+    }
 }
 
 impl NatsRouter {
     /// Connects to NATS (failing fast if it is unreachable now; later
-    /// outages are retried forever) and starts following `registry`.
+    /// outages are retried forever), subscribes to this node's subjects and
+    /// starts keeping `directory` true to `registry`.
     pub async fn connect(
         url: &str,
         subject_prefix: &str,
         registry: Arc<ConnectionRegistry>,
+        directory: Arc<dyn NodeDirectory>,
+        lease: Duration,
     ) -> Result<Arc<NatsRouter>, NatsRouterError> {
-        let node_id: u64 = rand::random();
+        let node_id: NodeId = rand::random();
         let subjects = Subjects { prefix: subject_prefix.to_owned() };
         let resyncs = Arc::new(Resyncs::default());
         let on_event = resyncs.clone();
@@ -139,25 +168,25 @@ impl NatsRouter {
             .connect(url)
             .await
             .map_err(|source| NatsRouterError::Connect { url: crate::config::redacted_url(url), source })?;
+        let subscribe = |subject: String| {
+            let client = client.clone();
+            async move { client.subscribe(subject).await.map_err(|e| NatsRouterError::Subscribe(e.to_string())) }
+        };
+        let own = subscribe(subjects.node(node_id)).await?;
+        let all = subscribe(subjects.all()).await?;
+        tokio::spawn(deliver_loop(futures_util::stream::select(own, all), node_id, registry.clone(), resyncs.clone()));
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
-        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, outbox_rx));
+        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, directory.clone(), outbox_rx));
         let changed = Arc::new(DirtySet::default());
-        tokio::spawn(subscription_loop(
-            client.clone(),
-            subjects.clone(),
-            node_id,
-            registry.clone(),
-            changed.clone(),
-            resyncs.clone(),
-        ));
+        tokio::spawn(directory::maintain(directory.clone(), node_id, lease, registry.clone(), changed.clone(), resyncs.clone()));
         tokio::spawn(resync_loop(registry.clone(), resyncs));
-        registry.watch_users(Arc::new(SubscriptionWatcher { changed }));
+        registry.watch_users(Arc::new(DirectoryWatcher { changed }));
         tracing::info!(node = %format!("{node_id:016x}"), url = %crate::config::redacted_url(url), "routing over NATS");
-        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client }))
+        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client, directory }))
     }
 
-    /// This node's id in envelopes (random per process).
-    pub fn node_id(&self) -> u64 {
+    /// This node's id in envelopes and in the directory (random per process).
+    pub fn node_id(&self) -> NodeId {
         self.node_id
     }
 
@@ -169,6 +198,16 @@ impl NatsRouter {
     /// The subject prefix this cluster uses.
     pub fn subject_prefix(&self) -> &str {
         &self.subjects.prefix
+    }
+
+    /// Takes this node out of the directory (a clean shutdown), so no
+    /// publisher sends it more frames. Bounded by the directory's deadline.
+    pub async fn leave_directory(&self) {
+        match tokio::time::timeout(directory::DIRECTORY_DEADLINE, self.directory.remove_node(self.node_id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "leaving the routing directory failed; the lease will expire"),
+            Err(_) => tracing::warn!("leaving the routing directory timed out; the lease will expire"),
+        }
     }
 
     fn enqueue(&self, event: Outgoing) {
@@ -183,7 +222,7 @@ impl NatsRouter {
 impl Router for NatsRouter {
     fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>) {
         self.registry.deliver_to_users(user_ids, &frame, skip);
-        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, skip, created_ms: now_ms() });
+        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, created_ms: now_ms() });
     }
 
     fn revoke_device(&self, user_id: UserId, device_id: DeviceId) {
@@ -199,109 +238,110 @@ struct Subjects {
 }
 
 impl Subjects {
-    fn user(&self, user_id: UserId) -> String {
-        format!("{}.user.{user_id}", self.prefix)
+    /// The one subject a node hears its frames on.
+    fn node(&self, node_id: NodeId) -> String {
+        format!("{}.node.{node_id:016x}", self.prefix)
+    }
+
+    /// The subject every node hears (when the directory cannot answer).
+    fn all(&self) -> String {
+        format!("{}.all", self.prefix)
     }
 }
 
-/// Drains the outbox into NATS. The client buffers while disconnected and
-/// flushes on reconnect.
+/// Drains the outbox into NATS, one message per destination node. The
+/// client buffers while disconnected and flushes on reconnect.
 async fn publish_loop(
     client: async_nats::Client,
     subjects: Subjects,
-    node_id: u64,
+    node_id: NodeId,
+    directory: Arc<dyn NodeDirectory>,
     mut outbox: mpsc::Receiver<Outgoing>,
 ) {
-    while let Some(event) = outbox.recv().await {
-        let mut headers = HeaderMap::new();
-        headers.insert(HEADER_ORIGIN, node_id.to_string().as_str());
-        let (user_ids, payload) = match event {
-            Outgoing::Frame { user_ids, frame, skip, created_ms } => {
-                headers.insert(HEADER_KIND, KIND_FRAME);
-                headers.insert(HEADER_CREATED, created_ms.to_string().as_str());
-                if let Some(skip) = skip {
-                    headers.insert(HEADER_SKIP, skip.to_string().as_str());
-                }
-                (user_ids, frame.into_bytes())
-            }
-            Outgoing::Revoke { user_id, device_id } => {
-                headers.insert(HEADER_KIND, KIND_REVOKE);
-                headers.insert(HEADER_DEVICE, device_id.to_string().as_str());
-                (vec![user_id], Bytes::new())
-            }
-        };
-        for user_id in user_ids {
-            if let Err(e) = client.publish_with_headers(subjects.user(user_id), headers.clone(), payload.clone()).await {
-                tracing::debug!(error = %e, user = user_id, "NATS publish failed");
-            }
-        }
-    }
-}
-
-/// Tells [`subscription_loop`] which users' connections on this node changed.
-#[derive(Debug)]
-struct SubscriptionWatcher {
-    changed: Arc<DirtySet<UserId>>,
-}
-
-impl UserWatcher for SubscriptionWatcher {
-    fn first_connection(&self, user_id: UserId) {
-        self.changed.mark(user_id);
-    }
-
-    fn last_connection_closed(&self, user_id: UserId) {
-        self.changed.mark(user_id);
-    }
-}
-
-/// Keeps this node subscribed to exactly the users it holds: for each user
-/// whose connections changed, compares the registry with the subscriptions
-/// (so subscribe / unsubscribe / subscribe of a reconnecting user ends
-/// subscribed, whatever the interleaving).
-async fn subscription_loop(
-    client: async_nats::Client,
-    subjects: Subjects,
-    node_id: u64,
-    registry: Arc<ConnectionRegistry>,
-    changed: Arc<DirtySet<UserId>>,
-    resyncs: Arc<Resyncs>,
-) {
-    let mut subscribed: HashMap<UserId, CancellationToken> = HashMap::new();
+    let mut cache = NodeCache::default();
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    let origin = node_id.to_string();
     loop {
-        let mut started = Vec::new();
-        for user_id in changed.drain().await {
-            let held = registry.has_user(user_id);
-            if !held {
-                if let Some(stop) = subscribed.remove(&user_id) {
-                    stop.cancel();
-                }
-                continue;
-            }
-            if subscribed.contains_key(&user_id) {
-                continue;
-            }
-            match client.subscribe(subjects.user(user_id)).await {
-                Ok(subscriber) => {
-                    let stop = CancellationToken::new();
-                    subscribed.insert(user_id, stop.clone());
-                    tokio::spawn(deliver_loop(subscriber, stop, node_id, registry.clone(), user_id, resyncs.clone()));
-                    started.push(user_id);
-                }
-                Err(e) => tracing::warn!(error = %e, user = user_id, "NATS subscribe failed"),
-            }
+        if outbox.recv_many(&mut batch, PUBLISH_BATCH).await == 0 {
+            return;
         }
-        if !started.is_empty() {
-            // Once the server has the subscriptions (one round trip for the
-            // batch), anything published from now on arrives; what was
-            // published since these users' `hello` may not have.
-            if let Err(e) = client.flush().await {
-                tracing::debug!(error = %e, "NATS flush after subscribing failed");
-            }
-            for user_id in started {
-                resyncs.mark(ResyncTarget::User(user_id), "subscription_started");
+        cache.refresh(&*directory, batch.iter().flat_map(|event| event.user_ids().iter().copied())).await;
+        let now = Instant::now();
+        for event in batch.drain(..) {
+            let mut headers = HeaderMap::new();
+            headers.insert(HEADER_ORIGIN, origin.as_str());
+            let payload = match &event {
+                Outgoing::Frame { frame, created_ms, .. } => {
+                    headers.insert(HEADER_KIND, KIND_FRAME);
+                    headers.insert(HEADER_CREATED, created_ms.to_string().as_str());
+                    frame.clone().into_bytes()
+                }
+                Outgoing::Revoke { device_id, .. } => {
+                    headers.insert(HEADER_KIND, KIND_REVOKE);
+                    headers.insert(HEADER_DEVICE, device_id.to_string().as_str());
+                    Bytes::new()
+                }
+            };
+            for (subject, users) in destinations(&cache, &subjects, node_id, event.user_ids(), now) {
+                for chunk in users.chunks(MAX_RECIPIENTS_PER_MESSAGE) {
+                    let mut headers = headers.clone();
+                    headers.insert(HEADER_USERS, recipients_header(chunk).as_str());
+                    if let Err(e) = client.publish_with_headers(subject.clone(), headers, payload.clone()).await {
+                        tracing::debug!(error = %e, %subject, "NATS publish failed");
+                    }
+                }
             }
         }
     }
+}
+
+/// Where one event goes: each other node holding some of `user_ids`, with
+/// those users; users without a fresh directory answer go to every node.
+fn destinations(
+    cache: &NodeCache,
+    subjects: &Subjects,
+    own: NodeId,
+    user_ids: &[UserId],
+    now: Instant,
+) -> Vec<(String, Vec<UserId>)> {
+    let mut by_node: HashMap<NodeId, Vec<UserId>> = HashMap::new();
+    let mut unknown = Vec::new();
+    for &user_id in user_ids {
+        match cache.fresh(user_id, now) {
+            Some(nodes) => {
+                for &node in nodes.iter().filter(|n| **n != own) {
+                    by_node.entry(node).or_default().push(user_id);
+                }
+            }
+            None => unknown.push(user_id),
+        }
+    }
+    let mut out: Vec<(String, Vec<UserId>)> =
+        by_node.into_iter().map(|(node, users)| (subjects.node(node), users)).collect();
+    if !unknown.is_empty() {
+        metrics::counter!(crate::metrics::ROUTER_BROADCASTS).increment(1);
+        out.push((subjects.all(), unknown));
+    }
+    out
+}
+
+fn recipients_header(user_ids: &[UserId]) -> String {
+    let mut header = String::with_capacity(user_ids.len() * 8);
+    for (i, user_id) in user_ids.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&user_id.to_string());
+    }
+    header
+}
+
+/// The recipients of a NATS message; `None` if the header is missing or
+/// malformed (the message is then ignored: it did not come from a node of
+/// this version) or longer than [`MAX_RECIPIENTS_PER_MESSAGE`].
+fn parse_recipients(header: &str) -> Option<Vec<UserId>> {
+    let users: Vec<UserId> = header.split(',').map(|u| u.parse().ok()).collect::<Option<_>>()?;
+    (users.len() <= MAX_RECIPIENTS_PER_MESSAGE).then_some(users)
 }
 
 /// Sends the `resync` frames marked by the other loops, coalesced, at most
@@ -334,46 +374,45 @@ fn resync_frame(reason: &str) -> EncodedFrame {
     encode(&banter_protocol::ServerFrame::Resync { reason: reason.to_owned() })
 }
 
-/// Delivers one user's events from other nodes into this node's registry.
+/// Delivers the events other nodes send this node (on its own subject or
+/// to all) into the registry.
 async fn deliver_loop(
-    mut subscriber: async_nats::Subscriber,
-    stop: CancellationToken,
-    node_id: u64,
+    mut messages: impl futures_util::Stream<Item = async_nats::Message> + Unpin,
+    node_id: NodeId,
     registry: Arc<ConnectionRegistry>,
-    user_id: UserId,
     resyncs: Arc<Resyncs>,
 ) {
-    loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => {
-                let _ = subscriber.unsubscribe().await;
-                return;
-            }
-            message = subscriber.next() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
+    while let Some(message) = messages.next().await {
+        metrics::counter!(crate::metrics::NATS_RECEIVED_MESSAGES, "stream" => "router").increment(1);
+        metrics::counter!(crate::metrics::NATS_RECEIVED_BYTES, "stream" => "router").increment(message.length as u64);
         let Some(headers) = message.headers.as_ref() else { continue };
-        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
-        let origin: Option<u64> = header(HEADER_ORIGIN).and_then(|v| v.parse().ok());
+        let header = |name: &str| headers.get(name).map(|v| v.as_str());
+        let origin: Option<NodeId> = header(HEADER_ORIGIN).and_then(|v| v.parse().ok());
         if origin == Some(node_id) {
             // Our own event (only possible if echo were on): delivered already.
             continue;
         }
-        match header(HEADER_KIND).as_deref() {
+        let Some(user_ids) = header(HEADER_USERS).and_then(parse_recipients) else {
+            tracing::debug!("ignoring a NATS event without a valid recipient list");
+            continue;
+        };
+        match header(HEADER_KIND) {
             Some(KIND_FRAME) if is_stale(header(HEADER_CREATED).and_then(|v| v.parse().ok()), now_ms()) => {
                 metrics::counter!(crate::metrics::ROUTER_STALE_DROPPED).increment(1);
-                resyncs.mark(ResyncTarget::User(user_id), "stale_events");
+                for user_id in user_ids {
+                    resyncs.mark(ResyncTarget::User(user_id), "stale_events");
+                }
             }
             Some(KIND_FRAME) => match EncodedFrame::from_utf8(message.payload) {
                 // The skipped connection is the origin node's; none here.
-                Ok(frame) => registry.deliver_to_users(&[user_id], &frame, None),
-                Err(_) => tracing::warn!(user = user_id, "dropping a non-UTF-8 frame from NATS"),
+                Ok(frame) => registry.deliver_to_users(&user_ids, &frame, None),
+                Err(_) => tracing::warn!("dropping a non-UTF-8 frame from NATS"),
             },
             Some(KIND_REVOKE) => {
                 if let Some(device_id) = header(HEADER_DEVICE).and_then(|v| v.parse().ok()) {
-                    registry.kick_device(user_id, device_id, CloseReason::SESSION_REVOKED);
+                    for user_id in user_ids {
+                        registry.kick_device(user_id, device_id, CloseReason::SESSION_REVOKED);
+                    }
                 }
             }
             other => tracing::debug!(kind = ?other, "ignoring an unknown NATS event"),
@@ -398,5 +437,40 @@ mod tests {
         assert!(!is_stale(Some(10_000), 10_000 + STALE_AFTER_MS));
         assert!(is_stale(Some(10_000), 10_001 + STALE_AFTER_MS));
         assert!(!is_stale(Some(20_000), 10_000), "a clock ahead of ours is not stale");
+    }
+
+    #[test]
+    fn an_event_goes_once_to_each_other_node_holding_recipients_and_unknown_users_go_to_all() {
+        let subjects = Subjects { prefix: "t".into() };
+        let (own, other, third) = (1, 2, 3);
+        let now = Instant::now();
+        let mut cache = NodeCache::default();
+        cache.insert(10, vec![own, other], now);
+        cache.insert(11, vec![other], now);
+        cache.insert(12, vec![], now);
+        cache.insert(13, vec![third], now - directory::CACHE_TTL);
+        let mut sent = destinations(&cache, &subjects, own, &[10, 11, 12, 13, 14], now);
+        sent.sort();
+        assert_eq!(
+            sent,
+            vec![
+                ("t.all".to_owned(), vec![13, 14]),
+                (subjects.node(other), vec![10, 11]),
+            ],
+            "own node skipped, nobody's users dropped, stale and unknown answers broadcast"
+        );
+        assert!(destinations(&cache, &subjects, own, &[12], now).is_empty(), "a user no node holds costs nothing");
+    }
+
+    #[test]
+    fn a_recipient_list_round_trips_and_a_bad_or_overlong_one_is_refused() {
+        let users: Vec<UserId> = vec![1, 42, 9_000_000_000];
+        assert_eq!(parse_recipients(&recipients_header(&users)), Some(users));
+        assert_eq!(parse_recipients("1,x,3"), None);
+        assert_eq!(parse_recipients(""), None);
+        let most: Vec<UserId> = (1..=MAX_RECIPIENTS_PER_MESSAGE as UserId).collect();
+        assert!(parse_recipients(&recipients_header(&most)).is_some());
+        let too_many: Vec<UserId> = (1..=MAX_RECIPIENTS_PER_MESSAGE as UserId + 1).collect();
+        assert_eq!(parse_recipients(&recipients_header(&too_many)), None);
     }
 }

@@ -15,6 +15,8 @@
 //!   [`markers`], [`presence`], [`push`], [`settings`]: each implements its
 //!   domain trait ([`AccountStore`](crate::AccountStore) in `accounts`, and
 //!   so on) with its SQL, choosing the shard each query runs on;
+//! * [`directory`]: the routing directory of cluster mode (which nodes
+//!   hold which users), on the accounts shard;
 //! * [`rows`]: sqlx error classification and row decoding they share.
 //!
 //! sqlx with runtime-bound queries (`sqlx::query` + binds): no database is
@@ -25,6 +27,7 @@ mod appender;
 mod blocks;
 mod conversations;
 mod devices;
+mod directory;
 mod leaving;
 mod markers;
 mod messages;
@@ -37,6 +40,7 @@ mod shards;
 
 use async_trait::async_trait;
 
+pub use self::directory::PgDirectory;
 use self::appender::Appender;
 use self::shards::Shards;
 use crate::{StoreLifecycle, StoreResult};
@@ -86,6 +90,10 @@ impl PgStore {
 impl StoreLifecycle for PgStore {
     async fn probe(&self) -> StoreResult<()> {
         self.shards.probe().await
+    }
+
+    fn node_directory(&self) -> Option<std::sync::Arc<dyn crate::NodeDirectory>> {
+        Some(std::sync::Arc::new(PgDirectory::new(self.shards.accounts().clone())))
     }
 
     async fn close(&self) {

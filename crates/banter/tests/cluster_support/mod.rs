@@ -23,6 +23,9 @@ use banter_test_support::{postgres::TestDatabase, unique_name};
 
 /// Presence grace of the test nodes: short, so "offline" comes quickly.
 pub const PRESENCE_GRACE_SECS: u64 = 2;
+/// Routing directory lease of the test nodes: short, so a dead node's
+/// entries are swept within a test.
+pub const NODE_LEASE_SECS: u64 = 3;
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -84,21 +87,25 @@ fn free_port() -> u16 {
 /// One `banter serve` process and its (unused in cluster mode) data dir.
 struct Node {
     process: BanterProcess,
+    metrics_url: String,
     _data_dir: tempfile::TempDir,
 }
 
 impl Node {
     fn start(database_url: &str, nats_url: &str, subject_prefix: &str) -> Node {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
         let process = BanterProcess::start_command(|command| {
             command
                 .args(["--listen", "127.0.0.1:0", "--database-pool-size", "4"])
+                .args(["--metrics-listen", &metrics_addr])
                 .args(["--presence-grace", &format!("{PRESENCE_GRACE_SECS}s")])
+                .args(["--cluster-node-lease", &format!("{NODE_LEASE_SECS}s")])
                 .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
                 .arg("--data-dir")
                 .arg(data_dir.path());
         });
-        Node { process, _data_dir: data_dir }
+        Node { process, metrics_url: format!("http://{metrics_addr}/metrics"), _data_dir: data_dir }
     }
 }
 
@@ -133,6 +140,23 @@ impl Cluster {
         self.nodes[node].as_ref().expect("node is running").process.url.clone()
     }
 
+    /// The cluster's database, for tests that look at the routing
+    /// directory's tables.
+    pub fn database_url(&self) -> String {
+        self.database.url()
+    }
+
+    /// The sum of one counter's samples on `node` (all label sets whose
+    /// line starts with `series`, e.g. `banter_nats_received_messages_total{stream="router"}`).
+    pub async fn metric(&self, node: usize, series: &str) -> f64 {
+        let url = &self.nodes[node].as_ref().expect("node is running").metrics_url;
+        let text = reqwest::get(url.as_str()).await.expect("metrics answer").text().await.expect("metrics text");
+        text.lines()
+            .filter(|line| line.starts_with(series))
+            .filter_map(|line| line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    }
+
     pub fn api(&self, node: usize) -> ApiClient {
         ApiClient::new(&self.url(node)).expect("api client")
     }
@@ -158,7 +182,7 @@ impl Cluster {
     pub fn terminate(&mut self, node: usize) -> tokio::task::JoinHandle<std::process::ExitStatus> {
         let node = self.nodes[node].take().expect("node is running");
         tokio::task::spawn_blocking(move || {
-            let Node { process, _data_dir } = node;
+            let Node { process, _data_dir, .. } = node;
             process.terminate()
         })
     }
