@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use banter_protocol::ConversationId;
 
-use super::cluster::CpuUse;
+use super::cluster::{CpuUse, NatsUse};
 use super::report::{round2, Latency, Report};
 
 /// Everything measured in a run.
@@ -57,6 +57,8 @@ pub struct Outcome {
     pub delivery_cross_node: Latency,
     /// Server (and database) CPU from the first send to the end of the drain.
     pub server_cpu: Option<CpuUse>,
+    /// NATS traffic each node received over the same span (clusters).
+    pub nats: Option<NatsUse>,
 }
 
 /// What one device task logged.
@@ -131,6 +133,7 @@ pub(super) fn account(
         delivery_same_node: Latency::new(),
         delivery_cross_node: Latency::new(),
         server_cpu: None,
+        nats: None,
     };
     // Per acknowledged message: (sent µs, receivers so far, latest receipt µs).
     let mut messages: HashMap<u64, (u64, u32, u64)> = HashMap::new();
@@ -237,6 +240,9 @@ pub fn report_common(report: &mut Report, out: &Outcome) {
     if let Some(used) = &out.server_cpu {
         report_traffic_cpu(report, out, used);
     }
+    if let Some(nats) = &out.nats {
+        nats.report(report);
+    }
     if !out.first_errors.is_empty() {
         report.result("first_errors", "first errors", out.first_errors.join(" | "), "");
     }
@@ -260,6 +266,8 @@ fn report_traffic_cpu(report: &mut Report, out: &Outcome, used: &CpuUse) {
             }
         }
         report.result("server_cpu_us_per_msg", "server CPU per message (all nodes)", per_message_us(total), "µs");
+        let deliveries = out.delivered_live.max(1) as f64;
+        report.result("server_cpu_us_per_delivery", "server CPU per live delivery (all nodes)", round2(total * 1e6 / deliveries), "µs");
     }
     if let Some(database) = used.database {
         report.result("traffic_database_cpu_s", "PostgreSQL backends CPU while sending", round2(database), "s").result(

@@ -56,6 +56,21 @@ impl Cluster {
         Ok(Cluster { nodes, backend: Some(backend) })
     }
 
+    /// Each node's NATS counters now (from its `/metrics`).
+    pub async fn nats_snapshot(&self) -> NatsSnapshot {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().ok();
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let read = async {
+                let (client, url) = (client.as_ref()?, node.metrics_url.as_ref()?);
+                let text = client.get(url).send().await.ok()?.text().await.ok()?;
+                Some(NatsCounters::parse(&text))
+            };
+            nodes.push(read.await);
+        }
+        NatsSnapshot { nodes, at: std::time::Instant::now() }
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -149,6 +164,92 @@ impl Cluster {
     }
 }
 
+/// NATS traffic each node has received so far (its own counters), for
+/// [`NatsSnapshot::since`]. `None` for a node without metrics (`--url`).
+pub struct NatsSnapshot {
+    nodes: Vec<Option<NatsCounters>>,
+    at: std::time::Instant,
+}
+
+/// Messages and bytes a node received over NATS, by stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NatsCounters {
+    pub router_messages: f64,
+    pub router_bytes: f64,
+    pub presence_messages: f64,
+    pub presence_bytes: f64,
+}
+
+impl NatsCounters {
+    /// Reads the counters from a Prometheus text page.
+    fn parse(text: &str) -> NatsCounters {
+        let sum = |series: &str| -> f64 {
+            text.lines()
+                .filter(|line| line.starts_with(series))
+                .filter_map(|line| line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+                .sum()
+        };
+        NatsCounters {
+            router_messages: sum("banter_nats_received_messages_total{stream=\"router\"}"),
+            router_bytes: sum("banter_nats_received_bytes_total{stream=\"router\"}"),
+            presence_messages: sum("banter_nats_received_messages_total{stream=\"presence\"}"),
+            presence_bytes: sum("banter_nats_received_bytes_total{stream=\"presence\"}"),
+        }
+    }
+
+    fn minus(self, earlier: NatsCounters) -> NatsCounters {
+        NatsCounters {
+            router_messages: self.router_messages - earlier.router_messages,
+            router_bytes: self.router_bytes - earlier.router_bytes,
+            presence_messages: self.presence_messages - earlier.presence_messages,
+            presence_bytes: self.presence_bytes - earlier.presence_bytes,
+        }
+    }
+}
+
+/// NATS traffic received between two snapshots, per node.
+#[derive(Debug, Clone)]
+pub struct NatsUse {
+    pub nodes: Vec<NatsCounters>,
+    pub seconds: f64,
+}
+
+impl NatsSnapshot {
+    /// `None` unless every node's counters were read both times.
+    pub fn since(&self, earlier: &NatsSnapshot) -> Option<NatsUse> {
+        let nodes = self.nodes.iter().zip(&earlier.nodes).map(|(now, then)| Some(now.as_ref()?.minus(*then.as_ref()?)));
+        Some(NatsUse { nodes: nodes.collect::<Option<Vec<_>>>()?, seconds: self.at.duration_since(earlier.at).as_secs_f64() })
+    }
+}
+
+impl NatsUse {
+    /// Per node and on average per node: NATS messages and bytes received
+    /// per second, router and presence apart. Reported for clusters only
+    /// (a single node has no NATS traffic).
+    pub fn report(&self, report: &mut Report) {
+        if self.nodes.len() < 2 || self.seconds <= 0.0 {
+            return;
+        }
+        let n = self.nodes.len() as f64;
+        let rate = |f: fn(&NatsCounters) -> f64, c: &NatsCounters| round2(f(c) / self.seconds);
+        let mean = |f: fn(&NatsCounters) -> f64| round2(self.nodes.iter().map(f).sum::<f64>() / n / self.seconds);
+        let router_total: f64 = self.nodes.iter().map(|c| c.router_messages).sum();
+        report
+            .result("nats_router_messages", "NATS router messages received (all nodes)", router_total, "")
+            .result("nats_router_msgs_per_s_per_node", "NATS received per node: router messages", mean(|c| c.router_messages), "msg/s")
+            .result("nats_router_kib_per_s_per_node", "  router", mean(|c| c.router_bytes / 1024.0), "KiB/s")
+            .result("nats_presence_msgs_per_s_per_node", "  presence messages", mean(|c| c.presence_messages), "msg/s")
+            .result("nats_presence_kib_per_s_per_node", "  presence", mean(|c| c.presence_bytes / 1024.0), "KiB/s");
+        for (i, c) in self.nodes.iter().enumerate() {
+            report
+                .result(&format!("node{i}_nats_router_msgs_per_s"), &format!("  node {i}: router"), rate(|c| c.router_messages, c), "msg/s")
+                .result(&format!("node{i}_nats_router_kib_per_s"), "    router", rate(|c| c.router_bytes / 1024.0, c), "KiB/s")
+                .result(&format!("node{i}_nats_presence_msgs_per_s"), "    presence", rate(|c| c.presence_messages, c), "msg/s")
+                .result(&format!("node{i}_nats_presence_kib_per_s"), "    presence", rate(|c| c.presence_bytes / 1024.0, c), "KiB/s");
+        }
+    }
+}
+
 /// CPU seconds used so far, for [`CpuSnapshot::since`].
 pub struct CpuSnapshot {
     /// (user, system) per node; `None` when the process is unknown.
@@ -191,6 +292,28 @@ impl CpuSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nats_counters_are_read_by_stream_and_subtracted_per_node() {
+        let page = "# TYPE banter_nats_received_messages_total counter\n\
+            banter_nats_received_messages_total{stream=\"router\"} 10\n\
+            banter_nats_received_messages_total{stream=\"presence\"} 4\n\
+            banter_nats_received_bytes_total{stream=\"router\"} 2048\n\
+            banter_nats_received_bytes_total{stream=\"presence\"} 100\n";
+        let counters = NatsCounters::parse(page);
+        assert_eq!(
+            counters,
+            NatsCounters { router_messages: 10.0, router_bytes: 2048.0, presence_messages: 4.0, presence_bytes: 100.0 }
+        );
+        let at = std::time::Instant::now();
+        let then = NatsSnapshot { nodes: vec![Some(NatsCounters::default()), Some(counters)], at };
+        let now = NatsSnapshot { nodes: vec![Some(counters), Some(counters)], at: at + std::time::Duration::from_secs(2) };
+        let used = now.since(&then).expect("both read");
+        assert_eq!(used.nodes, vec![counters, NatsCounters::default()]);
+        assert_eq!(used.seconds, 2.0);
+        let unread = NatsSnapshot { nodes: vec![None, Some(counters)], at };
+        assert!(now.since(&unread).is_none());
+    }
 
     #[test]
     fn cpu_use_is_the_difference_per_node_and_unknown_nodes_make_the_sum_unknown() {

@@ -67,7 +67,9 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
             })
         })
         .collect();
+    let nats_at_start = cluster.nats_snapshot().await;
     tokio::time::sleep(Duration::from_secs_f64(args.hold.max(0.5))).await;
+    let nats = cluster.nats_snapshot().await.since(&nats_at_start);
     let rss_with = cluster.rss_bytes();
     let client_rss = rss_bytes(std::process::id());
     let _ = stop_tx.send(true);
@@ -88,6 +90,10 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     report_memory(&mut report, &cluster, &rss_before, &rss_with, args.connections);
     if let Some(client) = client_rss {
         report.result("client_rss_mib", "load generator RSS", round2(client as f64 / 1048576.0), "MiB");
+    }
+    if let Some(nats) = nats {
+        // Idle connections: what the nodes hear is presence refreshes.
+        nats.report(&mut report);
     }
     report.latency("connect", "connect (TCP → hello)", &connect);
     cluster.stop();

@@ -51,6 +51,8 @@ impl DataDir {
 /// A running server to load.
 pub struct Target {
     pub base_url: String,
+    /// Its `GET /metrics`, for a child server (per-node NATS traffic).
+    pub metrics_url: Option<String>,
     /// Its process, when known: the child, or `--server-pid`.
     pub pid: Option<u32>,
     child: Option<Child>,
@@ -59,7 +61,7 @@ pub struct Target {
 impl Target {
     /// A server at `url` (one `--url`), with its process id if given.
     pub fn external(url: &str, pid: Option<u32>) -> Target {
-        Target { base_url: url.trim_end_matches('/').to_owned(), pid, child: None }
+        Target { base_url: url.trim_end_matches('/').to_owned(), metrics_url: None, pid, child: None }
     }
 
     /// Starts `banter serve <storage_args>` (storage already seeded) on a
@@ -77,6 +79,11 @@ impl Target {
         // Every simulated device connects from this one host: the cap on
         // connections per client address would refuse a connect storm.
         command.args(["serve", "--listen", "127.0.0.1:0", "--max-http-connections-per-address", "0"]).args(storage_args);
+        // Metrics on a port of their own (the NATS traffic of each node).
+        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a port for the server's metrics")?;
+        command.arg("--metrics-listen").arg(metrics_addr.to_string());
         if let Some(config) = &common.server_config {
             command.arg("--config").arg(config);
         }
@@ -133,7 +140,8 @@ impl Target {
                 bail!("banter serve did not become ready (exit status {status:?})");
             }
         };
-        Ok(Target { base_url, pid: Some(pid), child: Some(child) })
+        let metrics_url = Some(format!("http://{metrics_addr}/metrics"));
+        Ok(Target { base_url, metrics_url, pid: Some(pid), child: Some(child) })
     }
 
     /// The server's resident memory in bytes, if its process is known.

@@ -89,6 +89,7 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
     let node_of_device: Arc<HashMap<DeviceId, usize>> =
         Arc::new(plan.devices.iter().enumerate().map(|(i, d)| (d.user.device_id, cluster.node_of_client(i))).collect());
     let server_cpu_at_start = cluster.cpu_snapshot().await;
+    let nats_at_start = cluster.nats_snapshot().await;
 
     let senders = plan.devices.iter().filter(|d| d.sends_to.is_some()).count();
     let start_us = now_us() + 300_000;
@@ -152,6 +153,7 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let server_cpu = cluster.cpu_snapshot().await.since(&server_cpu_at_start);
+    let nats = cluster.nats_snapshot().await.since(&nats_at_start);
     let _ = stop_tx.send(true);
     let mut logs = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -161,6 +163,7 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
     out.transport = transport;
     out.nodes = cluster.len();
     out.server_cpu = Some(server_cpu);
+    out.nats = nats;
     if let (Some(start), Some(end)) = (cpu_at_start, super::target::cpu_seconds(std::process::id())) {
         out.client_cpu_seconds = Some(end - start);
     }

@@ -178,6 +178,9 @@ fn a_two_node_cluster_delivers_every_group_message_exactly_once_across_nodes() {
     // 3 are on the other node whichever node it is on.
     assert_eq!(results["delivered_cross_node"].as_u64().unwrap(), acked * 3);
     assert!(r["latency_ms"]["publish_to_cross_node_recipient"]["count"].as_u64().unwrap() > 0);
+    // Routing by node: each message crosses to the other node once, for
+    // its 3 members there together.
+    assert_eq!(results["nats_router_messages"].as_f64().unwrap(), acked as f64, "one NATS message per message");
     for node in ["node0_rss_mib", "node1_rss_mib"] {
         assert!(results[node].as_f64().unwrap() > 0.0, "{node}");
     }
