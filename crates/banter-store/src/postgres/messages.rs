@@ -83,9 +83,10 @@ impl MessageStore for PgStore {
 
     /// For each of the user's conversations (ascending id), the messages after
     /// its cursor: one query per shard holding the user's memberships
-    /// ([`shards_of_user`]), each a range scan per conversation, then a merge. Each shard returns its first `limit + 1` rows in (conversation,
-    /// seq) order, the text only of those within the byte budget (as history
-    /// does). A shard's running total never exceeds the merged one, so the
+    /// ([`shards_of_user`]), each a range scan per conversation, then a
+    /// merge. Each shard returns its first `limit + 1` rows in
+    /// (conversation, seq) order, the text only of those within the byte
+    /// budget (as history does). A shard's running total never exceeds the merged one, so the
     /// merged page is a prefix of what the shards returned; at most one budget
     /// of text per shard is read.
     async fn sync(&self, user_id: UserId, cursors: &[ConversationCursor], limit: u32) -> StoreResult<MessagePage> {

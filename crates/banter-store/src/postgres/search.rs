@@ -3,9 +3,9 @@
 //!
 //! A search asks every shard holding the user's memberships (the per-user
 //! index, [`shards_of_user`]; only the conversation's shard when the search
-//! names one) at once for its newest matches among the user's conversations there (the `members` join: a removed member finds
-//! nothing), at most one window each, then merges them and reads the page's
-//! rows. Also here: indexing the messages stored before the migration.
+//! names one) at once for its newest matches among the user's conversations
+//! there (the `members` join: a removed member finds nothing), at most one
+//! window each, then merges them and reads the page's rows. Also here: indexing the messages stored before the migration.
 
 use async_trait::async_trait;
 use banter_protocol::limits::SEARCH_WINDOW;
