@@ -1792,6 +1792,58 @@ async fn sent_messages_cover_former_conversations_in_bounded_windows(db: &dyn Ba
 }
 
 // ---------------------------------------------------------------------------
+// Per-user questions across shards
+// ---------------------------------------------------------------------------
+
+fn texts(messages: &[Message]) -> BTreeSet<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+async fn listed_ids(store: &dyn Store, user: UserId) -> BTreeSet<ConversationId> {
+    store.list_conversations(user).await.unwrap().iter().map(|c| c.id).collect()
+}
+
+/// Every per-user question (list, sync, contacts, related users, search,
+/// export) finds the user's conversations wherever they are: on a sharded
+/// store the three groups go round-robin to three shards, and the user
+/// joins two of them, and a direct conversation, after the first listing.
+async fn a_users_conversations_on_every_shard_are_listed_synced_searched_and_exported(db: &dyn Backend) {
+    let store = db.open().await;
+    let me = sender(&*store, "me").await;
+    let friend = sender(&*store, "friend").await;
+    let pal = sender(&*store, "pal").await;
+    let one = store.create_group(friend.user, "one", &[me.user], 1).await.unwrap();
+    let two = store.create_group(friend.user, "two", &[pal.user], 1).await.unwrap();
+    let three = store.create_group(friend.user, "three", &[pal.user], 1).await.unwrap();
+    for (conversation, text) in [(one, "hello one"), (two, "hello two"), (three, "hello three")] {
+        send(&*store, conversation, friend, text).await;
+    }
+    assert_eq!(listed_ids(&*store, me.user).await, BTreeSet::from([one]));
+    assert_eq!(texts(&store.sync(me.user, &[], 100).await.unwrap().messages), BTreeSet::from(["hello one"]));
+    assert!(store.contacts(me.user).await.unwrap().is_empty());
+
+    // Joined after the first listing, on the other shards.
+    store.add_members(two, friend.user, &[me.user], 2).await.unwrap();
+    store.add_members(three, friend.user, &[me.user], 2).await.unwrap();
+    let (direct, _) = store.get_or_create_direct(pal.user, me.user, 2).await.unwrap();
+    send(&*store, direct, pal, "hello direct").await;
+    send(&*store, three, me, "mine, then I left").await;
+    assert_eq!(listed_ids(&*store, me.user).await, BTreeSet::from([one, two, three, direct]));
+    let everything = BTreeSet::from(["hello one", "hello two", "hello three", "hello direct", "mine, then I left"]);
+    assert_eq!(texts(&store.sync(me.user, &[], 100).await.unwrap().messages), everything);
+    assert_eq!(store.contacts(me.user).await.unwrap(), vec![pal.user]);
+    assert_eq!(store.related_users(me.user, &[pal.user, friend.user]).await.unwrap(), vec![pal.user, friend.user]);
+    let found = store.search(search_request(me.user, "hello", None, SearchOrder::Recent, 0)).await.unwrap();
+    assert_eq!(texts(&found.messages), BTreeSet::from(["hello one", "hello two", "hello three", "hello direct"]));
+
+    // Former memberships stay in the export.
+    store.remove_member(three, me.user, me.user).await.unwrap();
+    assert_eq!(listed_ids(&*store, me.user).await, BTreeSet::from([one, two, direct]));
+    let exported: Vec<Message> = export_pages(&*store, me.user).await.into_iter().flat_map(|p| p.messages).collect();
+    assert_eq!(texts(&exported), BTreeSet::from(["mine, then I left"]));
+}
+
+// ---------------------------------------------------------------------------
 // Running the suite
 // ---------------------------------------------------------------------------
 
@@ -1875,6 +1927,7 @@ macro_rules! for_each_check {
             sent_messages_page_through_every_conversation_once_as_they_stand,
             sent_messages_cover_former_conversations_in_bounded_windows,
             sent_messages_visit_a_bounded_number_of_conversations_per_page,
+            a_users_conversations_on_every_shard_are_listed_synced_searched_and_exported,
         );
     };
 }
@@ -2110,5 +2163,163 @@ mod postgres_nodes {
 
         dir_a.remove_node(a).await.unwrap();
         assert_eq!(dir_b.nodes_of(&[2]).await.unwrap(), vec![], "a node that left counts no more");
+    }
+}
+
+/// The per-user index on sharded PostgreSQL (`postgres/user_shards.rs`):
+/// per-user questions ask only the shards holding the user's memberships,
+/// the index is built at start for data written without it, and a single
+/// database neither writes nor reads it.
+mod postgres_user_shards {
+    use super::*;
+
+    /// The shard of a conversation on a store of `count` shards (ids are
+    /// handed out `index + 1` stepping by `count`).
+    fn shard_of(conversation_id: ConversationId, count: i64) -> usize {
+        ((conversation_id - 1) % count) as usize
+    }
+
+    async fn raw(db: &PgBackend, shard: usize) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&db.url(shard)).await.unwrap()
+    }
+
+    /// A shard without `members` answers every per-user query with an
+    /// error, so a question that succeeds did not ask it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_users_questions_do_not_touch_shards_that_hold_none_of_their_conversations() {
+        let db = PgBackend::new(3).await;
+        let store = db.open().await;
+        let alice = sender(&*store, "alice").await;
+        let bob = sender(&*store, "bob").await;
+        let carol = sender(&*store, "carol").await;
+        let (direct, _) = store.get_or_create_direct(alice.user, bob.user, 1).await.unwrap();
+        let group = store.create_group(alice.user, "pair", &[bob.user], 1).await.unwrap();
+        send(&*store, direct, alice, "alpha direct").await;
+        send(&*store, group, alice, "alpha group").await;
+        // Round-robin: carol's three groups are one per shard.
+        let mut carols = Vec::new();
+        for name in ["c1", "c2", "c3"] {
+            let conversation = store.create_group(carol.user, name, &[bob.user], 1).await.unwrap();
+            send(&*store, conversation, carol, "gamma").await;
+            carols.push(conversation);
+        }
+        let alices: BTreeSet<usize> = [direct, group].iter().map(|c| shard_of(*c, 3)).collect();
+        let elsewhere = (0..3).find(|shard| !alices.contains(shard)).expect("alice is on at most two shards");
+        assert!(carols.iter().any(|c| shard_of(*c, 3) == elsewhere));
+
+        let away = raw(&db, elsewhere).await;
+        sqlx::query("ALTER TABLE members RENAME TO members_away").execute(&away).await.unwrap();
+
+        assert_eq!(listed_ids(&*store, alice.user).await, BTreeSet::from([direct, group]));
+        let synced = store.sync(alice.user, &[], 100).await.unwrap();
+        assert_eq!(texts(&synced.messages), BTreeSet::from(["alpha direct", "alpha group"]));
+        assert_eq!(store.contacts(alice.user).await.unwrap(), vec![bob.user]);
+        assert_eq!(store.related_users(alice.user, &[bob.user, carol.user]).await.unwrap(), vec![bob.user]);
+        assert_eq!(search(&*store, alice.user, "alpha", None).await.len(), 2);
+        let exported: Vec<Message> = export_pages(&*store, alice.user).await.into_iter().flat_map(|p| p.messages).collect();
+        assert_eq!(texts(&exported), BTreeSet::from(["alpha direct", "alpha group"]));
+        // The shard is really unusable for those who are on it.
+        assert!(store.list_conversations(carol.user).await.is_err());
+        assert!(store.sync(bob.user, &[], 100).await.is_err());
+        assert!(store.search(search_request(carol.user, "gamma", None, SearchOrder::Recent, 0)).await.is_err());
+
+        sqlx::query("ALTER TABLE members_away RENAME TO members").execute(&away).await.unwrap();
+        assert_eq!(listed_ids(&*store, carol.user).await, carols.iter().copied().collect());
+    }
+
+    /// No cache stands between a membership and the next question: another
+    /// node's add is listed at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_membership_added_on_another_node_is_listed_at_once() {
+        let db = PgBackend::new(3).await;
+        let (node_a, node_b) = (db.open().await, db.open().await);
+        let alice = sender(&*node_a, "alice").await;
+        let bob = sender(&*node_a, "bob").await;
+        let first = node_a.create_group(bob.user, "first", &[alice.user], 1).await.unwrap();
+        assert_eq!(listed_ids(&*node_a, alice.user).await, BTreeSet::from([first]));
+        let mut more = BTreeSet::from([first]);
+        for name in ["second", "third"] {
+            let group = node_b.create_group(bob.user, name, &[], 1).await.unwrap();
+            node_b.add_members(group, bob.user, &[alice.user], 2).await.unwrap();
+            send(&*node_b, group, bob, name).await;
+            more.insert(group);
+        }
+        assert_eq!(more.iter().map(|c| shard_of(*c, 3)).collect::<BTreeSet<_>>().len(), 2, "on two shards");
+        assert_eq!(listed_ids(&*node_a, alice.user).await, more);
+        assert_eq!(texts(&node_a.sync(alice.user, &[], 100).await.unwrap().messages), BTreeSet::from(["second", "third"]));
+    }
+
+    /// A database whose memberships were written before the index existed
+    /// (here: index and its "done" row removed) gets the index at start,
+    /// current and former memberships alike, also when two nodes start at
+    /// once; until then the questions trust the index and miss them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_index_is_built_at_start_for_memberships_written_without_it() {
+        let db = PgBackend::new(3).await;
+        let store = db.open().await;
+        let alice = sender(&*store, "alice").await;
+        let bob = sender(&*store, "bob").await;
+        let (direct, _) = store.get_or_create_direct(alice.user, bob.user, 1).await.unwrap();
+        let mut groups = Vec::new();
+        for name in ["g1", "g2", "g3"] {
+            groups.push(store.create_group(bob.user, name, &[alice.user], 1).await.unwrap());
+        }
+        send(&*store, direct, alice, "direct").await;
+        send(&*store, groups[1], alice, "left behind").await;
+        store.remove_member(groups[1], alice.user, alice.user).await.unwrap();
+        store.close().await;
+
+        let accounts = raw(&db, 0).await;
+        sqlx::query("DELETE FROM user_shards").execute(&accounts).await.unwrap();
+        // First as if built: the questions then see nothing.
+        sqlx::query("UPDATE server_settings SET value = 'done' WHERE name = 'user_shards_backfilled'")
+            .execute(&accounts)
+            .await
+            .unwrap();
+        let trusting = db.open().await;
+        assert!(trusting.list_conversations(alice.user).await.unwrap().is_empty());
+        trusting.close().await;
+
+        sqlx::query("DELETE FROM server_settings WHERE name = 'user_shards_backfilled'").execute(&accounts).await.unwrap();
+        let (node_a, node_b) = tokio::join!(db.open(), db.open());
+        let expected: BTreeSet<i16> =
+            groups.iter().chain([&direct]).map(|c| shard_of(*c, 3) as i16).collect();
+        let indexed: BTreeSet<i16> = sqlx::query_scalar("SELECT shard FROM user_shards WHERE user_id = $1")
+            .bind(alice.user)
+            .fetch_all(&accounts)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(indexed, expected);
+        assert_eq!(listed_ids(&*node_a, alice.user).await, BTreeSet::from([direct, groups[0], groups[2]]));
+        assert_eq!(node_b.contacts(alice.user).await.unwrap(), vec![bob.user]);
+        let exported: Vec<Message> = export_pages(&*node_b, alice.user).await.into_iter().flat_map(|p| p.messages).collect();
+        assert_eq!(texts(&exported), BTreeSet::from(["direct", "left behind"]));
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM server_settings WHERE name = 'user_shards_backfilled'")
+            .fetch_one(&accounts)
+            .await
+            .unwrap();
+        assert_eq!(done, 1);
+    }
+
+    /// With one database everything is on shard 0: no index row is written
+    /// and no backfill runs (the single-database deployment pays nothing).
+    #[tokio::test]
+    async fn one_database_neither_writes_nor_builds_the_index() {
+        let db = PgBackend::new(1).await;
+        let store = db.open().await;
+        let alice = sender(&*store, "alice").await;
+        let bob = sender(&*store, "bob").await;
+        let (direct, _) = store.get_or_create_direct(alice.user, bob.user, 1).await.unwrap();
+        let group = store.create_group(alice.user, "g", &[bob.user], 1).await.unwrap();
+        assert_eq!(listed_ids(&*store, alice.user).await, BTreeSet::from([direct, group]));
+        let pool = raw(&db, 0).await;
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM user_shards").fetch_one(&pool).await.unwrap();
+        let marked: i64 = sqlx::query_scalar("SELECT count(*) FROM server_settings WHERE name = 'user_shards_backfilled'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!((rows, marked), (0, 0));
     }
 }

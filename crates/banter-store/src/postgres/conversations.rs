@@ -6,6 +6,12 @@
 //! [`crate::conversations`] under that lock: so "a group never exceeds the
 //! limit" holds with many nodes writing, and an append never sees half a
 //! change. User profiles live on the accounts shard and are joined in code.
+//!
+//! Every membership is written by `insert_members`, which takes the proof
+//! that the per-user index already names the conversation's shard for those
+//! users ([`user_shards`](super::user_shards), written before the
+//! transaction begins); the list of a user's conversations asks only the
+//! shards that index names.
 
 use std::collections::HashSet;
 
@@ -18,6 +24,7 @@ use super::accounts::{live_user_ids, require_users, users_by_ids};
 use super::blocks::{blocked_either_way, refresh_direct_closed, require_not_blocked_by};
 use super::rows::DbResult;
 use super::shards::Shards;
+use super::user_shards::{self, shards_of_user, IndexedUsers};
 use super::PgStore;
 use crate::conversations::{
     check_addable, direct_key, may_add_members, may_remove_member, members_after_removal, members_to_add,
@@ -60,11 +67,13 @@ impl ConversationStore for PgStore {
         if blocked_either_way(shards.accounts(), a, b).await? {
             return Err(StoreError::Blocked);
         }
-        let pool = shards.get(shards.index_for_direct(a, b));
+        let shard = shards.index_for_direct(a, b);
+        let pool = shards.get(shard);
         // The common case, without spending an id from the sequence.
         if let Some(id) = direct_by_key(pool, &key).await? {
             return Ok((id, false));
         }
+        let indexed = user_shards::ensure(shards, shard, &[a, b]).await?;
         let mut tx = pool.begin().await.db()?;
         // ON CONFLICT waits for a concurrent creator of the same pair and then
         // yields nothing; the SELECT after it (a new snapshot under READ
@@ -87,7 +96,7 @@ impl ConversationStore for PgStore {
                 .db()?;
             return Ok((id, false));
         };
-        insert_members(&mut tx, id, &[(a, MemberRole::Member), (b, MemberRole::Member)], now).await?;
+        insert_members(&mut tx, &indexed, id, &[(a, MemberRole::Member), (b, MemberRole::Member)], now).await?;
         tx.commit().await.db()?;
         // A block committed since the check above found no conversation to
         // close: recompute the flag now that there is one.
@@ -107,8 +116,9 @@ impl ConversationStore for PgStore {
         let everyone: Vec<UserId> = std::iter::once(creator).chain(others.iter().copied()).collect();
         require_users(shards.accounts(), &everyone).await?;
         require_not_blocked_by(shards.accounts(), creator, &others).await?;
-        let pool = shards.get(shards.index_for_new_group());
-        let mut tx = pool.begin().await.db()?;
+        let shard = shards.index_for_new_group();
+        let indexed = user_shards::ensure(shards, shard, &everyone).await?;
+        let mut tx = shards.get(shard).begin().await.db()?;
         let id: ConversationId = sqlx::query_scalar(
             "INSERT INTO conversations (kind, name, direct_key, creator_id, created_at, last_activity_at, member_count)
              VALUES ('group', $1, NULL, $2, $3, $3, $4) RETURNING id",
@@ -123,7 +133,7 @@ impl ConversationStore for PgStore {
         let roles: Vec<(UserId, MemberRole)> = std::iter::once((creator, MemberRole::Admin))
             .chain(others.iter().map(|&u| (u, MemberRole::Member)))
             .collect();
-        insert_members(&mut tx, id, &roles, now).await?;
+        insert_members(&mut tx, &indexed, id, &roles, now).await?;
         tx.commit().await.db()?;
         Ok(id)
     }
@@ -139,6 +149,10 @@ impl ConversationStore for PgStore {
         // Looked up before the transaction (users rows are never removed, and
         // they may be on another shard); reported in the same order as the embedded store.
         let existing = live_user_ids(shards.accounts(), user_ids).await?;
+        // Every live user named, before knowing which the rules will let in:
+        // a row for one refused is only stale (user_shards.rs).
+        let named: Vec<UserId> = user_ids.iter().copied().filter(|id| existing.contains(id)).collect();
+        let indexed = user_shards::ensure(shards, shards.index_of_conversation(conversation_id), &named).await?;
         let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
         let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
         let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
@@ -148,7 +162,7 @@ impl ConversationStore for PgStore {
         check_addable(&new, |user_id| Ok((existing.contains(&user_id), current.contains(&user_id))))?;
         require_not_blocked_by(shards.accounts(), actor, &new).await?;
         let roles: Vec<(UserId, MemberRole)> = new.iter().map(|&u| (u, MemberRole::Member)).collect();
-        insert_members(&mut tx, conversation_id, &roles, now).await?;
+        insert_members(&mut tx, &indexed, conversation_id, &roles, now).await?;
         set_member_count(&mut tx, conversation_id, would_have).await?;
         let member_ids = member_ids_in(&mut tx, conversation_id).await?;
         tx.commit().await.db()?;
@@ -249,10 +263,12 @@ impl ConversationStore for PgStore {
         Ok(attach_peers(shards, vec![view]).await?.remove(0))
     }
 
-    /// Every conversation of `viewer` on every shard, most recent activity first.
+    /// Every conversation of `viewer`, from the shards that hold the
+    /// viewer's memberships, most recent activity first.
     async fn list_conversations(&self, viewer: UserId) -> StoreResult<Vec<Conversation>> {
         let shards = &self.shards;
-        let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
+        let pools = shards_of_user(shards, viewer).await?;
+        let per_shard = futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
             let rows = sqlx::query(concat!(view_select!(), "WHERE m.user_id = $1"))
                 .bind(viewer)
                 .fetch_all(pool)
@@ -389,13 +405,17 @@ pub(super) async fn member_ids_in(conn: &mut PgConnection, conversation_id: Conv
         .db()
 }
 
+/// Writes memberships: the only code that does. `indexed` is the proof
+/// that the per-user index already names this shard for each of them.
 async fn insert_members(
     conn: &mut PgConnection,
+    indexed: &IndexedUsers,
     conversation_id: ConversationId,
     members: &[(UserId, MemberRole)],
     now: TimestampMs,
 ) -> StoreResult<()> {
     let ids: Vec<UserId> = members.iter().map(|m| m.0).collect();
+    indexed.require(conversation_id, &ids)?;
     let roles: Vec<&str> = members.iter().map(|m| m.1.as_str()).collect();
     sqlx::query(
         "INSERT INTO members (conversation_id, user_id, role, joined_at)

@@ -1,5 +1,7 @@
 //! [`LeavingStore`] on PostgreSQL. An account's rows live on the accounts
-//! shard, its memberships on every shard, so deleting it cannot be one
+//! shard, its memberships on the shards the per-user index names
+//! ([`shards_of_user`]; rows stay there after the account is deleted, as
+//! every row of the index stays), so deleting it cannot be one
 //! transaction: the shards are done first (leave the groups, close the
 //! direct conversations), so a failure there leaves a live account whose
 //! owner may try again; then the account itself in one transaction on the
@@ -12,6 +14,7 @@ use banter_protocol::{ConversationId, DeviceId, Seq, TimestampMs, UserId};
 
 use super::messages::{fill, history_sql, BudgetedRow};
 use super::rows::{message_columns, DbResult};
+use super::user_shards::shards_of_user;
 use super::PgStore;
 use crate::leaving::ExportWalk;
 use crate::rows::deleted_username;
@@ -71,8 +74,8 @@ impl LeavingStore for PgStore {
         Ok(DeletedAccount { device_ids, left_groups, closed_directs })
     }
 
-    /// The walk of [`ExportWalk`]: the user's conversations listed on every
-    /// shard and merged, then each read on its own shard with history's
+    /// The walk of [`ExportWalk`]: the user's conversations listed on each
+    /// shard that holds (or held) a membership of theirs, and merged, then each read on its own shard with history's
     /// byte-budgeted query.
     async fn sent_messages(
         &self,
@@ -82,7 +85,8 @@ impl LeavingStore for PgStore {
     ) -> StoreResult<SentPage> {
         let mut walk = ExportWalk::new(after, limit);
         let first = walk.first_conversation();
-        let per_shard = futures_util::future::try_join_all(self.shards.all().iter().map(|pool| async move {
+        let pools = shards_of_user(&self.shards, user_id).await?;
+        let per_shard = futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
             sqlx::query_as::<_, (ConversationId, Seq)>(
                 "SELECT c.id, c.last_seq FROM conversations c
                  WHERE c.id >= $2
@@ -135,13 +139,13 @@ impl LeavingStore for PgStore {
 }
 
 impl PgStore {
-    /// On every shard: leaves each group the user is in (as leaving does)
+    /// On each shard holding a membership of the user: leaves each group the user is in (as leaving does)
     /// and closes its direct conversations, which it returns with their
     /// other user.
     async fn leave_everything(&self, user_id: UserId) -> StoreResult<(Vec<MembershipChange>, Vec<(ConversationId, UserId)>)> {
         let mut left = Vec::new();
         let mut directs = Vec::new();
-        for pool in self.shards.all() {
+        for pool in shards_of_user(&self.shards, user_id).await? {
             let groups: Vec<ConversationId> = sqlx::query_scalar(
                 "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id
                  WHERE m.user_id = $1 AND c.kind = 'group' ORDER BY m.conversation_id",

@@ -7,6 +7,7 @@ use banter_protocol::{ConversationId, Seq, UserId};
 
 use super::conversations::require_member;
 use super::rows::{message, message_columns, DbResult, MessageRow};
+use super::user_shards::shards_of_user;
 use super::PgStore;
 use crate::messages::cursor_map;
 use crate::{
@@ -81,10 +82,11 @@ impl MessageStore for PgStore {
     }
 
     /// For each of the user's conversations (ascending id), the messages after
-    /// its cursor: one query per shard, each a range scan per conversation, then
-    /// a merge. Each shard returns its first `limit + 1` rows in (conversation,
-    /// seq) order, the text only of those within the byte budget (as history
-    /// does). A shard's running total never exceeds the merged one, so the
+    /// its cursor: one query per shard holding the user's memberships
+    /// ([`shards_of_user`]), each a range scan per conversation, then a
+    /// merge. Each shard returns its first `limit + 1` rows in
+    /// (conversation, seq) order, the text only of those within the byte
+    /// budget (as history does). A shard's running total never exceeds the merged one, so the
     /// merged page is a prefix of what the shards returned; at most one budget
     /// of text per shard is read.
     async fn sync(&self, user_id: UserId, cursors: &[ConversationCursor], limit: u32) -> StoreResult<MessagePage> {
@@ -92,7 +94,8 @@ impl MessageStore for PgStore {
         let (ids, seqs): (Vec<ConversationId>, Vec<Seq>) = cursor_map(cursors).into_iter().unzip();
         let fetch = i64::from(limit) + 1;
         let (ids, seqs) = (&ids, &seqs);
-        let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
+        let pools = shards_of_user(shards, user_id).await?;
+        let per_shard = futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
             sqlx::query_as::<_, BudgetedRow>(concat!(
                 "WITH cursor AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS t(conversation_id, seq)),
                  missing AS (

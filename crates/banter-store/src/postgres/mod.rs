@@ -9,6 +9,9 @@
 //! Layout:
 //! * [`shards`]: the databases (one or more), migrations, and which one
 //!   holds a given conversation (sharding by conversation id);
+//! * [`user_shards`]: the per-user index of the shards holding a user's
+//!   memberships, so per-user questions (list, sync, contacts, search, the
+//!   export) ask only those shards;
 //! * [`appender`]: batched appends, group-committed like the SQLite writer
 //!   but correct with several nodes writing concurrently;
 //! * [`accounts`], [`devices`], [`conversations`], [`messages`],
@@ -37,6 +40,7 @@ mod rows;
 mod search;
 mod settings;
 mod shards;
+mod user_shards;
 
 use async_trait::async_trait;
 
@@ -75,6 +79,7 @@ impl PgStore {
     /// Must be called inside a tokio runtime.
     pub async fn connect(config: &PgConfig) -> StoreResult<PgStore> {
         let shards = Shards::connect(&config.urls, config.max_connections).await?;
+        user_shards::backfill(&shards).await?;
         let appenders = (0..shards.count())
             .map(|index| {
                 let others = (0..shards.count()).filter(|i| *i != index).map(|i| shards.get(i).clone()).collect();

@@ -1,5 +1,6 @@
 //! [`PresenceStore`] on PostgreSQL: last-seen times (accounts shard) and
-//! who may see whom (every shard: conversations are spread over them).
+//! who may see whom (the shards holding the user's memberships, which the
+//! per-user index names: [`shards_of_user`]).
 
 use std::collections::BTreeSet;
 
@@ -8,6 +9,7 @@ use banter_protocol::{TimestampMs, UserId};
 
 use super::blocks::blocks_between;
 use super::rows::DbResult;
+use super::user_shards::shards_of_user;
 use super::PgStore;
 use crate::{PresenceStore, StoreResult};
 
@@ -48,8 +50,8 @@ impl PresenceStore for PgStore {
     /// Everyone the user shares an open direct conversation with (not
     /// closed by a block or a deleted account), ascending.
     async fn contacts(&self, user_id: UserId) -> StoreResult<Vec<UserId>> {
-        let shards = &self.shards;
-        let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
+        let pools = shards_of_user(&self.shards, user_id).await?;
+        let per_shard = futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
             sqlx::query_scalar::<_, UserId>(
                 "SELECT DISTINCT peer.user_id
                  FROM members me
@@ -70,7 +72,8 @@ impl PresenceStore for PgStore {
     /// the order given.
     async fn related_users(&self, viewer: UserId, candidates: &[UserId]) -> StoreResult<Vec<UserId>> {
         let shards = &self.shards;
-        let per_shard = futures_util::future::try_join_all(shards.all().iter().map(|pool| async move {
+        let pools = shards_of_user(shards, viewer).await?;
+        let per_shard = futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
             sqlx::query_scalar::<_, UserId>(
                 "SELECT DISTINCT theirs.user_id
                  FROM members mine JOIN members theirs ON theirs.conversation_id = mine.conversation_id

@@ -1,10 +1,11 @@
 //! [`SearchStore`] on PostgreSQL: the `search` tsvector column under a GIN
 //! index (migration 0006), written by the appender with each message.
 //!
-//! A search asks every shard at once for its newest matches among the
-//! user's conversations there (the `members` join: a removed member finds
-//! nothing), at most one window each, then merges them and reads the page's
-//! rows. Also here: indexing the messages stored before the migration.
+//! A search asks every shard holding the user's memberships (the per-user
+//! index, [`shards_of_user`]; only the conversation's shard when the search
+//! names one) at once for its newest matches among the user's conversations
+//! there (the `members` join: a removed member finds nothing), at most one
+//! window each, then merges them and reads the page's rows. Also here: indexing the messages stored before the migration.
 
 use async_trait::async_trait;
 use banter_protocol::limits::SEARCH_WINDOW;
@@ -13,6 +14,7 @@ use sqlx::PgPool;
 
 use super::conversations::require_member;
 use super::rows::{message, message_columns, DbResult, MessageRow};
+use super::user_shards::shards_of_user;
 use super::PgStore;
 use crate::search::text::search_form;
 use crate::search::{choose_page, Candidate, SearchPage, SearchRequest, SearchStore, SCORE_HEAD_BYTES};
@@ -33,7 +35,7 @@ impl SearchStore for PgStore {
                 require_member(pool, id, request.user_id).await?;
                 vec![pool]
             }
-            None => shards.all().iter().collect(),
+            None => shards_of_user(shards, request.user_id).await?,
         };
         let tsquery = request.query.tsquery();
         let (tsquery, request_ref) = (&tsquery, &request);

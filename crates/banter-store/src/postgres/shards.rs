@@ -11,6 +11,10 @@
 //!   so "one direct conversation per pair" is still one UNIQUE constraint;
 //! * groups go round-robin.
 //!
+//! A user's conversations are therefore on any shard; which ones is the
+//! per-user index's job ([`user_shards`](super::user_shards)), so per-user
+//! questions ask only those.
+//!
 //! The shard list is fixed for the life of a deployment (each database
 //! records its index and the count; a store opened with another list refuses
 //! to start). To grow, start with more shards than primaries — several
@@ -133,10 +137,6 @@ impl Shards {
 
     pub(super) fn get(&self, index: usize) -> &PgPool {
         &self.pools[index]
-    }
-
-    pub(super) fn all(&self) -> &[PgPool] {
-        &self.pools
     }
 
     /// The shard index of a conversation. Any id maps somewhere; an id that
