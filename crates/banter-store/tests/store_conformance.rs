@@ -320,6 +320,29 @@ async fn many_direct_conversations_are_created_at_once(db: &dyn Backend) {
     }
 }
 
+/// Adds to many groups at once: each add holds its group's transaction,
+/// so nothing it reads may need a second connection of the same pool (on
+/// one shard the accounts are in it), or as many adds as the pool has
+/// connections deadlock until the acquire timeout.
+async fn members_are_added_to_many_groups_at_once(db: &dyn Backend) {
+    let store = db.open().await;
+    let people = users(&store, "g", 48).await;
+    let mut groups = Vec::new();
+    for pair in people.windows(2) {
+        groups.push((store.create_group(pair[0].id, "g", &[], 1).await.unwrap(), pair[0].id, pair[1].id));
+    }
+    let mut tasks = JoinSet::new();
+    for (group, admin, added) in groups {
+        let store = store.clone();
+        tasks.spawn(async move { store.add_members(group, admin, &[added], 2).await });
+    }
+    let outcomes = tasks.join_all().await;
+    assert_eq!(outcomes.len(), 47);
+    for outcome in outcomes {
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}
+
 async fn group_of_exactly_the_limit_is_allowed_and_one_more_is_refused(db: &dyn Backend) {
     let store = db.open().await;
     let people = users(&store, "u", MAX_GROUP_MEMBERS + 1).await;
@@ -1874,6 +1897,7 @@ macro_rules! for_each_check {
             direct_conversation_is_unique_per_pair,
             direct_conversation_is_unique_when_both_sides_ask_at_once,
             many_direct_conversations_are_created_at_once,
+            members_are_added_to_many_groups_at_once,
             group_of_exactly_the_limit_is_allowed_and_one_more_is_refused,
             group_members_are_deduplicated_and_the_creator_is_admin,
             adding_beyond_the_limit_is_refused_and_changes_nothing,

@@ -117,17 +117,23 @@ pub(super) async fn blocks_between(accounts: &PgPool, user: UserId, others: &[Us
 /// Refuses when any of `user_ids` has blocked `actor` (group creation and
 /// adds). Read before the group's transaction, which is on another shard.
 pub(super) async fn require_not_blocked_by(accounts: &PgPool, actor: UserId, user_ids: &[UserId]) -> StoreResult<()> {
+    check_not_blocked_by(&blockers_of(accounts, actor, user_ids).await?)
+}
+
+/// Which of `user_ids` have blocked `actor`. Read on the accounts pool
+/// **before** any transaction is open: with one shard that pool is the
+/// conversation's too, and a transaction waiting for a second connection
+/// of its own pool deadlocks once the pool is exhausted.
+pub(super) async fn blockers_of(accounts: &PgPool, actor: UserId, user_ids: &[UserId]) -> StoreResult<Vec<UserId>> {
     if user_ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let blockers: Vec<UserId> =
-        sqlx::query_scalar("SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)")
-            .bind(actor)
-            .bind(user_ids)
-            .fetch_all(accounts)
-            .await
-            .db()?;
-    check_not_blocked_by(&blockers)
+    sqlx::query_scalar("SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)")
+        .bind(actor)
+        .bind(user_ids)
+        .fetch_all(accounts)
+        .await
+        .db()
 }
 
 /// Whether a block stands between `a` and `b`, either way.

@@ -21,7 +21,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::accounts::{live_user_ids, require_users, users_by_ids};
-use super::blocks::{blocked_either_way, refresh_direct_closed, require_not_blocked_by};
+use super::blocks::{blocked_either_way, blockers_of, refresh_direct_closed, require_not_blocked_by};
+use crate::blocks::check_not_blocked_by;
 use super::rows::DbResult;
 use super::shards::Shards;
 use super::user_shards::{self, shards_of_user, IndexedUsers};
@@ -153,6 +154,9 @@ impl ConversationStore for PgStore {
         // a row for one refused is only stale (user_shards.rs).
         let named: Vec<UserId> = user_ids.iter().copied().filter(|id| existing.contains(id)).collect();
         let indexed = user_shards::ensure(shards, shards.index_of_conversation(conversation_id), &named).await?;
+        // Before the transaction (see `blockers_of`); only the users
+        // actually added are checked against it below.
+        let blockers = blockers_of(shards.accounts(), actor, &named).await?;
         let mut tx = shards.for_conversation(conversation_id).begin().await.db()?;
         let (kind, member_count) = lock_conversation(&mut tx, conversation_id).await?;
         let actor_role = role_of(&mut tx, conversation_id, actor).await?.ok_or(StoreError::NotAMember)?;
@@ -160,7 +164,8 @@ impl ConversationStore for PgStore {
         let (new, would_have) = members_to_add(member_count, user_ids)?;
         let current: HashSet<UserId> = member_ids_in(&mut tx, conversation_id).await?.into_iter().collect();
         check_addable(&new, |user_id| Ok((existing.contains(&user_id), current.contains(&user_id))))?;
-        require_not_blocked_by(shards.accounts(), actor, &new).await?;
+        let blocked_by: Vec<UserId> = blockers.iter().copied().filter(|b| new.contains(b)).collect();
+        check_not_blocked_by(&blocked_by)?;
         let roles: Vec<(UserId, MemberRole)> = new.iter().map(|&u| (u, MemberRole::Member)).collect();
         insert_members(&mut tx, &indexed, conversation_id, &roles, now).await?;
         set_member_count(&mut tx, conversation_id, would_have).await?;
