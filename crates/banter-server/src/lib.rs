@@ -128,22 +128,6 @@ impl Server {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let registry = Arc::new(ConnectionRegistry::new());
         let presence_changes = Arc::new(PresenceChanges::default());
-        let mut cluster_router = None;
-        let (router, presence): (Arc<dyn Router>, Arc<dyn PresenceTracker>) = match &config.nats_url {
-            Some(url) => {
-                let prefix = &config.nats_subject_prefix;
-                let directory = store.node_directory().ok_or(NatsRouterError::NoDirectory)?;
-                let nats = NatsRouter::connect(url, prefix, registry.clone(), directory, config.cluster_node_lease).await?;
-                cluster_router = Some(nats.clone());
-                let client = nats.client().clone();
-                let grace = config.presence_grace;
-                (nats.clone(), ClusterPresence::start(client, prefix, nats.node_id(), grace, presence_changes.clone()).await?)
-            }
-            None => (
-                Arc::new(LocalRouter::new(registry.clone())),
-                LocalPresence::start(config.presence_grace, presence_changes.clone()),
-            ),
-        };
         let shutdown = CancellationToken::new();
         let vapid = push::vapid::load_or_create(&*store).await?;
         let vapid_public_key = push::vapid::public_key_base64url(&vapid);
@@ -157,6 +141,21 @@ impl Server {
             },
             shutdown.clone(),
         );
+        let mut cluster_router = None;
+        let (router, presence): (Arc<dyn Router>, Arc<dyn PresenceTracker>) = match &config.nats_url {
+            Some(url) => {
+                let prefix = &config.nats_subject_prefix;
+                let directory = store.node_directory().ok_or(NatsRouterError::NoDirectory)?;
+                let lease = config.cluster_node_lease;
+                let nats = NatsRouter::connect(url, prefix, registry.clone(), directory, lease, push.clone()).await?;
+                cluster_router = Some(nats.clone());
+                (nats.clone(), ClusterPresence::start(&nats, config.presence_grace, presence_changes.clone()))
+            }
+            None => (
+                Arc::new(LocalRouter::new(registry.clone(), push.clone())),
+                LocalPresence::start(config.presence_grace, presence_changes.clone()),
+            ),
+        };
         let sessions = Sessions::start(&config, store.clone(), shutdown.clone());
         let state = Arc::new(AppState {
             presence,
@@ -179,6 +178,9 @@ impl Server {
             event_streams: Default::default(),
         });
         tokio::spawn(presence::run_notifier(state.clone(), presence_changes));
+        if let Some(router) = &cluster_router {
+            tokio::spawn(presence::resend_on_reachable(state.clone(), router.reachable().clone()));
+        }
         tokio::spawn(sessions::checker::run(state.clone()));
         let metrics_addr = match state.config.metrics_listen {
             Some(metrics_listen) => {

@@ -182,6 +182,12 @@ impl ConnectionRegistry {
         self.lock().contains_key(&user_id)
     }
 
+    /// Those of `user_ids` with no connection on this node (one lock).
+    pub fn users_without_connection(&self, user_ids: &[UserId]) -> Vec<UserId> {
+        let by_user = self.lock();
+        user_ids.iter().copied().filter(|id| !by_user.contains_key(id)).collect()
+    }
+
     /// Every user with a connection on this node.
     pub fn users(&self) -> Vec<UserId> {
         self.lock().keys().copied().collect()

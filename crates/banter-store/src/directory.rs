@@ -42,6 +42,7 @@ pub trait NodeDirectory: Send + Sync + 'static {
     async fn remove_node(&self, node: NodeId) -> StoreResult<()>;
 
     /// Removes every node whose lease ran out, with its entries; returns
-    /// how many nodes went.
-    async fn sweep_expired(&self) -> StoreResult<u64>;
+    /// the users those entries were for (once each), whom nobody else may
+    /// now hold: the caller decides whether they went offline.
+    async fn sweep_expired(&self) -> StoreResult<Vec<UserId>>;
 }

@@ -2181,7 +2181,8 @@ mod postgres_nodes {
         // and a sweep removes it; its next renewal says it was lost.
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         assert_eq!(dir_a.nodes_of(&[2, 3]).await.unwrap(), vec![(2, a)]);
-        assert_eq!(dir_a.sweep_expired().await.unwrap(), 1);
+        assert_eq!(dir_a.sweep_expired().await.unwrap(), vec![2, 3], "the swept node's users, once each");
+        assert_eq!(dir_a.sweep_expired().await.unwrap(), Vec::<UserId>::new(), "swept once");
         assert!(dir_b.renew_node(b, Duration::from_secs(60)).await.unwrap(), "swept: must re-assert");
         assert_eq!(dir_a.nodes_of(&[3]).await.unwrap(), vec![], "its entries went with it");
 

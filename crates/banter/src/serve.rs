@@ -78,7 +78,7 @@ struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     nats_subject_prefix: Option<String>,
-    /// How long a node's routing directory entries count without renewal [default: 30s].
+    /// How long a node's routing directory entries count without renewal [default: 20s].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster_node_lease: Option<String>,

@@ -172,3 +172,48 @@ async fn a_node_whose_entries_were_lost_writes_them_again_and_its_users_resync()
     let ack = a.send_message(direct, "after the directory was lost").await.unwrap();
     assert_eq!(next_message(&mut b).await.seq, ack.seq);
 }
+
+#[tokio::test]
+async fn presence_reaches_only_the_nodes_holding_contacts_and_nothing_is_broadcast() {
+    let cluster = Cluster::start(3).await;
+    let alice = cluster.user(0, "alice").await;
+    let bob = cluster.user(1, "bob").await;
+    let carol = cluster.user(2, "carol").await;
+    alice.api().direct_conversation_with(bob.user.id).await.unwrap();
+    let mut b = bob.connect().await.unwrap();
+    let _c = carol.connect().await.unwrap();
+    let db = pool(&cluster).await;
+    eventually(Duration::from_secs(5), "bob and carol are in the directory", || async {
+        entries(&db, bob.user.id).await.len() == 1 && entries(&db, carol.user.id).await.len() == 1
+    })
+    .await;
+    let carols_node_before = cluster.metric(2, ROUTER_RECEIVED).await;
+
+    // Alice comes online on node 0 and leaves: bob (node 1), her contact,
+    // is told both; node 2, whose carol cannot see alice, hears nothing.
+    let a = alice.connect().await.unwrap();
+    // (After `hello`'s snapshot, which says offline.)
+    cluster_support::next_matching(&mut b, |f| match f {
+        ServerFrame::Presence { user_id, online: true, .. } if user_id == alice.user.id => Some(()),
+        _ => None,
+    })
+    .await;
+    a.close().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5 * cluster_support::PRESENCE_GRACE_SECS);
+    let mut told_offline = false;
+    while !told_offline && tokio::time::Instant::now() < deadline {
+        b.ping().await.unwrap();
+        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
+            told_offline |= matches!(frame, ServerFrame::Presence { user_id, online: false, .. } if user_id == alice.user.id);
+        }
+    }
+    assert!(told_offline, "bob is told alice went offline, one grace after she left");
+    assert_eq!(cluster.metric(2, ROUTER_RECEIVED).await, carols_node_before, "node 2 holds no contact of alice's");
+    for node in 0..3 {
+        assert_eq!(
+            cluster.metric(node, "banter_nats_received_messages_total{stream=\"presence\"}").await,
+            0.0,
+            "no node hears presence broadcasts"
+        );
+    }
+}

@@ -154,9 +154,10 @@ pub struct ServerConfig {
     /// clusters (or test runs) can share one NATS server.
     pub nats_subject_prefix: String,
     /// Cluster mode: how long a node's entries in the routing directory
-    /// count without a renewal (renewed every third of it). A node that
-    /// dies is sent frames for its users, which nobody receives, for at
-    /// most this long; its entries are swept within twice this.
+    /// count without a renewal (renewed, and expired nodes swept, every
+    /// third of it). A node that dies is sent frames for its users, which
+    /// nobody receives, for at most this long, and its users go offline
+    /// within 4/3 of it (20 s: within the default presence grace).
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub cluster_node_lease: Duration,
@@ -300,7 +301,7 @@ impl Default for ServerConfig {
             database_pool_size: 16,
             nats_url: None,
             nats_subject_prefix: "banter".to_owned(),
-            cluster_node_lease: Duration::from_secs(30),
+            cluster_node_lease: Duration::from_secs(20),
             http_header_timeout: Duration::from_secs(10),
             http_request_timeout: Duration::from_secs(30),
             presence_grace: Duration::from_secs(30),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use banter_store::{AppendOutcome, NewMessage};
 
-use super::{push_decision::push_to_unreachable_members, receipts::receipt_frame};
+use super::{push_decision::push_candidates, receipts::receipt_frame};
 use crate::{
     auth::Authenticated,
     error::{ApiError, ApiResult},
@@ -82,7 +82,7 @@ async fn store_and_fan_out(
     // and publish, or the commit's answer was lost). Devices drop a seq
     // they already hold; the web client tags notifications per
     // conversation, so a repeated one replaces the first on the device.
-    push_to_unreachable_members(&state, &message, &outcome.member_ids);
+    let push = push_candidates(&state.registry, &message, &outcome.member_ids);
     let frame = encode(&ServerFrame::Message { message });
     // Sending moved the sender's markers to this message (see
     // `Store::append_message`): in a direct conversation the peer's ticks
@@ -91,11 +91,14 @@ async fn store_and_fan_out(
         let markers = Markers { delivered_seq: ack.seq, read_seq: ack.seq };
         (peer, receipt_frame(ack.conversation_id, sender_id, markers))
     });
-    let held_bytes = frame.len() + receipt.as_ref().map_or(0, |(_, r)| r.len()) + outcome.member_ids.len() * 8;
+    let held_bytes = frame.len()
+        + receipt.as_ref().map_or(0, |(_, r)| r.len())
+        + outcome.member_ids.len() * 8
+        + push.as_ref().map_or(0, |job| job.preview.len() + job.recipients.len() * 8);
     let router = state.router.clone();
     let member_ids = outcome.member_ids;
     let publish: Publish = Box::new(move || {
-        router.publish(&member_ids, frame, origin);
+        router.publish_message(&member_ids, frame, origin, push);
         if let Some((peer, receipt)) = receipt {
             router.publish(&[peer], receipt, None);
         }

@@ -1,189 +1,163 @@
-//! Presence shared by every node of a cluster, over core NATS.
+//! Presence across the nodes of a cluster, from the routing directory:
+//! nothing about presence is broadcast, so what a node hears grows with its
+//! own users' contacts, never with the size of the cluster.
 //!
-//! Each node tracks its own connections with a [`LocalPresence`] (same grace
-//! and heartbeat rules as the embedded server) and announces, on the subject
-//! `<prefix>.presence.<node>`, every user it holds as
-//! `u <user> <connections> <last seen ms>` — when the user's connections on
-//! the node change, and all of them together every third of the grace — and
-//! `d <user>` once the user is offline there. Every node subscribes to
-//! `<prefix>.presence.*` and keeps a mirror, so [`PresenceTracker::live`]
-//! answers from memory: a user is online while *any* node has a fresh entry
-//! for them — a user with devices on two nodes stays online until both are
-//! gone.
+//! Each node tracks its own connections with a [`LocalPresence`] (the same
+//! grace and heartbeat rules as the embedded server). Which nodes hold
+//! connections of a user is the routing directory's knowledge
+//! (`router/directory.rs`). Transitions are decided where they happen and
+//! reach the user's contacts as ordinary routed frames (by node, only to
+//! nodes holding a contact):
 //!
-//! Entries expire: one not refreshed within the grace is dropped, which is
-//! how a node that died (or was cut off) has its users go offline. That is
-//! the semantics of a KV bucket with `max_age` = grace (Debian's nats-server
-//! 2.9 has no per-key TTL), without the bucket: creating a KV bucket with
-//! async-nats 0.51 against nats-server 2.9 failed here (the client could
-//! not parse the server's answer: "data did not match any variant of
-//! untagged enum Response"), and presence is soft state rebuilt from the
-//! refreshes within a third of the grace anyway, so nothing is lost by not
-//! storing it. A node that starts (or reconnects) learns the
-//! whole cluster's state within one refresh period.
+//! * **Online**: a user's first sign of life on a node is reported at once.
+//!   If the user was already online through another node, contacts get a
+//!   second `online`, which they absorb (a presence frame is a state, not a
+//!   delta) — cheaper than a directory question on every connect.
+//! * **Offline**: when a node's own view of a user turns offline (the grace
+//!   ran out without a sign of life), it asks the directory whether another
+//!   node holds a connection of the user, and reports offline only if none
+//!   does (one query per batch of transitions).
+//! * **Departures**: when a node's last connection of a user closes while
+//!   it already saw the user offline (a silent connection that finally timed
+//!   out), and when a dead node's entries are swept (by whichever node
+//!   sweeps), the node asks again and reports a user nobody holds and who is
+//!   not online here. A node removes its own entry *before* it asks, so of
+//!   two nodes losing the same user at once at least one sees the other gone
+//!   and reports: the user never stays online by mistake. A dead node's
+//!   users go offline once its lease has run out and a sweep has run: within
+//!   4/3 of `cluster_node_lease` (20 s by default, inside the 30 s grace).
+//! * **Live state** for `GET /presence` and `hello`'s snapshot: this node's
+//!   view for users online here, the directory for the others (online while
+//!   some node holds a connection). One difference from the embedded
+//!   server: a user whose last connection on *another* node closed less than
+//!   a grace ago shows offline in these answers (their contacts' live
+//!   frames still say online until the grace ends).
 //!
-//! Transitions (for contacts' `presence` frames and last-seen) are emitted
-//! once, not once per node: a node reports a user online or offline when
-//! its own view of the user changes and no other node holds the user; when
-//! a node dies, the live node with the lowest id reports its users offline.
-//! A rare race can report a transition twice, which clients absorb (a
-//! presence frame is a state, not a delta).
+//! A directory question that fails (database unreachable) is asked again a
+//! second later: an offline is delayed, never invented.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use banter_protocol::{TimestampMs, UserId};
-use futures_util::StreamExt;
-use tokio::time::Instant;
+use banter_store::{NodeDirectory, NodeId};
 
 use super::{LiveState, LocalPresence, PresenceChange, PresenceChanges, PresenceTracker};
 use crate::dirty_set::DirtySet;
-use crate::router::NatsRouterError;
+use crate::router::NatsRouter;
+use crate::state::now_ms;
 
-/// Another node's view of one user.
-#[derive(Debug, Clone, Copy)]
-struct Remote {
-    connections: u32,
-    last_seen_at: TimestampMs,
-    refreshed: Instant,
-}
-
-#[derive(Debug, Default)]
-struct Mirror {
-    /// user → node → entry, for other nodes only (this node's state is `local`).
-    users: HashMap<UserId, HashMap<String, Remote>>,
-    /// When each other node was last heard from.
-    nodes: HashMap<String, Instant>,
-}
+/// How long a directory question may take.
+const ASK_DEADLINE: Duration = Duration::from_secs(2);
+/// A failed question is asked again after this.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The cluster presence tracker.
 pub struct ClusterPresence {
     local: Arc<LocalPresence>,
-    node: String,
-    grace: Duration,
-    mirror: Mutex<Mirror>,
-    /// Users whose connections on this node changed: announce them.
-    dirty: Arc<DirtySet<UserId>>,
+    node: NodeId,
+    directory: Arc<dyn NodeDirectory>,
     changes: Arc<PresenceChanges>,
+    /// Users to look at again (the router's departures, and failed asks).
+    departures: Arc<DirtySet<UserId>>,
 }
 
 impl ClusterPresence {
-    /// Subscribes to the cluster's presence subject and starts the
-    /// announcer, listener and sweeper tasks. Cluster transitions go to
+    /// Starts the tracker beside `router`; cluster transitions go to
     /// `changes`.
-    pub async fn start(
-        client: async_nats::Client,
-        subject_prefix: &str,
-        node_id: u64,
-        grace: Duration,
-        changes: Arc<PresenceChanges>,
-    ) -> Result<Arc<ClusterPresence>, NatsRouterError> {
-        let node = format!("{node_id:016x}");
-        let subscriber = client
-            .subscribe(format!("{subject_prefix}.presence.*"))
-            .await
-            .map_err(|e| NatsRouterError::Subscribe(e.to_string()))?;
+    pub fn start(router: &NatsRouter, grace: Duration, changes: Arc<PresenceChanges>) -> Arc<ClusterPresence> {
         let local_changes = Arc::new(PresenceChanges::default());
-        let dirty = Arc::new(DirtySet::default());
         let tracker = Arc::new(ClusterPresence {
             local: LocalPresence::start(grace, local_changes.clone()),
-            node: node.clone(),
-            grace,
-            mirror: Mutex::new(Mirror::default()),
-            dirty: dirty.clone(),
+            node: router.node_id(),
+            directory: router.directory().clone(),
             changes,
+            departures: router.departures().clone(),
         });
-        let subject = format!("{subject_prefix}.presence.{node}");
-        tokio::spawn(announce_loop(tracker.clone(), client, subject, local_changes, dirty));
-        tokio::spawn(listen_loop(Arc::downgrade(&tracker), subscriber));
-        tokio::spawn(sweep_loop(Arc::downgrade(&tracker)));
-        Ok(tracker)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Mirror> {
-        self.mirror.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether another node holds a fresh entry for the user.
-    fn held_elsewhere(&self, user_id: UserId) -> bool {
-        let fresh = Instant::now() - self.grace;
-        self.lock().users.get(&user_id).is_some_and(|nodes| nodes.values().any(|r| r.refreshed >= fresh))
+        tokio::spawn(transitions_loop(tracker.clone(), local_changes));
+        tracker
     }
 
     fn emit(&self, change: PresenceChange) {
         self.changes.mark(change.user_id, change);
     }
 
-    /// Ages out entries of nodes that stopped refreshing; reports their
-    /// users offline if this is the lowest live node and nobody holds them.
-    fn sweep(&self) {
-        let stale_before = Instant::now() - self.grace;
-        let mut gone: Vec<(UserId, TimestampMs)> = Vec::new();
-        let reporter = {
-            let mut mirror = self.lock();
-            mirror.nodes.retain(|_, refreshed| *refreshed >= stale_before);
-            let reporter = mirror.nodes.keys().all(|other| *other > self.node);
-            mirror.users.retain(|user_id, nodes| {
-                let before = nodes.len();
-                let last_seen = nodes.values().map(|r| r.last_seen_at).max().unwrap_or(0);
-                nodes.retain(|_, r| r.refreshed >= stale_before);
-                if before > 0 && nodes.is_empty() {
-                    gone.push((*user_id, last_seen));
-                }
-                !nodes.is_empty()
-            });
-            reporter
-        };
-        if !reporter {
-            return;
-        }
-        for (user_id, last_seen_at) in gone {
-            let here = self.local.live(&[user_id])[0];
-            if !here.is_some_and(|s| s.online) {
-                self.emit(PresenceChange { user_id, online: false, last_seen_at });
+    /// Which of `user_ids` another node holds a connection of; `None` if
+    /// the directory could not answer in time.
+    async fn held_elsewhere(&self, user_ids: &[UserId]) -> Option<HashSet<UserId>> {
+        match tokio::time::timeout(ASK_DEADLINE, self.directory.nodes_of(user_ids)).await {
+            Ok(Ok(pairs)) => Some(pairs.into_iter().filter(|(_, node)| *node != self.node).map(|(user, _)| user).collect()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "presence: the routing directory did not answer; asking again");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("presence: the routing directory timed out; asking again");
+                None
             }
         }
     }
 
-    /// Applies one announcement from another node to the mirror.
-    fn apply(&self, node: &str, payload: &str) {
-        if node == self.node {
+    /// Reports each change (all offline) whose user no other node holds.
+    async fn report_offline_unless_held(&self, offline: Vec<PresenceChange>) {
+        if offline.is_empty() {
             return;
         }
-        let now = Instant::now();
-        let mut mirror = self.lock();
-        mirror.nodes.insert(node.to_owned(), now);
-        for line in payload.lines() {
-            let mut fields = line.split(' ');
-            let (kind, user) = (fields.next(), fields.next().and_then(|u| u.parse::<UserId>().ok()));
-            match (kind, user) {
-                (Some("u"), Some(user_id)) => {
-                    let connections = fields.next().and_then(|c| c.parse().ok()).unwrap_or(0);
-                    let last_seen_at = fields.next().and_then(|t| t.parse().ok()).unwrap_or(0);
-                    let remote = Remote { connections, last_seen_at, refreshed: now };
-                    mirror.users.entry(user_id).or_default().insert(node.to_owned(), remote);
+        let user_ids: Vec<UserId> = offline.iter().map(|c| c.user_id).collect();
+        match self.held_elsewhere(&user_ids).await {
+            Some(held) => {
+                for change in offline.into_iter().filter(|c| !held.contains(&c.user_id)) {
+                    self.emit(change);
                 }
-                (Some("d"), Some(user_id)) => {
-                    if let Some(nodes) = mirror.users.get_mut(&user_id) {
-                        nodes.remove(node);
-                        if nodes.is_empty() {
-                            mirror.users.remove(&user_id);
-                        }
+            }
+            None => {
+                let departures = self.departures.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    for user_id in user_ids {
+                        departures.mark(user_id);
                     }
-                }
-                _ => {}
+                });
             }
         }
     }
 }
 
+/// Turns this node's transitions and the departures into cluster
+/// transitions (see the module doc).
+async fn transitions_loop(tracker: Arc<ClusterPresence>, local: Arc<PresenceChanges>) {
+    loop {
+        let offline: Vec<PresenceChange> = tokio::select! {
+            changes = local.drain() => {
+                let (online, offline): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| c.online);
+                for change in online {
+                    tracker.emit(change);
+                }
+                offline
+            }
+            users = tracker.departures.drain() => {
+                // Users online here are reported by their own transition
+                // when this node's grace runs out.
+                let states = tracker.local.live_now(&users);
+                users
+                    .into_iter()
+                    .zip(states)
+                    .filter(|(_, state)| !state.is_some_and(|s| s.online || s.connections > 0))
+                    .map(|(user_id, state)| PresenceChange {
+                        user_id,
+                        online: false,
+                        last_seen_at: state.map_or_else(now_ms, |s| s.last_seen_at),
+                    })
+                    .collect()
+            }
+        };
+        tracker.report_offline_unless_held(offline).await;
+    }
+}
+
+#[async_trait::async_trait]
 impl PresenceTracker for ClusterPresence {
     fn connected(&self, user_id: UserId) {
         self.local.connected(user_id);
-        self.dirty.mark(user_id);
     }
 
     fn heartbeat(&self, user_id: UserId) {
@@ -192,32 +166,27 @@ impl PresenceTracker for ClusterPresence {
 
     fn disconnected(&self, user_id: UserId) {
         self.local.disconnected(user_id);
-        self.dirty.mark(user_id);
     }
 
-    fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
-        let here = self.local.live(user_ids);
-        let fresh = Instant::now() - self.grace;
-        let mirror = self.lock();
+    async fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
+        let here = self.local.live_now(user_ids);
+        let elsewhere: Vec<UserId> =
+            user_ids.iter().zip(&here).filter(|(_, h)| !h.is_some_and(|h| h.online)).map(|(id, _)| *id).collect();
+        if elsewhere.is_empty() {
+            return here;
+        }
+        let Some(held) = self.held_elsewhere(&elsewhere).await else { return here };
+        let now = now_ms();
         user_ids
             .iter()
             .zip(here)
-            .map(|(user_id, here)| {
-                let remote: Vec<Remote> = mirror
-                    .users
-                    .get(user_id)
-                    .map(|nodes| nodes.values().filter(|r| r.refreshed >= fresh).copied().collect())
-                    .unwrap_or_default();
-                if remote.is_empty() {
-                    return here;
-                }
-                let connections: u32 = remote.iter().map(|r| r.connections).sum();
-                let last_seen_at = remote.iter().map(|r| r.last_seen_at).max().unwrap_or(0);
-                Some(LiveState {
+            .map(|(user_id, here)| match held.contains(user_id) {
+                true => Some(LiveState {
                     online: true,
-                    connections: connections + here.map_or(0, |h| h.connections),
-                    last_seen_at: last_seen_at.max(here.map_or(0, |h| h.last_seen_at)),
-                })
+                    connections: here.map_or(0, |h| h.connections) + 1,
+                    last_seen_at: now,
+                }),
+                false => here,
             })
             .collect()
     }
@@ -225,130 +194,5 @@ impl PresenceTracker for ClusterPresence {
     fn online_users(&self) -> Vec<(UserId, TimestampMs)> {
         // This node's users only: each node records its own at shutdown.
         self.local.online_users()
-    }
-}
-
-/// Announcements are cut into messages of at most this many bytes (NATS
-/// refuses payloads over its `max_payload`, 1 MiB by default; a node with
-/// 200k users has ~6 MB to say every refresh).
-const ANNOUNCEMENT_MAX_BYTES: usize = 64 * 1024;
-
-/// Announces this node's users: on local transitions, on connection
-/// changes, and all of them every third of the grace (which also says the
-/// node is alive).
-async fn announce_loop(
-    tracker: Arc<ClusterPresence>,
-    client: async_nats::Client,
-    subject: String,
-    local: Arc<PresenceChanges>,
-    dirty: Arc<DirtySet<UserId>>,
-) {
-    let mut refresh = tokio::time::interval((tracker.grace / 3).max(Duration::from_millis(100)));
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let lines: Vec<String> = tokio::select! {
-            changes = local.drain() => changes
-                .into_iter()
-                .map(|change| {
-                    let line = user_line(&tracker, change.user_id);
-                    if !tracker.held_elsewhere(change.user_id) {
-                        tracker.emit(change);
-                    }
-                    line
-                })
-                .collect(),
-            users = dirty.drain() => users.into_iter().map(|user_id| user_line(&tracker, user_id)).collect(),
-            _ = refresh.tick() => {
-                let users = tracker.local.online_users();
-                // Sent even when empty: it says this node is alive.
-                std::iter::once("n".to_owned())
-                    .chain(users.iter().map(|(user_id, _)| user_line(&tracker, *user_id)))
-                    .collect()
-            }
-        };
-        for payload in chunk_lines(&lines, ANNOUNCEMENT_MAX_BYTES) {
-            if let Err(e) = client.publish(subject.clone(), payload.into()).await {
-                // NATS is down: the next refresh says it all again.
-                tracing::debug!(error = %e, "presence announcement not published");
-            }
-        }
-    }
-}
-
-/// Joins lines with `\n` into payloads of at most `max_bytes` (a single
-/// longer line gets a payload of its own).
-fn chunk_lines(lines: &[String], max_bytes: usize) -> Vec<String> {
-    let mut payloads = Vec::new();
-    let mut current = String::new();
-    for line in lines {
-        if !current.is_empty() && current.len() + line.len() + 1 > max_bytes {
-            payloads.push(std::mem::take(&mut current));
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    if !current.is_empty() {
-        payloads.push(current);
-    }
-    payloads
-}
-
-/// `u <user> <connections> <last seen>` if the user is live on this node,
-/// `d <user>` otherwise.
-fn user_line(tracker: &ClusterPresence, user_id: UserId) -> String {
-    match tracker.local.live(&[user_id])[0] {
-        Some(state) if state.online || state.connections > 0 => {
-            format!("u {user_id} {} {}", state.connections, state.last_seen_at)
-        }
-        _ => format!("d {user_id}"),
-    }
-}
-
-/// Feeds other nodes' announcements into the mirror.
-async fn listen_loop(tracker: std::sync::Weak<ClusterPresence>, mut subscriber: async_nats::Subscriber) {
-    while let Some(message) = subscriber.next().await {
-        let Some(tracker) = tracker.upgrade() else { return };
-        metrics::counter!(crate::metrics::NATS_RECEIVED_MESSAGES, "stream" => "presence").increment(1);
-        metrics::counter!(crate::metrics::NATS_RECEIVED_BYTES, "stream" => "presence").increment(message.length as u64);
-        let node = message.subject.rsplit('.').next().unwrap_or_default();
-        match std::str::from_utf8(&message.payload) {
-            Ok(payload) => tracker.apply(node, payload),
-            Err(_) => tracing::debug!("ignoring a non-UTF-8 presence announcement"),
-        }
-    }
-}
-
-async fn sweep_loop(tracker: std::sync::Weak<ClusterPresence>) {
-    let period = match tracker.upgrade() {
-        Some(t) => (t.grace / 5).clamp(Duration::from_millis(50), Duration::from_secs(2)),
-        None => return,
-    };
-    let mut ticks = tokio::time::interval(period);
-    loop {
-        ticks.tick().await;
-        match tracker.upgrade() {
-            Some(tracker) => tracker.sweep(),
-            None => return,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chunk_lines;
-
-    #[test]
-    fn announcements_are_cut_at_line_boundaries_under_the_limit() {
-        let lines: Vec<String> = (0..10_000).map(|n| format!("u {n} 1 1795440873721")).collect();
-        let payloads = chunk_lines(&lines, 4096);
-        assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() <= 4096 && p.ends_with('\n')));
-        let rejoined: Vec<&str> = payloads.iter().flat_map(|p| p.lines()).collect();
-        assert_eq!(rejoined, lines.iter().map(String::as_str).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn an_empty_refresh_is_still_one_payload() {
-        assert_eq!(chunk_lines(&["n".to_owned()], 4096), vec!["n\n".to_owned()]);
     }
 }

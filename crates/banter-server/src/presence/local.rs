@@ -70,6 +70,21 @@ impl LocalPresence {
         }
     }
 
+    /// The live state of each user, from memory.
+    pub fn live_now(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
+        let users = self.lock();
+        user_ids
+            .iter()
+            .map(|id| {
+                users.get(id).map(|e| LiveState {
+                    online: e.online,
+                    connections: e.connections,
+                    last_seen_at: e.last_beat_ms,
+                })
+            })
+            .collect()
+    }
+
     /// Records a heartbeat; returns the change if the user just came online.
     fn beat(entry: &mut Entry, user_id: UserId) -> Option<PresenceChange> {
         entry.last_beat = Instant::now();
@@ -94,6 +109,7 @@ async fn sweep_forever(tracker: Weak<LocalPresence>, period: Duration) {
     }
 }
 
+#[async_trait::async_trait]
 impl PresenceTracker for LocalPresence {
     fn connected(&self, user_id: UserId) {
         let change = {
@@ -128,18 +144,8 @@ impl PresenceTracker for LocalPresence {
         }
     }
 
-    fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
-        let users = self.lock();
-        user_ids
-            .iter()
-            .map(|id| {
-                users.get(id).map(|e| LiveState {
-                    online: e.online,
-                    connections: e.connections,
-                    last_seen_at: e.last_beat_ms,
-                })
-            })
-            .collect()
+    async fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>> {
+        self.live_now(user_ids)
     }
 
     fn online_users(&self) -> Vec<(UserId, TimestampMs)> {
@@ -186,7 +192,7 @@ mod tests {
             presence.heartbeat(7);
         }
         assert!(changes.try_recv().is_err(), "the other device is connected and heartbeating");
-        assert!(presence.live(&[7])[0].unwrap().online);
+        assert!(presence.live_now(&[7])[0].unwrap().online);
         presence.heartbeat(7);
         presence.disconnected(7);
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -194,7 +200,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let offline = changes.try_recv().unwrap();
         assert_eq!((offline.user_id, offline.online), (7, false));
-        assert_eq!(presence.live(&[7]), vec![None], "forgotten once offline with no connection");
+        assert_eq!(presence.live_now(&[7]), vec![None], "forgotten once offline with no connection");
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,8 @@
 //! [`run_notifier`] task turns each transition into a `presence` frame for
 //! the user's contacts (people sharing a direct conversation with them) and
 //! records last-seen times in the store. [`LocalPresence`] is the embedded
-//! tracker; [`ClusterPresence`] shares the state between nodes over NATS.
+//! tracker; [`ClusterPresence`] spans the nodes of a cluster through the
+//! routing directory.
 
 mod cluster;
 mod local;
@@ -51,8 +52,10 @@ pub struct LiveState {
     pub last_seen_at: TimestampMs,
 }
 
-/// Live presence state. Calls never block; transitions are reported on the
-/// channel given at construction.
+/// Live presence state. Calls never block, except [`PresenceTracker::live`]
+/// (cluster mode asks the routing directory, with a deadline); transitions
+/// are reported on the channel given at construction.
+#[async_trait::async_trait]
 pub trait PresenceTracker: Send + Sync + 'static {
     /// A connection of `user_id` opened.
     fn connected(&self, user_id: UserId);
@@ -63,16 +66,10 @@ pub trait PresenceTracker: Send + Sync + 'static {
     fn disconnected(&self, user_id: UserId);
     /// The live state of each user the tracker knows; `None` for users with
     /// no recent activity (their last seen is in the store).
-    fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>>;
+    async fn live(&self, user_ids: &[UserId]) -> Vec<Option<LiveState>>;
     /// Every user currently online with their last sign of life, to record
     /// last-seen times at shutdown.
     fn online_users(&self) -> Vec<(UserId, TimestampMs)>;
-}
-
-/// Whether a device of this user is connected right now, i.e. a message
-/// reaches them in real time and needs no push notification.
-pub fn has_connected_device(state: Option<LiveState>) -> bool {
-    matches!(state, Some(LiveState { online: true, connections, .. }) if connections > 0)
 }
 
 /// Presence of `user_ids` for `viewer`: only users sharing a conversation
@@ -89,7 +86,7 @@ pub async fn query(state: &AppState, viewer: UserId, user_ids: &[UserId]) -> Api
 /// Live state merged with the stored last-seen times of `user_ids`, who
 /// the caller has already established the viewer may see.
 async fn presence_of(state: &AppState, user_ids: &[UserId]) -> ApiResult<Vec<Presence>> {
-    let live = state.presence.live(user_ids);
+    let live = state.presence.live(user_ids).await;
     let stored = state.store.last_seen(user_ids).await?;
     let mut answer = Vec::with_capacity(user_ids.len());
     for (user_id, live) in user_ids.iter().zip(live) {
@@ -119,6 +116,34 @@ pub async fn snapshot(state: &AppState, user_id: UserId) -> ApiResult<Vec<Presen
     }
     // Contacts may see each other by definition: no relation check needed.
     presence_of(state, &contacts).await
+}
+
+/// Cluster mode: sends each user marked in `reachable` (their devices on
+/// this node became reachable from every node, about a second after their
+/// first connection here) their contacts' presence as it is now, one
+/// `presence` frame per contact — the transitions in that second may have
+/// passed them by, and sync does not recover presence. One snapshot (at
+/// most [`MAX_PRESENCE_QUERY_USERS`] contacts) per user at a time.
+pub async fn resend_on_reachable(state: Arc<AppState>, reachable: Arc<crate::dirty_set::DirtySet<UserId>>) {
+    loop {
+        let users = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            users = reachable.drain() => users,
+        };
+        for user_id in users {
+            let presence = match snapshot(&state, user_id).await {
+                Ok(presence) => presence,
+                Err(e) => {
+                    tracing::debug!(error = %e, user = user_id, "no presence snapshot for a reachable user");
+                    continue;
+                }
+            };
+            for p in presence {
+                let frame = encode(&ServerFrame::Presence { user_id: p.user_id, online: p.online, last_seen_at: p.last_seen_at });
+                state.registry.deliver_to_users(&[user_id], &frame, None);
+            }
+        }
+    }
 }
 
 /// Consumes presence transitions until the channel closes: records last

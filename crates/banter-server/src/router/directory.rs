@@ -4,8 +4,11 @@
 //! **Entries.** [`maintain`] follows the registry (a [`UserWatcher`] marks
 //! each user whose first connection arrived or last one left) and writes
 //! the differences in one statement pair per batch, renews the node's
-//! lease (`cluster_node_lease`, 30 s by default) every third of it, and
-//! sweeps nodes whose lease ran out once per lease. When the renewal finds
+//! lease (`cluster_node_lease`, 20 s by default) every third of it, and as
+//! often sweeps nodes whose lease ran out. Users whose entries went (their
+//! last connection here closed, or a dead node was swept) are reported as
+//! **departures**, after the write: presence decides from them whether the
+//! user is now offline everywhere. When the renewal finds
 //! the node unknown (swept after a long pause, or the unlogged tables
 //! emptied by a database crash), it re-asserts every user the node holds.
 //!
@@ -70,11 +73,13 @@ pub(super) async fn maintain(
     registry: Arc<ConnectionRegistry>,
     changed: Arc<DirtySet<UserId>>,
     resyncs: Arc<Resyncs>,
+    departures: Arc<DirtySet<UserId>>,
+    reachable: Arc<DirtySet<UserId>>,
 ) {
     let mut registered: HashSet<UserId> = HashSet::new();
     let mut renew = tokio::time::interval(lease / 3);
     renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut sweep = tokio::time::interval(lease);
+    let mut sweep = tokio::time::interval(lease / 3);
     sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -96,8 +101,13 @@ pub(super) async fn maintain(
                 Err(_) => tracing::warn!("renewing this node's directory lease timed out"),
             },
             _ = sweep.tick() => match timeout(DIRECTORY_DEADLINE, directory.sweep_expired()).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(swept)) => tracing::info!(nodes = swept, "swept expired nodes from the routing directory"),
+                Ok(Ok(users)) if users.is_empty() => {}
+                Ok(Ok(users)) => {
+                    tracing::info!(users = users.len(), "swept expired nodes from the routing directory");
+                    for user_id in users {
+                        departures.mark(user_id);
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "sweeping the routing directory failed"),
                 Err(_) => tracing::debug!("sweeping the routing directory timed out"),
             },
@@ -117,10 +127,11 @@ pub(super) async fn maintain(
                     Ok(Ok(())) => {
                         for user_id in &left {
                             registered.remove(user_id);
+                            departures.mark(*user_id);
                         }
                         registered.extend(joined.iter().copied());
                         if !joined.is_empty() {
-                            tokio::spawn(resync_when_reachable(resyncs.clone(), joined));
+                            tokio::spawn(resync_when_reachable(resyncs.clone(), reachable.clone(), joined));
                         }
                     }
                     failed => {
@@ -140,11 +151,14 @@ pub(super) async fn maintain(
 }
 
 /// Marks `joined` for a resync once every publisher's cached answer
-/// includes this node (see the module doc).
-async fn resync_when_reachable(resyncs: Arc<Resyncs>, joined: Vec<UserId>) {
+/// includes this node (see the module doc), and reports them as
+/// reachable (presence sends them their contacts' state again: presence
+/// frames are not recovered by sync).
+async fn resync_when_reachable(resyncs: Arc<Resyncs>, reachable: Arc<DirtySet<UserId>>, joined: Vec<UserId>) {
     tokio::time::sleep(CACHE_TTL + Duration::from_millis(100)).await;
     for user_id in joined {
         resyncs.mark(ResyncTarget::User(user_id), "directory_joined");
+        reachable.mark(user_id);
     }
 }
 

@@ -18,7 +18,7 @@ use banter_protocol::{DeviceId, UserId};
 
 pub use self::local::LocalRouter;
 pub use self::nats::{NatsRouter, NatsRouterError};
-use crate::{frame::EncodedFrame, registry::ConnectionId};
+use crate::{frame::EncodedFrame, push::PushJob, registry::ConnectionId};
 
 /// Delivers encoded frames to every connected device of some users, on
 /// whichever node those devices are connected to.
@@ -26,6 +26,11 @@ pub trait Router: Send + Sync + 'static {
     /// Delivers `frame` to all connections of `user_ids`, except the
     /// connection `skip` of this node (the sending one). Never blocks.
     fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>);
+
+    /// [`Router::publish`] for a new message, and its push notification:
+    /// `push` names the members with no connection on this node; those
+    /// that no other node holds either are notified. Never blocks.
+    fn publish_message(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>, push: Option<PushJob>);
 
     /// Closes every connection of one device, on every node, with
     /// `session_revoked` (logout or device removal). Never blocks.

@@ -60,6 +60,7 @@ use super::directory::{self, DirectoryWatcher, NodeCache};
 use super::Router;
 use crate::dirty_set::{DirtySet, LatestByKey};
 use crate::frame::{encode, EncodedFrame};
+use crate::push::{PushDispatcher, PushJob};
 use crate::registry::{CloseReason, ConnectionId, ConnectionRegistry};
 use crate::state::now_ms;
 
@@ -118,11 +119,15 @@ pub struct NatsRouter {
     outbox: mpsc::Sender<Outgoing>,
     client: async_nats::Client,
     directory: Arc<dyn NodeDirectory>,
+    departures: Arc<DirtySet<UserId>>,
+    reachable: Arc<DirtySet<UserId>>,
 }
 
 /// An event on its way to NATS.
 enum Outgoing {
-    Frame { user_ids: Vec<UserId>, frame: EncodedFrame, created_ms: i64 },
+    /// `push`: a new message's members with no connection on this node;
+    /// those no other node holds are notified.
+    Frame { user_ids: Vec<UserId>, frame: EncodedFrame, created_ms: i64, push: Option<PushJob> },
     Revoke { user_id: UserId, device_id: DeviceId },
 }
 
@@ -145,6 +150,7 @@ impl NatsRouter {
         registry: Arc<ConnectionRegistry>,
         directory: Arc<dyn NodeDirectory>,
         lease: Duration,
+        push: PushDispatcher,
     ) -> Result<Arc<NatsRouter>, NatsRouterError> {
         let node_id: NodeId = rand::random();
         let subjects = Subjects { prefix: subject_prefix.to_owned() };
@@ -176,13 +182,24 @@ impl NatsRouter {
         let all = subscribe(subjects.all()).await?;
         tokio::spawn(deliver_loop(futures_util::stream::select(own, all), node_id, registry.clone(), resyncs.clone()));
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
-        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, directory.clone(), outbox_rx));
+        tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, directory.clone(), push, outbox_rx));
         let changed = Arc::new(DirtySet::default());
-        tokio::spawn(directory::maintain(directory.clone(), node_id, lease, registry.clone(), changed.clone(), resyncs.clone()));
+        let departures = Arc::new(DirtySet::default());
+        let reachable = Arc::new(DirtySet::default());
+        tokio::spawn(directory::maintain(
+            directory.clone(),
+            node_id,
+            lease,
+            registry.clone(),
+            changed.clone(),
+            resyncs.clone(),
+            departures.clone(),
+            reachable.clone(),
+        ));
         tokio::spawn(resync_loop(registry.clone(), resyncs));
         registry.watch_users(Arc::new(DirectoryWatcher { changed }));
         tracing::info!(node = %format!("{node_id:016x}"), url = %crate::config::redacted_url(url), "routing over NATS");
-        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client, directory }))
+        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client, directory, departures, reachable }))
     }
 
     /// This node's id in envelopes and in the directory (random per process).
@@ -193,6 +210,25 @@ impl NatsRouter {
     /// The NATS connection, for other cluster services (presence).
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The routing directory, for cluster presence.
+    pub fn directory(&self) -> &Arc<dyn NodeDirectory> {
+        &self.directory
+    }
+
+    /// Users whose directory entries went (see [`super::directory`]),
+    /// drained by cluster presence.
+    pub fn departures(&self) -> &Arc<DirtySet<UserId>> {
+        &self.departures
+    }
+
+    /// Users that every other node can reach now, a cache lifetime after
+    /// they were added to the directory for this node (see
+    /// [`super::directory`]); what they missed meanwhile is recovered by
+    /// sync, and their contacts' presence is sent again from these.
+    pub fn reachable(&self) -> &Arc<DirtySet<UserId>> {
+        &self.reachable
     }
 
     /// The subject prefix this cluster uses.
@@ -222,7 +258,12 @@ impl NatsRouter {
 impl Router for NatsRouter {
     fn publish(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>) {
         self.registry.deliver_to_users(user_ids, &frame, skip);
-        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, created_ms: now_ms() });
+        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, created_ms: now_ms(), push: None });
+    }
+
+    fn publish_message(&self, user_ids: &[UserId], frame: EncodedFrame, skip: Option<ConnectionId>, push: Option<PushJob>) {
+        self.registry.deliver_to_users(user_ids, &frame, skip);
+        self.enqueue(Outgoing::Frame { user_ids: user_ids.to_vec(), frame, created_ms: now_ms(), push });
     }
 
     fn revoke_device(&self, user_id: UserId, device_id: DeviceId) {
@@ -256,6 +297,7 @@ async fn publish_loop(
     subjects: Subjects,
     node_id: NodeId,
     directory: Arc<dyn NodeDirectory>,
+    push: PushDispatcher,
     mut outbox: mpsc::Receiver<Outgoing>,
 ) {
     let mut cache = NodeCache::default();
@@ -267,9 +309,17 @@ async fn publish_loop(
         }
         cache.refresh(&*directory, batch.iter().flat_map(|event| event.user_ids().iter().copied())).await;
         let now = Instant::now();
-        for event in batch.drain(..) {
+        for mut event in batch.drain(..) {
             let mut headers = HeaderMap::new();
             headers.insert(HEADER_ORIGIN, origin.as_str());
+            if let Outgoing::Frame { push: job, .. } = &mut event {
+                if let Some(mut job) = job.take() {
+                    job.recipients.retain(|user_id| unreachable(&cache, node_id, *user_id, now));
+                    if !job.recipients.is_empty() {
+                        push.enqueue(job);
+                    }
+                }
+            }
             let payload = match &event {
                 Outgoing::Frame { frame, created_ms, .. } => {
                     headers.insert(HEADER_KIND, KIND_FRAME);
@@ -323,6 +373,17 @@ fn destinations(
         out.push((subjects.all(), unknown));
     }
     out
+}
+
+/// Whether a push candidate (no connection on this node when its message
+/// was stored) has no connection on any other node either. An unknown
+/// answer (the directory could not be asked) counts as unreachable: a
+/// notification too many beats a message nobody is told about.
+fn unreachable(cache: &NodeCache, own: NodeId, user_id: UserId, now: Instant) -> bool {
+    match cache.fresh(user_id, now) {
+        Some(nodes) => nodes.iter().all(|n| *n == own),
+        None => true,
+    }
 }
 
 fn recipients_header(user_ids: &[UserId]) -> String {

@@ -92,16 +92,25 @@ impl NodeDirectory for PgDirectory {
         Ok(())
     }
 
-    async fn sweep_expired(&self) -> StoreResult<u64> {
+    async fn sweep_expired(&self) -> StoreResult<Vec<UserId>> {
+        // DELETE … RETURNING: of several nodes sweeping at once, each row
+        // (and so each user) is reported to one of them only.
         let expired: Vec<i64> =
             sqlx::query_scalar("DELETE FROM cluster_nodes WHERE lease_until < now() RETURNING node_id")
                 .fetch_all(&self.pool)
                 .await
                 .db()?;
         if expired.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        sqlx::query("DELETE FROM user_nodes WHERE node_id = ANY($1)").bind(&expired).execute(&self.pool).await.db()?;
-        Ok(expired.len() as u64)
+        let mut users: Vec<UserId> =
+            sqlx::query_scalar("DELETE FROM user_nodes WHERE node_id = ANY($1) RETURNING user_id")
+                .bind(&expired)
+                .fetch_all(&self.pool)
+                .await
+                .db()?;
+        users.sort_unstable();
+        users.dedup();
+        Ok(users)
     }
 }
