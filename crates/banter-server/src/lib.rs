@@ -121,7 +121,9 @@ impl Server {
         Self::start_with_store(config, store).await
     }
 
-    /// Like [`Server::start`] with a store chosen by the caller.
+    /// Like [`Server::start`] with a store chosen by the caller. A store
+    /// that several nodes share (PostgreSQL) also brings the cluster-wide
+    /// rate limits (`StoreLifecycle::rate_limits`).
     pub async fn start_with_store(config: ServerConfig, store: Arc<dyn Store>) -> Result<RunningServer, StartError> {
         config.validate()?;
         let listener = listen(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -157,6 +159,10 @@ impl Server {
             ),
         };
         let sessions = Sessions::start(&config, store.clone(), shutdown.clone());
+        let shared_limits = store.rate_limits().map(|buckets| Arc::new(rate_limits::SharedBuckets::new(buckets)));
+        if let Some(shared) = &shared_limits {
+            shared.spawn_sweeper(shutdown.clone());
+        }
         let state = Arc::new(AppState {
             presence,
             push,
@@ -164,9 +170,9 @@ impl Server {
             vapid_public_key,
             passwords: PasswordHashing::new(config.password_hash_concurrency()),
             sessions,
-            login_limits: rate_limits::LoginLimits::new(&config),
-            signup_limits: rate_limits::SignupLimits::new(&config),
-            account_frame_limits: rate_limits::AccountFrameLimits::new(&config),
+            login_limits: rate_limits::LoginLimits::new(&config, shared_limits.clone()),
+            signup_limits: rate_limits::SignupLimits::new(&config, shared_limits.clone()),
+            account_frame_limits: rate_limits::AccountFrameLimits::new(&config, shared_limits),
             account_http_limits: rate_limits::AccountHttpRequestLimits::new(&config),
             router,
             live_order: live_order::LiveOrder::new(),

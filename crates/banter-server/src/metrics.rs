@@ -38,6 +38,9 @@ pub const MESSAGE_COMMIT_SECONDS: &str = "banter_message_commit_seconds";
 pub const SLOW_CONSUMERS: &str = "banter_slow_consumer_disconnects_total";
 /// Requests refused by a rate limit, by `limit` (`connection_frames`, `account_frames`, `login`, `signup`).
 pub const RATE_LIMITED: &str = "banter_rate_limited_total";
+/// Rate-limit checks counted on this node alone because the cluster-wide
+/// buckets did not answer in time (or failed lately), by `limit`.
+pub const RATE_LIMIT_FALLBACKS: &str = "banter_rate_limit_fallbacks_total";
 /// Push notifications by `outcome` (`delivered`, `gone`, `rejected`, `failed`, `dropped`,
 /// `disallowed`: the endpoint no longer passes the allow-list).
 pub const PUSH: &str = "banter_push_notifications_total";
@@ -84,6 +87,7 @@ fn describe() {
     metrics::describe_histogram!(MESSAGE_COMMIT_SECONDS, metrics::Unit::Seconds, "Store append until durable commit");
     metrics::describe_counter!(SLOW_CONSUMERS, "Connections closed as slow consumers");
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit");
+    metrics::describe_counter!(RATE_LIMIT_FALLBACKS, "Rate-limit checks counted on this node alone: the cluster-wide buckets did not answer");
     metrics::describe_counter!(PUSH, "Push notifications by outcome");
     metrics::describe_counter!(ROUTER_DROPPED, "Cross-node events dropped (NATS outbox full)");
     metrics::describe_counter!(ROUTER_BROADCASTS, "Cross-node events sent to every node (the directory could not answer)");
@@ -99,6 +103,12 @@ fn describe() {
 /// Counts one rate-limit refusal.
 pub fn rate_limited(limit: &'static str) {
     metrics::counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
+
+/// Counts one rate-limit check made on this node alone (cluster-wide
+/// buckets unavailable).
+pub fn rate_limit_fallback(limit: &'static str) {
+    metrics::counter!(RATE_LIMIT_FALLBACKS, "limit" => limit).increment(1);
 }
 
 /// Counts one push notification's outcome.

@@ -23,6 +23,10 @@
 //! each, so the server holds one `Arc<dyn Store>` and calls any domain's
 //! methods on it (a trait object's supertrait methods need no import; a
 //! concrete `SqliteStore` or `PgStore` needs its domain trait in scope).
+//! Two domains only the cluster backend has are outside [`Store`]:
+//! [`NodeDirectory`] ([`directory`]) and [`RateLimitStore`] ([`rate_limits`],
+//! token buckets every node shares); [`StoreLifecycle`] hands them out
+//! (`node_directory`, `rate_limits`), `None` on the embedded store.
 //!
 //! The server validates input (text length, names) and decides who may do
 //! what at the request level; the store keeps the invariants that must hold
@@ -70,6 +74,7 @@ mod page;
 pub mod postgres;
 pub mod presence;
 pub mod push;
+pub mod rate_limits;
 mod rows;
 pub mod search;
 pub mod settings;
@@ -88,6 +93,7 @@ pub use messages::{AppendOutcome, ChangeRules, ConversationCursor, HistoryRange,
 pub use page::PAGE_TEXT_BYTES;
 pub use presence::PresenceStore;
 pub use push::{NewPushSubscription, PushCapScope, PushStore, PushSubscriptionCaps, PushSubscriptionRecord, PushTarget};
+pub use rate_limits::{Bucket, RateLimitStore, Taken, KNOWN_ADDRESSES_PER_ACCOUNT};
 pub use search::{SearchOrder, SearchPage, SearchQuery, SearchRequest, SearchStore};
 pub use settings::SettingsStore;
 

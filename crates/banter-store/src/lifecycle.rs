@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use std::sync::Arc;
 
-use crate::{NodeDirectory, StoreResult};
+use crate::{NodeDirectory, RateLimitStore, StoreResult};
 
 /// Health and shutdown of a store.
 #[async_trait]
@@ -34,6 +34,14 @@ pub trait StoreLifecycle: Send + Sync {
     /// The routing directory of cluster mode, on stores that several nodes
     /// share (PostgreSQL); `None` for the embedded store.
     fn node_directory(&self) -> Option<Arc<dyn NodeDirectory>> {
+        None
+    }
+
+    /// The token buckets every node shares, for cluster-wide rate limits
+    /// ([`crate::rate_limits`]), on stores that several nodes share
+    /// (PostgreSQL); `None` for the embedded store, whose one process
+    /// counts in memory.
+    fn rate_limits(&self) -> Option<Arc<dyn RateLimitStore>> {
         None
     }
 }

@@ -2348,3 +2348,130 @@ mod postgres_user_shards {
         assert_eq!((rows, marked), (0, 0));
     }
 }
+
+/// Cluster-wide rate limits: token buckets every node shares
+/// (`banter_store::rate_limits`; PostgreSQL only, on one and three shards).
+mod postgres_rate_limits {
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    use banter_store::{Bucket, RateLimitStore, KNOWN_ADDRESSES_PER_ACCOUNT};
+
+    use super::*;
+
+    /// A node: a store on the databases and its shared buckets.
+    async fn node(db: &PgBackend) -> (Arc<dyn Store>, Arc<dyn RateLimitStore>) {
+        let store = db.open().await;
+        let buckets = store.rate_limits().expect("PostgreSQL shares its buckets");
+        (store, buckets)
+    }
+
+    #[tokio::test]
+    async fn the_embedded_store_has_no_shared_buckets() {
+        let db = SqliteBackend::new();
+        assert!(db.open().await.rate_limits().is_none(), "one process counts in memory");
+    }
+
+    /// Each check on one database and on three shards.
+    macro_rules! on_one_and_three_shards {
+        ($($check:ident),* $(,)?) => {
+            mod one_shard { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(1).await } )* }
+            mod three_shards { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(3).await } )* }
+        };
+    }
+
+    on_one_and_three_shards!(
+        a_bucket_grants_its_burst_then_refuses_with_the_wait_for_one_token,
+        a_take_gets_what_the_bucket_holds_and_the_bucket_refills_with_time,
+        two_nodes_taking_at_once_share_one_budget_and_never_exceed_it,
+        known_login_addresses_are_shared_and_kept_to_the_most_recent_per_account,
+        full_buckets_are_swept_and_others_kept,
+    );
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([198, 51, 100, n])
+    }
+
+    async fn a_bucket_grants_its_burst_then_refuses_with_the_wait_for_one_token(shards: usize) {
+        let db = PgBackend::new(shards).await;
+        let (_node, store) = node(&db).await;
+        let bucket = Bucket::new(3, Duration::from_secs(3600), 3);
+        for _ in 0..3 {
+            assert_eq!(store.take_tokens("login.user alice", bucket, 1).await.unwrap().granted, 1);
+        }
+        let refused = store.take_tokens("login.user alice", bucket, 1).await.unwrap();
+        assert_eq!(refused.granted, 0);
+        let twenty_minutes = Duration::from_secs(20 * 60);
+        assert!(refused.retry_after <= twenty_minutes && refused.retry_after > twenty_minutes - Duration::from_secs(30), "{refused:?}");
+        assert_eq!(store.take_tokens("login.user bob", bucket, 1).await.unwrap().granted, 1, "keys are independent");
+    }
+
+    async fn a_take_gets_what_the_bucket_holds_and_the_bucket_refills_with_time(shards: usize) {
+        let db = PgBackend::new(shards).await;
+        let (_node, store) = node(&db).await;
+        let bucket = Bucket::new(10, Duration::from_secs(1), 10);
+        assert_eq!(store.take_tokens("frames 1", bucket, 4).await.unwrap().granted, 4);
+        assert_eq!(store.take_tokens("frames 1", bucket, 10).await.unwrap().granted, 6, "what is left, not nothing");
+        let empty = store.take_tokens("frames 1", bucket, 5).await.unwrap();
+        assert_eq!(empty.granted, 0);
+        assert!(empty.retry_after <= Duration::from_millis(100), "{empty:?}");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let refilled = store.take_tokens("frames 1", bucket, 10).await.unwrap().granted;
+        assert!((3..=5).contains(&refilled), "about 3 tokens came back in 350 ms, got {refilled}");
+        assert_eq!(store.take_tokens("frames 1", bucket, 50).await.unwrap().granted, 0, "a take never exceeds the burst");
+    }
+
+    async fn two_nodes_taking_at_once_share_one_budget_and_never_exceed_it(shards: usize) {
+        let db = PgBackend::new(shards).await;
+        let ((_a, node_a), (_b, node_b)) = (node(&db).await, node(&db).await);
+        let bucket = Bucket::new(1, Duration::from_secs(3600), 25);
+        let mut tasks = JoinSet::new();
+        for n in 0..40 {
+            let node = if n % 2 == 0 { node_a.clone() } else { node_b.clone() };
+            tasks.spawn(async move { node.take_tokens("login.address 198.51.100.1", bucket, 1 + n % 3).await.unwrap().granted });
+        }
+        let granted: u32 = tasks.join_all().await.into_iter().sum();
+        assert_eq!(granted, 25, "exactly the burst over both nodes");
+        for node in [&node_a, &node_b] {
+            assert_eq!(node.take_tokens("login.address 198.51.100.1", bucket, 1).await.unwrap().granted, 0);
+        }
+    }
+
+    async fn known_login_addresses_are_shared_and_kept_to_the_most_recent_per_account(shards: usize) {
+        let db = PgBackend::new(shards).await;
+        let ((_a, node_a), (_b, node_b)) = (node(&db).await, node(&db).await);
+        node_a.remember_login_address("alice", ip(1)).await.unwrap();
+        assert!(node_b.is_known_login_address("alice", ip(1)).await.unwrap(), "seen by every node");
+        assert!(!node_b.is_known_login_address("bob", ip(1)).await.unwrap(), "per account");
+        let count = KNOWN_ADDRESSES_PER_ACCOUNT as u8;
+        for n in 2..=count + 1 {
+            // Distinct times, so "most recent" is well defined.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            node_b.remember_login_address("alice", ip(n)).await.unwrap();
+        }
+        assert!(!node_a.is_known_login_address("alice", ip(1)).await.unwrap(), "the oldest is forgotten");
+        for n in 2..=count + 1 {
+            assert!(node_a.is_known_login_address("alice", ip(n)).await.unwrap());
+        }
+        // Logging in again from a remembered address refreshes it.
+        node_a.remember_login_address("alice", ip(2)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        node_a.remember_login_address("alice", ip(9)).await.unwrap();
+        assert!(node_a.is_known_login_address("alice", ip(2)).await.unwrap());
+        assert!(!node_a.is_known_login_address("alice", ip(3)).await.unwrap());
+    }
+
+    async fn full_buckets_are_swept_and_others_kept(shards: usize) {
+        let db = PgBackend::new(shards).await;
+        let (_node, store) = node(&db).await;
+        let quick = Bucket::new(100, Duration::from_secs(1), 1);
+        let slow = Bucket::new(1, Duration::from_secs(3600), 1);
+        for n in 0..10 {
+            store.take_tokens(&format!("quick {n}"), quick, 1).await.unwrap();
+        }
+        assert_eq!(store.take_tokens("slow", slow, 1).await.unwrap().granted, 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.sweep_rate_limits().await.unwrap(), 10, "the full ones, on every shard");
+        assert_eq!(store.take_tokens("slow", slow, 1).await.unwrap().granted, 0, "a bucket still refilling is kept");
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use banter_protocol::{frames::close_code, ClientFrame, ErrorCode, ServerFrame};
 use banter_sdk::{new_client_msg_id, SyncState};
-use cluster_support::{closed_code, next_message, warm_up, Cluster, PrivateNats, PRESENCE_GRACE_SECS};
+use cluster_support::{closed_code, next_message, warm_up, Cluster, PrivateNats, PASSWORD, PRESENCE_GRACE_SECS};
 
 #[tokio::test]
 async fn users_on_different_nodes_chat_one_to_one_and_in_a_group() {
@@ -490,4 +490,111 @@ async fn cluster_warm_up_messages(session: &banter_sdk::Session, conversation: i
             return probes;
         }
     }
+}
+
+/// A raw login through `node`, as the client at `address` behind the
+/// trusted proxy (127.0.0.1) would send it: status, error code, `Retry-After`.
+async fn login_from(cluster: &Cluster, node: usize, address: &str, username: &str, password: &str) -> (u16, Option<String>, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", cluster.url(node)))
+        .header("X-Forwarded-For", address)
+        .json(&serde_json::json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("login request");
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("JSON body");
+    (status, body["code"].as_str().map(str::to_owned), retry_after)
+}
+
+/// Issue 18 (4): the login budgets count on every node together, and the
+/// addresses an account logged in from are known to every node. Counted
+/// per node, the attacker below would have had twice each budget.
+#[tokio::test]
+async fn login_budgets_are_shared_by_the_nodes_and_the_owners_known_address_gets_in_on_any() {
+    let cluster = Cluster::start_with_settings(
+        2,
+        &[
+            r#"trusted_proxies=["127.0.0.1/32"]"#,
+            // Small budgets refill slowly (one token per 20 s and 10 s),
+            // so none comes back during the test.
+            "login_attempts_per_minute_per_user_and_address=3",
+            "login_attempts_per_minute_per_user=6",
+        ],
+    )
+    .await;
+    let victim = cluster.user(0, "victim").await;
+    let name = &victim.user.username;
+    let wrong = "wrong password!";
+    let rate_limited = Some("rate_limited".to_owned());
+
+    // One address guessing: 3 attempts in all, alternating nodes.
+    let attacker = "203.0.113.66";
+    for node in [0, 1, 0] {
+        let (status, code, _) = login_from(&cluster, node, attacker, name, wrong).await;
+        assert_eq!((status, code.as_deref()), (401, Some("invalid_credentials")));
+    }
+    for node in [1, 0] {
+        let (status, code, retry_after) = login_from(&cluster, node, attacker, name, wrong).await;
+        assert_eq!((status, &code), (429, &rate_limited), "node {node} refuses: the budget was spent on both");
+        assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "Retry-After in seconds: {retry_after:?}");
+    }
+
+    // Distributed guessing: the username's budget (6) is shared too. The
+    // attacker spent 3 of it (refused attempts cost nothing); the owner
+    // logs in from home on node 1 (4); two botnet guesses spend the rest.
+    let home = "198.51.100.7";
+    assert_eq!(login_from(&cluster, 1, home, name, PASSWORD).await.0, 200);
+    for (n, node) in [(1, 0), (2, 1)] {
+        let (status, ..) = login_from(&cluster, node, &format!("203.0.113.{n}"), name, wrong).await;
+        assert_eq!(status, 401);
+    }
+    for node in [0, 1] {
+        let (status, code, retry_after) = login_from(&cluster, node, "203.0.113.99", name, wrong).await;
+        assert_eq!((status, &code), (429, &rate_limited), "node {node}");
+        assert!(retry_after.is_some());
+    }
+    let (status, code, _) = login_from(&cluster, 1, "198.51.100.8", name, PASSWORD).await;
+    assert_eq!((status, code), (429, rate_limited), "a new address waits for the username's budget");
+    let (status, code, _) = login_from(&cluster, 0, home, name, PASSWORD).await;
+    assert_eq!((status, code), (200, None), "the owner's address, known from node 1, gets in on node 0");
+}
+
+/// Issue 18 (4): an account's frame budget is shared by its connections on
+/// every node: leased in chunks (a tenth of the burst), so the cluster
+/// admits at most the burst, the refill and one chunk per node.
+#[tokio::test]
+async fn an_accounts_frame_budget_is_shared_by_its_connections_on_every_node() {
+    let cluster = Cluster::start_with_settings(2, &["account_frames_per_second=1", "account_frames_burst=20"]).await;
+    let alice = cluster.user(0, "alice").await;
+    let laptop = cluster.login(1, &alice).await;
+    let started = std::time::Instant::now();
+    let mut phone_conn = alice.connect().await.unwrap();
+    let mut laptop_conn = laptop.connect().await.unwrap();
+    for conn in [&mut phone_conn, &mut laptop_conn] {
+        for _ in 0..30 {
+            conn.send_frame(ClientFrame::Ping).await.expect("sent");
+        }
+    }
+    let mut admitted = 0;
+    for conn in [&mut phone_conn, &mut laptop_conn] {
+        let (mut answers, mut refused) = (0, 0);
+        while answers < 30 {
+            match conn.next_frame_timeout(Duration::from_secs(10)).await.expect("an answer per ping") {
+                ServerFrame::Pong => admitted += 1,
+                ServerFrame::Error { code: ErrorCode::RateLimited, retry_after_ms, .. } => {
+                    assert!(retry_after_ms.is_some_and(|ms| ms >= 1));
+                    refused += 1;
+                }
+                _ => continue,
+            }
+            answers += 1;
+        }
+        assert!(refused > 0, "each node refuses some: the budget is the account's, not the node's");
+    }
+    // Burst 20, one more per second since the first frame, and at most
+    // chunk − 1 = 1 leased and unspent per node; per node it would be ~40.
+    let bound = 20 + started.elapsed().as_secs() as usize + 1 + 2;
+    assert!((18..=bound).contains(&admitted), "{admitted} pings admitted over both nodes, bound {bound}");
 }

@@ -441,7 +441,7 @@ impl Reader<'_> {
     async fn take(&self, message: Message, limits: &mut FrameLimits<'_>, stream: &mut Inbound) -> ControlFlow<()> {
         // Every message counts, WebSocket pings and pongs too: each costs
         // the server a read and, for a ping, an answer.
-        if let Verdict::Refuse { retry_after, close } = limits.check() {
+        if let Verdict::Refuse { retry_after, close } = limits.check().await {
             let client_msg_id = match &message {
                 Message::Text(text) => client_msg_id_of(text),
                 _ => None,

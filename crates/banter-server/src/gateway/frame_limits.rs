@@ -3,7 +3,8 @@
 //! Every WebSocket message a client sends except its close — text, binary,
 //! ping, pong — takes a token from two buckets: the connection's
 //! (`frames_per_second`, `frames_burst`) and its account's, shared by all the
-//! account's connections on this node ([`AccountFrameLimits`]). A frame
+//! account's connections, on every node in cluster mode ([`AccountFrameLimits`]:
+//! leased from the store in chunks, spent in memory). A frame
 //! that finds either bucket empty is *refused*: the reader answers it with
 //! `rate_limited` and `retry_after_ms`, the time until a token is back, and
 //! does nothing else with it.
@@ -62,10 +63,10 @@ impl<'a> FrameLimits<'a> {
     }
 
     /// Counts one frame against the limits.
-    pub fn check(&mut self) -> Verdict {
+    pub async fn check(&mut self) -> Verdict {
         let refused = match self.connection.check() {
             Err(not_until) => Some(("connection_frames", not_until.wait_time_from(governor::clock::DefaultClock::default().now()))),
-            Ok(()) => self.account.check(self.user_id).err().map(|wait| ("account_frames", wait)),
+            Ok(()) => self.account.check(self.user_id).await.err().map(|wait| ("account_frames", wait)),
         };
         let Some((limit, wait)) = refused else { return Verdict::Accept };
         crate::metrics::rate_limited(limit);
@@ -103,7 +104,7 @@ mod tests {
 
     #[test]
     fn more_refusals_than_allowed_within_the_window_close_and_older_ones_expire() {
-        let account = AccountFrameLimits::new(&ServerConfig::default());
+        let account = AccountFrameLimits::new(&ServerConfig::default(), None);
         let mut limits = limits(&account, |_| {});
         let start = Instant::now();
         let second = Duration::from_secs(1);
@@ -116,16 +117,16 @@ mod tests {
         assert!(limits.refusals.len() <= 3, "bounded");
     }
 
-    #[test]
-    fn refusals_carry_the_wait_for_a_token_and_the_one_over_the_limit_closes() {
-        let account = AccountFrameLimits::new(&ServerConfig::default());
+    #[tokio::test]
+    async fn refusals_carry_the_wait_for_a_token_and_the_one_over_the_limit_closes() {
+        let account = AccountFrameLimits::new(&ServerConfig::default(), None);
         let mut limits = limits(&account, |c| {
             c.frames_per_second = 1;
             c.frames_burst = 1;
         });
         let mut verdicts = Vec::new();
         for _ in 0..5 {
-            verdicts.push(limits.check());
+            verdicts.push(limits.check().await);
         }
         assert_eq!(verdicts[0], Verdict::Accept);
         let closes: Vec<bool> = verdicts[1..].iter().map(|v| matches!(v, Verdict::Refuse { close: true, .. })).collect();

@@ -26,7 +26,7 @@ type AppStateRef = State<Arc<AppState>>;
               (status = 409, description = "username_taken", body = ErrorBody),
               (status = 429, description = "rate_limited: too many accounts from this address; `Retry-After` says when to retry", body = ErrorBody)))]
 pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddress, Json(req): Json<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
-    state.signup_limits.check(client)?;
+    state.signup_limits.check(client).await?;
     let username = req.username.trim().to_lowercase();
     limits::validate_username(&username)?;
     limits::validate_password(&req.password)?;
@@ -35,7 +35,7 @@ pub async fn signup(State(state): AppStateRef, ClientAddress(client): ClientAddr
     let device_name = device_name(req.device_name)?;
     let phc = state.passwords.hash(req.password).await?;
     let user = state.store.create_user(&username, &phc, &display_name, now_ms()).await?;
-    state.login_limits.succeeded(&username, client);
+    state.login_limits.succeeded(&username, client).await;
     let session = open_session(&state, user, &device_name).await?;
     tracing::info!(user = session.user.id, "signed up");
     Ok((StatusCode::CREATED, Json(session)))
@@ -51,7 +51,7 @@ pub async fn login(State(state): AppStateRef, ClientAddress(client): ClientAddre
     let username = req.username.trim().to_lowercase();
     // Counted before any work (argon2 included), successful or not:
     // guessing costs attempts.
-    state.login_limits.check(&username, client)?;
+    state.login_limits.check(&username, client).await?;
     if req.password.chars().count() > limits::PASSWORD_MAX_CHARS {
         return Err(invalid());
     }
@@ -62,7 +62,7 @@ pub async fn login(State(state): AppStateRef, ClientAddress(client): ClientAddre
     if !state.passwords.verify(req.password, phc).await? {
         return Err(invalid());
     }
-    state.login_limits.succeeded(&username, client);
+    state.login_limits.succeeded(&username, client).await;
     Ok(Json(open_session(&state, user, &device_name).await?))
 }
 

@@ -20,6 +20,8 @@
 //!   so on) with its SQL, choosing the shard each query runs on;
 //! * [`directory`]: the routing directory of cluster mode (which nodes
 //!   hold which users), on the accounts shard;
+//! * [`rate_limits`]: the cluster-wide token buckets
+//!   ([`RateLimitStore`](crate::RateLimitStore)), which only this backend has;
 //! * [`rows`]: sqlx error classification and row decoding they share.
 //!
 //! sqlx with runtime-bound queries (`sqlx::query` + binds): no database is
@@ -36,6 +38,7 @@ mod markers;
 mod messages;
 mod presence;
 mod push;
+mod rate_limits;
 mod rows;
 mod search;
 mod settings;
@@ -99,6 +102,11 @@ impl StoreLifecycle for PgStore {
 
     fn node_directory(&self) -> Option<std::sync::Arc<dyn crate::NodeDirectory>> {
         Some(std::sync::Arc::new(PgDirectory::new(self.shards.accounts().clone())))
+    }
+
+    fn rate_limits(&self) -> Option<std::sync::Arc<dyn crate::RateLimitStore>> {
+        let shards = (0..self.shards.count()).map(|index| self.shards.get(index).clone()).collect();
+        Some(std::sync::Arc::new(rate_limits::PgRateLimits::new(shards)))
     }
 
     async fn close(&self) {

@@ -214,6 +214,14 @@ pub(super) fn shard_of(conversation_id: i64, count: usize) -> usize {
     (conversation_id - 1).rem_euclid(count as i64) as usize
 }
 
+/// The shard of a rate-limit bucket: a fixed function of its key (64-bit
+/// FNV-1a), identical on every node and release, so every node takes from
+/// the same row and the buckets spread over the shards.
+pub(super) fn shard_of_bucket(key: &str, count: usize) -> usize {
+    let hash = key.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01B3));
+    (hash % count.max(1) as u64) as usize
+}
+
 /// Records which shard this database is (first open) or checks it (later).
 /// On first open of shard `index` of `count > 1`, its conversation id
 /// sequence is set to `index+1` stepping by `count`.

@@ -92,7 +92,8 @@ struct Node {
 }
 
 impl Node {
-    fn start(database_url: &str, nats_url: &str, subject_prefix: &str) -> Node {
+    /// `settings` are `--set` arguments (`name=value`).
+    fn start(database_url: &str, nats_url: &str, subject_prefix: &str, settings: &[String]) -> Node {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let process = BanterProcess::start_command(|command| {
@@ -104,6 +105,9 @@ impl Node {
                 .args(["--database-url", database_url, "--nats-url", nats_url, "--nats-subject-prefix", subject_prefix])
                 .arg("--data-dir")
                 .arg(data_dir.path());
+            for setting in settings {
+                command.args(["--set", setting.as_str()]);
+            }
         });
         Node { process, metrics_url: format!("http://{metrics_addr}/metrics"), _data_dir: data_dir }
     }
@@ -123,13 +127,24 @@ impl Cluster {
     }
 
     pub async fn start_with_nats(n: usize, nats_url: &str) -> Cluster {
+        Self::start_with(n, nats_url, &[]).await
+    }
+
+    /// `n` nodes on the shared NATS server, each with the same `--set`
+    /// `settings` (`name=value`).
+    pub async fn start_with_settings(n: usize, settings: &[&str]) -> Cluster {
+        Self::start_with(n, &nats_url(), settings).await
+    }
+
+    async fn start_with(n: usize, nats_url: &str, settings: &[&str]) -> Cluster {
+        let settings: Vec<String> = settings.iter().map(|s| (*s).to_owned()).collect();
         let database = TestDatabase::create("banter_cluster").await;
         let prefix = unique_name("test");
         let (url, nats, prefix) = (database.url(), nats_url.to_owned(), prefix);
         // Started one after the other on a blocking thread: the first
         // applies the migrations, the others find them done.
         let nodes = tokio::task::spawn_blocking(move || {
-            (0..n).map(|_| Some(Node::start(&url, &nats, &prefix))).collect::<Vec<_>>()
+            (0..n).map(|_| Some(Node::start(&url, &nats, &prefix, &settings))).collect::<Vec<_>>()
         })
         .await
         .expect("nodes start");
