@@ -18,7 +18,7 @@ use axum::{
     routing::post,
     Router,
 };
-use banter_protocol::{http::PushPayload, ErrorCode};
+use banter_protocol::{http::PushPayload, ErrorCode, ServerFrame};
 use banter_sdk::Session;
 use banter_server::push::{web_push::WebPush, PushError, PushProvider};
 use banter_store::{PushSubscriptionRecord, PushTarget};
@@ -520,4 +520,62 @@ fn metric(page: &str, series: &str) -> Option<f64> {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok()).flatten()
     })
+}
+
+/// Cluster mode (two in-process nodes on one PostgreSQL database and NATS):
+/// where a member's devices are is the routing directory's knowledge, and
+/// the publishing node's answer may be a second old — so the node the
+/// member just left decides.
+#[tokio::test]
+async fn in_a_cluster_a_member_on_another_node_is_not_pushed_and_one_who_just_left_it_is() {
+    let mut endpoint = PushEndpoint::start().await;
+    let database = banter_test_support::postgres::TestDatabase::create("banter_push_cluster").await;
+    let prefix = banter_test_support::unique_name("push");
+    let node = || {
+        TestServer::start_with(|c| {
+            c.push_endpoint_hosts = vec!["127.0.0.1".into()];
+            c.push_retry_base = Duration::from_millis(50);
+            c.push_contact = "mailto:ops@banter.test".into();
+            c.database_urls = vec![database.url()];
+            c.database_pool_size = 4;
+            c.nats_url = Some(banter_test_support::nats_url());
+            c.nats_subject_prefix = prefix.clone();
+        })
+    };
+    let node_a = node().await;
+    let node_b = node().await;
+    let alice = node_a.user("alice").await;
+    let bob = node_a.user("bob").await;
+    let conv = alice.api.direct_conversation_with(bob.user.id).await.unwrap().conversation;
+    let subscriber = Subscriber::register(&bob, &endpoint.url("bob")).await;
+    let mut sender = alice.connect().await.unwrap();
+    let mut bob_on_b = bob.with_base_url(&node_b.url()).unwrap().connect().await.unwrap();
+
+    // Until node A's directory answers include node B, probes may be
+    // pushed; wait for one to arrive live, then drop what was pushed.
+    let mut live = false;
+    for i in 0..50 {
+        sender.send_message(conv.id, format!("probe {i}")).await.unwrap();
+        if let Ok(ServerFrame::Message { .. }) = bob_on_b.next_frame_timeout(Duration::from_millis(300)).await {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "bob on node B gets alice's messages live");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    while tokio::time::timeout(Duration::from_millis(200), endpoint.received.recv()).await.is_ok() {}
+    while bob_on_b.next_frame_timeout(Duration::from_millis(200)).await.is_ok() {}
+
+    // Connected on node B: reached live, not pushed.
+    sender.send_message(conv.id, "while on node B").await.unwrap();
+    assert_eq!(next_message(&mut bob_on_b).await.text, "while on node B");
+    // Bob leaves node B and a message follows at once, while node A still
+    // believes him there: node B, which no longer holds him, has him pushed.
+    bob_on_b.close().await.unwrap();
+    while node_b.running().connection_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ack = sender.send_message(conv.id, "just after leaving").await.unwrap();
+    let payload = subscriber.decrypt(&endpoint.next().await);
+    assert_eq!((payload.seq, payload.preview.as_str()), (ack.seq, "just after leaving"), "the first push since bob was live");
 }

@@ -49,7 +49,9 @@ const PREPARING: usize = 8;
 
 /// One message to notify some members about. Holds the preview, not the
 /// text: a full queue of jobs stays small however long the messages.
-#[derive(Debug, Clone)]
+/// (Serialized when a cluster node hands the decision to another: see
+/// `router/late_push.rs`.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PushJob {
     pub conversation_id: ConversationId,
     pub seq: Seq,

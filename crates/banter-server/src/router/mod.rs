@@ -11,6 +11,7 @@
 //!   holds recipients, found in the routing directory ([`directory`]).
 
 mod directory;
+mod late_push;
 mod local;
 mod nats;
 

@@ -57,6 +57,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::directory::{self, DirectoryWatcher, NodeCache};
+use super::late_push::{self, LatePush};
 use super::Router;
 use crate::dirty_set::{DirtySet, LatestByKey};
 use crate::frame::{encode, EncodedFrame};
@@ -69,6 +70,10 @@ const HEADER_KIND: &str = "Banter-Kind";
 const HEADER_USERS: &str = "Banter-Users";
 const HEADER_DEVICE: &str = "Banter-Device";
 const HEADER_CREATED: &str = "Banter-Created-Ms";
+/// Recipients of this message who had no connection on the publishing
+/// node, and the push job for them (see [`super::late_push`]).
+const HEADER_PUSH_USERS: &str = "Banter-Push-Users";
+const HEADER_PUSH_JOB: &str = "Banter-Push-Job";
 const KIND_FRAME: &str = "frame";
 const KIND_REVOKE: &str = "revoke";
 
@@ -180,7 +185,8 @@ impl NatsRouter {
         };
         let own = subscribe(subjects.node(node_id)).await?;
         let all = subscribe(subjects.all()).await?;
-        tokio::spawn(deliver_loop(futures_util::stream::select(own, all), node_id, registry.clone(), resyncs.clone()));
+        let late_push = LatePush::start(directory.clone(), node_id, push.clone());
+        tokio::spawn(deliver_loop(futures_util::stream::select(own, all), node_id, registry.clone(), resyncs.clone(), late_push));
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         tokio::spawn(publish_loop(client.clone(), subjects.clone(), node_id, directory.clone(), push, outbox_rx));
         let changed = Arc::new(DirtySet::default());
@@ -312,11 +318,19 @@ async fn publish_loop(
         for mut event in batch.drain(..) {
             let mut headers = HeaderMap::new();
             headers.insert(HEADER_ORIGIN, origin.as_str());
+            // Push candidates no node holds are pushed now; those another
+            // node seems to hold travel with the frame, for that node to
+            // check (the answer may be a second old).
+            let mut handed_over: Option<(Vec<UserId>, String)> = None;
             if let Outgoing::Frame { push: job, .. } = &mut event {
-                if let Some(mut job) = job.take() {
-                    job.recipients.retain(|user_id| unreachable(&cache, node_id, *user_id, now));
-                    if !job.recipients.is_empty() {
-                        push.enqueue(job);
+                if let Some(job) = job.take() {
+                    let (now_unreachable, elsewhere): (Vec<UserId>, Vec<UserId>) =
+                        job.recipients.iter().partition(|user_id| unreachable(&cache, node_id, **user_id, now));
+                    if !elsewhere.is_empty() {
+                        handed_over = late_push::encode_job(&job).map(|header| (elsewhere, header));
+                    }
+                    if !now_unreachable.is_empty() {
+                        push.enqueue(PushJob { recipients: now_unreachable, ..job });
                     }
                 }
             }
@@ -336,6 +350,13 @@ async fn publish_loop(
                 for chunk in users.chunks(MAX_RECIPIENTS_PER_MESSAGE) {
                     let mut headers = headers.clone();
                     headers.insert(HEADER_USERS, recipients_header(chunk).as_str());
+                    if let Some((candidates, job)) = &handed_over {
+                        let here: Vec<UserId> = chunk.iter().copied().filter(|u| candidates.contains(u)).collect();
+                        if !here.is_empty() {
+                            headers.insert(HEADER_PUSH_USERS, recipients_header(&here).as_str());
+                            headers.insert(HEADER_PUSH_JOB, job.as_str());
+                        }
+                    }
                     if let Err(e) = client.publish_with_headers(subject.clone(), headers, payload.clone()).await {
                         tracing::debug!(error = %e, %subject, "NATS publish failed");
                     }
@@ -442,6 +463,7 @@ async fn deliver_loop(
     node_id: NodeId,
     registry: Arc<ConnectionRegistry>,
     resyncs: Arc<Resyncs>,
+    late_push: LatePush,
 ) {
     while let Some(message) = messages.next().await {
         metrics::counter!(crate::metrics::NATS_RECEIVED_MESSAGES, "stream" => "router").increment(1);
@@ -464,11 +486,18 @@ async fn deliver_loop(
                     resyncs.mark(ResyncTarget::User(user_id), "stale_events");
                 }
             }
-            Some(KIND_FRAME) => match EncodedFrame::from_utf8(message.payload) {
-                // The skipped connection is the origin node's; none here.
-                Ok(frame) => registry.deliver_to_users(&user_ids, &frame, None),
-                Err(_) => tracing::warn!("dropping a non-UTF-8 frame from NATS"),
-            },
+            Some(KIND_FRAME) => {
+                match EncodedFrame::from_utf8(message.payload.clone()) {
+                    // The skipped connection is the origin node's; none here.
+                    Ok(frame) => registry.deliver_to_users(&user_ids, &frame, None),
+                    Err(_) => tracing::warn!("dropping a non-UTF-8 frame from NATS"),
+                }
+                let candidates = header(HEADER_PUSH_USERS).and_then(parse_recipients).unwrap_or_default();
+                let gone = registry.users_without_connection(&candidates);
+                if let Some(job) = header(HEADER_PUSH_JOB).filter(|_| !gone.is_empty()).and_then(|h| late_push::decode_job(h, gone)) {
+                    late_push.check(job);
+                }
+            }
             Some(KIND_REVOKE) => {
                 if let Some(device_id) = header(HEADER_DEVICE).and_then(|v| v.parse().ok()) {
                     for user_id in user_ids {
