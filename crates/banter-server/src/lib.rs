@@ -207,7 +207,7 @@ impl Server {
         let stop_listening = CancellationToken::new();
         let serve = tokio::spawn(listener::serve(listener, app, stop_listening.clone(), policy));
         tracing::info!(%addr, "banter listening");
-        Ok(RunningServer { addr, metrics_addr, state, serve, stop_listening, cluster_router })
+        Ok(RunningServer { addr, metrics_addr, state, serve, stop_listening })
     }
 }
 
@@ -233,8 +233,6 @@ pub struct RunningServer {
     serve: JoinHandle<()>,
     /// Ends the accept loop, after the drain.
     stop_listening: CancellationToken,
-    /// In cluster mode, to leave the routing directory at shutdown.
-    cluster_router: Option<Arc<NatsRouter>>,
 }
 
 impl RunningServer {
@@ -280,7 +278,11 @@ impl RunningServer {
     ///    still served meanwhile, so load balancers see the 503.
     /// 2. Connections still open are closed at once (1001), and the
     ///    listener stops accepting and finishes its open requests.
-    ///    In cluster mode the node leaves the routing directory.
+    ///    In cluster mode the node's routing directory entries are left to
+    ///    expire with its lease, as a crashed node's are: the users who do
+    ///    not come back through another node within it are then reported
+    ///    offline by whichever node sweeps them (a clean removal now would
+    ///    leave nobody to report them).
     /// 3. Storage is flushed and closed: every acknowledged message is on
     ///    disk when this returns.
     pub async fn shutdown(self) {
@@ -294,9 +296,6 @@ impl RunningServer {
             self.wait_for_connections(Duration::from_secs(3)).await;
         }
         self.stop_listening.cancel();
-        if let Some(router) = &self.cluster_router {
-            router.leave_directory().await;
-        }
         if tokio::time::timeout(Duration::from_secs(5), self.serve).await.is_err() {
             tracing::warn!("HTTP connections still open after 5 s; closing storage anyway");
         }

@@ -38,9 +38,6 @@ pub trait NodeDirectory: Send + Sync + 'static {
     /// (user, node) pairs; users nobody holds are absent.
     async fn nodes_of(&self, user_ids: &[UserId]) -> StoreResult<Vec<(UserId, NodeId)>>;
 
-    /// Removes `node` and its entries (a clean shutdown).
-    async fn remove_node(&self, node: NodeId) -> StoreResult<()>;
-
     /// Removes every node whose lease ran out, with its entries; returns
     /// the users those entries were for (once each), whom nobody else may
     /// now hold: the caller decides whether they went offline.

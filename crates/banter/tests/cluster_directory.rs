@@ -217,3 +217,31 @@ async fn presence_reaches_only_the_nodes_holding_contacts_and_nothing_is_broadca
         );
     }
 }
+
+#[tokio::test]
+async fn a_stopped_nodes_users_who_do_not_come_back_go_offline() {
+    let mut cluster = Cluster::start(2).await;
+    let alice = cluster.user(0, "alice").await;
+    let bob = cluster.user(1, "bob").await;
+    alice.api().direct_conversation_with(bob.user.id).await.unwrap();
+    let mut b = bob.connect().await.unwrap();
+    let _a = alice.connect().await.unwrap();
+    cluster_support::next_matching(&mut b, |f| match f {
+        ServerFrame::Presence { user_id, online: true, .. } if user_id == alice.user.id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // A deploy stops node 0 (SIGTERM) and alice's device does not come
+    // back: node 0 is gone, so another node must tell bob.
+    assert!(cluster.terminate(0).await.unwrap().success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * NODE_LEASE_SECS + 5);
+    let mut told_offline = false;
+    while !told_offline && tokio::time::Instant::now() < deadline {
+        b.ping().await.unwrap();
+        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
+            told_offline |= matches!(frame, ServerFrame::Presence { user_id, online: false, .. } if user_id == alice.user.id);
+        }
+    }
+    assert!(told_offline, "bob is told alice is offline once node 0's lease has run out");
+}

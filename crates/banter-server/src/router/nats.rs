@@ -242,16 +242,6 @@ impl NatsRouter {
         &self.subjects.prefix
     }
 
-    /// Takes this node out of the directory (a clean shutdown), so no
-    /// publisher sends it more frames. Bounded by the directory's deadline.
-    pub async fn leave_directory(&self) {
-        match tokio::time::timeout(directory::DIRECTORY_DEADLINE, self.directory.remove_node(self.node_id)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "leaving the routing directory failed; the lease will expire"),
-            Err(_) => tracing::warn!("leaving the routing directory timed out; the lease will expire"),
-        }
-    }
-
     fn enqueue(&self, event: Outgoing) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(event) {
             // Best effort: the recipients on other nodes will sync.

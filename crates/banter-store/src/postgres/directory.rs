@@ -85,13 +85,6 @@ impl NodeDirectory for PgDirectory {
         Ok(rows.into_iter().map(|(user_id, node)| (user_id, node as NodeId)).collect())
     }
 
-    async fn remove_node(&self, node: NodeId) -> StoreResult<()> {
-        // The node row first: its entries stop counting at once.
-        sqlx::query("DELETE FROM cluster_nodes WHERE node_id = $1").bind(db_id(node)).execute(&self.pool).await.db()?;
-        sqlx::query("DELETE FROM user_nodes WHERE node_id = $1").bind(db_id(node)).execute(&self.pool).await.db()?;
-        Ok(())
-    }
-
     async fn sweep_expired(&self) -> StoreResult<Vec<UserId>> {
         // DELETE … RETURNING: of several nodes sweeping at once, each row
         // (and so each user) is reported to one of them only.
