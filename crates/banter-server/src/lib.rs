@@ -174,6 +174,7 @@ impl Server {
             signup_limits: rate_limits::SignupLimits::new(&config, shared_limits.clone()),
             account_frame_limits: rate_limits::AccountFrameLimits::new(&config, shared_limits),
             account_http_limits: rate_limits::AccountHttpRequestLimits::new(&config),
+            sync_admission: messaging::SyncAdmission::new(config.max_concurrent_syncs, config.sync_queue_timeout),
             router,
             live_order: live_order::LiveOrder::new(),
             registry,

@@ -46,6 +46,8 @@ pub const RATE_LIMIT_FALLBACKS: &str = "banter_rate_limit_fallbacks_total";
 pub const PUSH: &str = "banter_push_notifications_total";
 /// Cross-node events dropped because the NATS outbox was full.
 pub const ROUTER_DROPPED: &str = "banter_router_dropped_total";
+/// Syncs answered `storage_unavailable` after waiting `sync_queue_timeout` for a turn.
+pub const SYNCS_TURNED_AWAY: &str = "banter_syncs_turned_away_total";
 /// Cross-node events sent to every node because the directory could not answer.
 pub const ROUTER_BROADCASTS: &str = "banter_router_broadcasts_total";
 /// Users looked up in the routing directory (cache misses).
@@ -90,6 +92,7 @@ fn describe() {
     metrics::describe_counter!(RATE_LIMIT_FALLBACKS, "Rate-limit checks counted on this node alone: the cluster-wide buckets did not answer");
     metrics::describe_counter!(PUSH, "Push notifications by outcome");
     metrics::describe_counter!(ROUTER_DROPPED, "Cross-node events dropped (NATS outbox full)");
+    metrics::describe_counter!(SYNCS_TURNED_AWAY, "Syncs refused after waiting sync_queue_timeout for a turn (max_concurrent_syncs)");
     metrics::describe_counter!(ROUTER_BROADCASTS, "Cross-node events sent to every node (the directory could not answer)");
     metrics::describe_counter!(DIRECTORY_LOOKUPS, "Users looked up in the routing directory (cache misses)");
     metrics::describe_counter!(NATS_RECEIVED_MESSAGES, "NATS messages received, by stream (router, presence)");

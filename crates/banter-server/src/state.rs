@@ -33,6 +33,8 @@ pub struct AppState {
     pub signup_limits: SignupLimits,
     pub account_frame_limits: AccountFrameLimits,
     pub account_http_limits: AccountHttpRequestLimits,
+    /// Turns for syncs against storage (`max_concurrent_syncs`).
+    pub sync_admission: crate::messaging::SyncAdmission,
     /// Cancelled when the server starts shutting down: the drain begins
     /// (health 503, no new WebSockets, connections answer what they hold
     /// and close with 1001).

@@ -40,15 +40,7 @@ async fn password_guessing_from_one_address_is_rate_limited_per_username_and_add
 /// A raw login, as the client at `address` behind the trusted proxy
 /// (127.0.0.1) would send it: status, body and `Retry-After`.
 async fn login_from(server: &TestServer, address: &str, username: &str, password: &str) -> (u16, serde_json::Value, Option<u64>) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", server.url()))
-        .header("X-Forwarded-For", address)
-        .json(&serde_json::json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login request");
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    (response.status().as_u16(), response.json().await.expect("JSON body"), retry_after)
+    banter_test_support::http::login_from(&server.url(), address, username, password).await
 }
 
 #[tokio::test]

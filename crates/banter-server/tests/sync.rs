@@ -171,3 +171,33 @@ async fn a_sync_limit_out_of_range_is_refused_as_over_http() {
         assert_eq!(page.messages.len(), 1, "limit {limit} is accepted");
     }
 }
+
+/// A reconnect storm's syncs on a node that runs one at a time
+/// (`max_concurrent_syncs = 1`): they wait their turn, and every device
+/// gets everything — none is refused while the wait is within
+/// `sync_queue_timeout`.
+#[tokio::test]
+async fn syncs_beyond_the_concurrency_limit_wait_their_turn_and_all_complete() {
+    let server = TestServer::start_with(|c| c.max_concurrent_syncs = 1).await;
+    let alice = server.user("alice").await;
+    let mut others = Vec::new();
+    for i in 0..12 {
+        others.push(server.user(&format!("member{i}")).await);
+    }
+    let ids: Vec<i64> = others.iter().map(|u| u.user.id).collect();
+    let group = alice.api().create_group("storm", &ids).await.unwrap().conversation;
+    let mut conn = alice.connect().await.unwrap();
+    for i in 1..=150 {
+        conn.send_message(group.id, &format!("m{i}")).await.unwrap();
+    }
+    let mut devices = Vec::new();
+    for member in &others {
+        devices.push(member.connect().await.unwrap());
+    }
+    let syncs = devices.into_iter().map(|mut device| tokio::spawn(async move { device.sync_all(&[]).await }));
+    for sync in futures_util::future::join_all(syncs).await {
+        let all = sync.unwrap().expect("every sync completes");
+        let seqs: Vec<i64> = all.iter().filter(|m| m.conversation_id == group.id).map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=150).collect::<Vec<_>>());
+    }
+}

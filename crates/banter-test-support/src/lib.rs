@@ -23,6 +23,8 @@ use std::{
 
 #[cfg(feature = "sdk")]
 pub mod frames;
+#[cfg(feature = "sdk")]
+pub mod http;
 pub mod postgres;
 #[cfg(feature = "server")]
 pub mod server;

@@ -216,17 +216,7 @@ async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline_after_the_grace(
     // Node 1 dies with the laptop on it: alice goes offline after the grace,
     // and bob is told.
     cluster.kill(1);
-    let deadline = tokio::time::Instant::now() + grace * 5;
-    let mut told_offline = false;
-    while tokio::time::Instant::now() < deadline && !told_offline {
-        b.ping().await.unwrap();
-        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
-            if let ServerFrame::Presence { user_id, online: false, .. } = frame {
-                told_offline |= user_id == alice.user.id;
-            }
-        }
-    }
-    assert!(told_offline, "bob got a presence frame: alice offline");
+    assert!(cluster_support::told_offline_within(&mut b, alice.user.id, grace * 5).await, "bob got a presence frame: alice offline");
     assert!(!online(&bob.api().presence(&[alice.user.id]).await.unwrap()));
 }
 
@@ -495,16 +485,8 @@ async fn cluster_warm_up_messages(session: &banter_sdk::Session, conversation: i
 /// A raw login through `node`, as the client at `address` behind the
 /// trusted proxy (127.0.0.1) would send it: status, error code, `Retry-After`.
 async fn login_from(cluster: &Cluster, node: usize, address: &str, username: &str, password: &str) -> (u16, Option<String>, Option<u64>) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", cluster.url(node)))
-        .header("X-Forwarded-For", address)
-        .json(&serde_json::json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login request");
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let status = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.expect("JSON body");
+    let (status, body, retry_after) =
+        banter_test_support::http::login_from(&cluster.url(node), address, username, password).await;
     (status, body["code"].as_str().map(str::to_owned), retry_after)
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use banter_protocol::ServerFrame;
 use banter_sdk::Connection;
-use cluster_support::{next_message, warm_up, Cluster, NODE_LEASE_SECS};
+use cluster_support::{next_message, told_offline_within, told_online, warm_up, Cluster, NODE_LEASE_SECS};
 
 const ROUTER_RECEIVED: &str = "banter_nats_received_messages_total{stream=\"router\"}";
 
@@ -192,22 +192,10 @@ async fn presence_reaches_only_the_nodes_holding_contacts_and_nothing_is_broadca
     // Alice comes online on node 0 and leaves: bob (node 1), her contact,
     // is told both; node 2, whose carol cannot see alice, hears nothing.
     let a = alice.connect().await.unwrap();
-    // (After `hello`'s snapshot, which says offline.)
-    cluster_support::next_matching(&mut b, |f| match f {
-        ServerFrame::Presence { user_id, online: true, .. } if user_id == alice.user.id => Some(()),
-        _ => None,
-    })
-    .await;
+    told_online(&mut b, alice.user.id).await;
     a.close().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5 * cluster_support::PRESENCE_GRACE_SECS);
-    let mut told_offline = false;
-    while !told_offline && tokio::time::Instant::now() < deadline {
-        b.ping().await.unwrap();
-        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
-            told_offline |= matches!(frame, ServerFrame::Presence { user_id, online: false, .. } if user_id == alice.user.id);
-        }
-    }
-    assert!(told_offline, "bob is told alice went offline, one grace after she left");
+    let limit = Duration::from_secs(5 * cluster_support::PRESENCE_GRACE_SECS);
+    assert!(told_offline_within(&mut b, alice.user.id, limit).await, "bob is told alice went offline, one grace after she left");
     assert_eq!(cluster.metric(2, ROUTER_RECEIVED).await, carols_node_before, "node 2 holds no contact of alice's");
     for node in 0..3 {
         assert_eq!(
@@ -226,22 +214,11 @@ async fn a_stopped_nodes_users_who_do_not_come_back_go_offline() {
     alice.api().direct_conversation_with(bob.user.id).await.unwrap();
     let mut b = bob.connect().await.unwrap();
     let _a = alice.connect().await.unwrap();
-    cluster_support::next_matching(&mut b, |f| match f {
-        ServerFrame::Presence { user_id, online: true, .. } if user_id == alice.user.id => Some(()),
-        _ => None,
-    })
-    .await;
+    told_online(&mut b, alice.user.id).await;
 
     // A deploy stops node 0 (SIGTERM) and alice's device does not come
     // back: node 0 is gone, so another node must tell bob.
     assert!(cluster.terminate(0).await.unwrap().success());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3 * NODE_LEASE_SECS + 5);
-    let mut told_offline = false;
-    while !told_offline && tokio::time::Instant::now() < deadline {
-        b.ping().await.unwrap();
-        while let Ok(frame) = b.next_frame_timeout(Duration::from_millis(200)).await {
-            told_offline |= matches!(frame, ServerFrame::Presence { user_id, online: false, .. } if user_id == alice.user.id);
-        }
-    }
-    assert!(told_offline, "bob is told alice is offline once node 0's lease has run out");
+    let limit = Duration::from_secs(3 * NODE_LEASE_SECS + 5);
+    assert!(told_offline_within(&mut b, alice.user.id, limit).await, "bob is told alice is offline once node 0's lease has run out");
 }

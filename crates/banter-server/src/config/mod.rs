@@ -140,6 +140,16 @@ pub struct ServerConfig {
     /// Concurrent password hashes (argon2id is deliberately expensive).
     /// Unset: one per CPU.
     pub max_concurrent_password_hashes: Option<usize>,
+    /// `sync` requests this node runs against storage at once; more wait
+    /// their turn (at most `sync_queue_timeout`). After a node dies its
+    /// clients reconnect to the others together and each syncs: this keeps
+    /// that storm from taking every database connection from sends.
+    pub max_concurrent_syncs: u32,
+    /// How long a `sync` waits for its turn before it is answered
+    /// `storage_unavailable` (with `retry_after_ms`).
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub sync_queue_timeout: Duration,
     /// Cluster mode storage: PostgreSQL URLs, one per shard, in a fixed
     /// order (shard 0 also holds accounts). Empty: embedded SQLite in
     /// `data_dir`.
@@ -297,6 +307,8 @@ impl Default for ServerConfig {
             session_idle_timeout: Duration::from_secs(30 * DAY_SECS),
             session_check_interval: Duration::from_secs(60),
             max_concurrent_password_hashes: None,
+            max_concurrent_syncs: 8,
+            sync_queue_timeout: Duration::from_secs(10),
             database_urls: Vec::new(),
             database_pool_size: 16,
             nats_url: None,

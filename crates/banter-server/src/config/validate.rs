@@ -38,6 +38,7 @@ impl ServerConfig {
             ("http_header_timeout", self.http_header_timeout),
             ("http_request_timeout", self.http_request_timeout),
             ("presence_grace", self.presence_grace),
+            ("sync_queue_timeout", self.sync_queue_timeout),
         ];
         for (name, value) in positive_durations {
             check(!value.is_zero(), &format!("{name} must be more than 0s"));
@@ -58,6 +59,7 @@ impl ServerConfig {
             ("account_frames_per_second", u64::from(self.account_frames_per_second)),
             ("account_frames_burst", u64::from(self.account_frames_burst)),
             ("database_pool_size", u64::from(self.database_pool_size)),
+            ("max_concurrent_syncs", u64::from(self.max_concurrent_syncs)),
             ("push_max_attempts", u64::from(self.push_max_attempts)),
         ];
         for (name, value) in positive_counts {

@@ -320,7 +320,10 @@ impl Replier {
     }
 
     pub(super) async fn reply_error(&self, error: ApiError, client_msg_id: Option<String>) {
-        self.reply(&ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms: None }).await;
+        // A wait the error names (a rate limit, a sync turned away) goes
+        // to the client as `retry_after_ms`, as `Retry-After` over HTTP.
+        let retry_after_ms = error.retry_after.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.reply(&ServerFrame::Error { code: error.code, message: error.message, client_msg_id, retry_after_ms }).await;
     }
 }
 

@@ -40,6 +40,6 @@ pub use self::{
     page_size::page_size,
     receipts::{mark_delivered, mark_read},
     send::{send_message, SendAck},
-    sync::sync_page,
+    sync::{sync_page, SyncAdmission},
     typing::typing,
 };

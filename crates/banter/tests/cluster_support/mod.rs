@@ -212,6 +212,31 @@ pub async fn next_message(conn: &mut Connection) -> Message {
     .await
 }
 
+/// Waits for a `presence` frame saying `user_id` is online (skipping
+/// `hello`'s snapshot, which may still say offline).
+pub async fn told_online(conn: &mut Connection, user_id: banter_protocol::UserId) {
+    next_matching(conn, |frame| match frame {
+        ServerFrame::Presence { user_id: id, online: true, .. } if id == user_id => Some(()),
+        _ => None,
+    })
+    .await
+}
+
+/// Pings `conn` (so it stays online itself) and reads until a `presence`
+/// frame says `user_id` is offline; whether that came within `limit`.
+pub async fn told_offline_within(conn: &mut Connection, user_id: banter_protocol::UserId, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        conn.ping().await.expect("ping");
+        while let Ok(frame) = conn.next_frame_timeout(Duration::from_millis(200)).await {
+            if matches!(frame, ServerFrame::Presence { user_id: id, online: false, .. } if id == user_id) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Reads until the server closes the connection; its close code.
 pub async fn closed_code(conn: &mut Connection) -> Option<u16> {
     let e = banter_test_support::frames::closed(conn).await;
