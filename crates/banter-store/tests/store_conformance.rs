@@ -2160,8 +2160,18 @@ mod postgres_nodes {
     /// when it must re-assert its users.
     #[tokio::test]
     async fn the_routing_directory_counts_entries_while_their_nodes_lease_runs() {
+        routing_directory_on(1).await;
+    }
+
+    /// The same with the entries spread over three shards by user id.
+    #[tokio::test]
+    async fn the_routing_directory_partitioned_over_shards_behaves_the_same() {
+        routing_directory_on(3).await;
+    }
+
+    async fn routing_directory_on(shards: usize) {
         use std::time::Duration;
-        let db = PgBackend::new(1).await;
+        let db = PgBackend::new(shards).await;
         let (node_a, node_b) = (db.open().await, db.open().await);
         let (dir_a, dir_b) = (node_a.node_directory().expect("a directory"), node_b.node_directory().expect("a directory"));
         let (a, b): (u64, u64) = (u64::MAX - 1, 7);

@@ -1,7 +1,8 @@
 -- The routing directory of cluster mode (issue 18): which nodes hold
 -- connections of which users, so a node publishes one NATS message per node
--- that holds recipients, and nothing for users nobody holds. Used on the
--- accounts shard (shard 0) only, like the accounts.
+-- that holds recipients, and nothing for users nobody holds. Partitioned
+-- by user id: a user's entries are on shard user_id mod n, and every shard
+-- keeps its own copy of the node leases (postgres/directory.rs).
 --
 -- Soft state: every node re-asserts its entries when it finds its own row
 -- missing, so the tables are UNLOGGED (no WAL for the connect/disconnect

@@ -19,7 +19,7 @@
 //!   domain trait ([`AccountStore`](crate::AccountStore) in `accounts`, and
 //!   so on) with its SQL, choosing the shard each query runs on;
 //! * [`directory`]: the routing directory of cluster mode (which nodes
-//!   hold which users), on the accounts shard;
+//!   hold which users), partitioned by user id over the shards;
 //! * [`rate_limits`]: the cluster-wide token buckets
 //!   ([`RateLimitStore`](crate::RateLimitStore)), which only this backend has;
 //! * [`rows`]: sqlx error classification and row decoding they share.
@@ -101,7 +101,8 @@ impl StoreLifecycle for PgStore {
     }
 
     fn node_directory(&self) -> Option<std::sync::Arc<dyn crate::NodeDirectory>> {
-        Some(std::sync::Arc::new(PgDirectory::new(self.shards.accounts().clone())))
+        let pools = (0..self.shards.count()).map(|i| self.shards.get(i).clone()).collect();
+        Some(std::sync::Arc::new(PgDirectory::new(pools)))
     }
 
     fn rate_limits(&self) -> Option<std::sync::Arc<dyn crate::RateLimitStore>> {
