@@ -2169,6 +2169,27 @@ mod postgres_nodes {
         routing_directory_on(3).await;
     }
 
+    /// A shard that is down does not keep a node's lease from being
+    /// renewed on the others: its users there stay reachable.
+    #[tokio::test]
+    async fn a_shard_that_is_down_does_not_stop_the_lease_on_the_others() {
+        use std::time::Duration;
+        let db = PgBackend::new(3).await;
+        let store = db.open().await;
+        let directory = store.node_directory().expect("a directory");
+        let node: u64 = 11;
+        assert!(directory.renew_node(node, Duration::from_secs(1)).await.unwrap());
+        // Users 3, 4 and 5 have their entries on shards 0, 1 and 2.
+        directory.update_users(node, &[3, 4, 5], &[]).await.unwrap();
+        let shard2 = sqlx::PgPool::connect(&db.url(2)).await.unwrap();
+        sqlx::query("ALTER TABLE cluster_nodes RENAME TO cluster_nodes_away").execute(&shard2).await.unwrap();
+        assert!(directory.renew_node(node, Duration::from_secs(60)).await.is_err(), "the failure is reported");
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        assert_eq!(directory.nodes_of(&[3, 4]).await.unwrap(), vec![(3, node), (4, node)], "renewed on shards 0 and 1");
+        sqlx::query("ALTER TABLE cluster_nodes_away RENAME TO cluster_nodes").execute(&shard2).await.unwrap();
+        assert_eq!(directory.sweep_expired().await.unwrap(), vec![5], "only shard 2's lease ran out");
+    }
+
     async fn routing_directory_on(shards: usize) {
         use std::time::Duration;
         let db = PgBackend::new(shards).await;

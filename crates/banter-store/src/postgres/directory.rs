@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use banter_protocol::UserId;
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
 use sqlx::PgPool;
 
 use super::rows::DbResult;
@@ -51,9 +51,13 @@ fn db_id(node: NodeId) -> i64 {
 #[async_trait]
 impl NodeDirectory for PgDirectory {
     async fn renew_node(&self, node: NodeId, lease: Duration) -> StoreResult<bool> {
-        // `xmax = 0` only for a freshly inserted row: the node was unknown
-        // on that shard (its entries there were swept or lost).
-        let inserted = try_join_all(self.pools.iter().map(|pool| async move {
+        // Every shard is renewed on its own: one that is down must not keep
+        // the lease from being renewed on the others (its entries there
+        // would expire, and this node's users become unreachable while only
+        // that shard is out). `xmax = 0` only for a freshly inserted row:
+        // the node was unknown on that shard (its entries there swept or
+        // lost), so it must re-assert its users.
+        let renewed = join_all(self.pools.iter().map(|pool| async move {
             sqlx::query_scalar::<_, bool>(
                 "INSERT INTO cluster_nodes (node_id, lease_until) VALUES ($1, now() + make_interval(secs => $2))
                  ON CONFLICT (node_id) DO UPDATE SET lease_until = EXCLUDED.lease_until
@@ -65,8 +69,11 @@ impl NodeDirectory for PgDirectory {
             .await
             .db()
         }))
-        .await?;
-        Ok(inserted.into_iter().any(|new| new))
+        .await;
+        if renewed.iter().any(|r| matches!(r, Ok(true))) {
+            return Ok(true);
+        }
+        renewed.into_iter().collect::<StoreResult<Vec<bool>>>().map(|_| false)
     }
 
     async fn update_users(&self, node: NodeId, joined: &[UserId], left: &[UserId]) -> StoreResult<()> {
@@ -130,24 +137,34 @@ impl NodeDirectory for PgDirectory {
 
     async fn sweep_expired(&self) -> StoreResult<Vec<UserId>> {
         // DELETE … RETURNING: of several nodes sweeping at once, each row
-        // (and so each user) is reported to one of them only.
-        let per_shard = try_join_all(self.pools.iter().map(|pool| async move {
-            let expired: Vec<i64> =
-                sqlx::query_scalar("DELETE FROM cluster_nodes WHERE lease_until < now() RETURNING node_id")
-                    .fetch_all(pool)
-                    .await
-                    .db()?;
-            if expired.is_empty() {
-                return StoreResult::Ok(Vec::new());
-            }
-            sqlx::query_scalar::<_, UserId>("DELETE FROM user_nodes WHERE node_id = ANY($1) RETURNING user_id")
-                .bind(&expired)
-                .fetch_all(pool)
-                .await
-                .db()
+        // (and so each user) is reported to one of them only. Every shard
+        // is swept on its own, and what the reachable ones removed is
+        // reported even if one failed: those users' entries are gone.
+        // One statement per shard, so a node row never goes without its
+        // entries (they would linger unseen and unswept).
+        let per_shard = join_all(self.pools.iter().map(|pool| async move {
+            sqlx::query_scalar::<_, UserId>(
+                "WITH gone AS (DELETE FROM cluster_nodes WHERE lease_until < now() RETURNING node_id)
+                 DELETE FROM user_nodes WHERE node_id IN (SELECT node_id FROM gone) RETURNING user_id",
+            )
+            .fetch_all(pool)
+            .await
+            .db()
         }))
-        .await?;
-        let mut users: Vec<UserId> = per_shard.into_iter().flatten().collect();
+        .await;
+        let mut users = Vec::new();
+        let mut failed = None;
+        for result in per_shard {
+            match result {
+                Ok(swept) => users.extend(swept),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if users.is_empty() {
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
         users.sort_unstable();
         users.dedup();
         Ok(users)
