@@ -110,3 +110,22 @@ test('links: only http(s) URLs, without the trailing punctuation of the sentence
     { joined: true, urls: [] },
   ]);
 });
+
+test('a sync the server turned away (an error with no client_msg_id while syncing) is sent again after the wait', async () => {
+  const r = await page.evaluate(async () => {
+    const { Client } = await import('/app/client.js');
+    const calls = [];
+    const syncing = { syncing: true, sync() { calls.push(Date.now()); } };
+    const idle = { syncing: false, sync() { calls.push('idle'); } };
+    const started = Date.now();
+    Client.prototype.onError.call(syncing, { type: 'error', code: 'storage_unavailable', message: 'busy', retry_after_ms: 150 });
+    Client.prototype.onError.call(idle, { type: 'error', code: 'storage_unavailable', message: 'busy', retry_after_ms: 150 });
+    const released = syncing.syncing === false;
+    await new Promise((done) => setTimeout(done, 400));
+    return { released, calls: calls.length, idleCalled: calls.includes('idle'), waited: calls[0] - started };
+  });
+  assert.equal(r.released, true, 'the client no longer waits for a sync_batch');
+  assert.equal(r.calls, 1, 'one sync is sent again');
+  assert.equal(r.idleCalled, false, 'a client that was not syncing does not start one');
+  assert.ok(r.waited >= 150, `it waited the server's retry_after_ms (${r.waited} ms)`);
+});

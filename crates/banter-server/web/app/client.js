@@ -273,7 +273,19 @@ export class Client {
   }
 
   onError(f) {
-    if (!f.client_msg_id) return; // e.g. a typing frame an older server does not know
+    if (!f.client_msg_id) {
+      // The answer to a frame without an id (typing, read, sync, …). A sync
+      // the server turned away (all its syncs busy: `storage_unavailable`
+      // with `retry_after_ms`) gets no `sync_batch`: send it again after
+      // the wait, or this client would wait for an answer forever.
+      if (this.syncing && (f.code === 'storage_unavailable' || f.code === 'rate_limited')) {
+        this.syncing = false;
+        const wait = Number.isFinite(f.retry_after_ms) ? Math.max(f.retry_after_ms, 50) : RETRY_SEND_MS;
+        clearTimeout(this.syncRetryTimer);
+        this.syncRetryTimer = setTimeout(() => this.sync(), wait);
+      }
+      return;
+    }
     this.inFlight.delete(f.client_msg_id);
     const entry = this.outbox.get(f.client_msg_id);
     if (this.outbox.refuse(f.client_msg_id, f.code, f.message)) {
