@@ -46,8 +46,6 @@ use crate::dirty_set::DirtySet;
 use crate::router::NatsRouter;
 use crate::state::now_ms;
 
-/// How long a directory question may take.
-const ASK_DEADLINE: Duration = Duration::from_secs(2);
 /// A failed question is asked again after this.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -84,17 +82,7 @@ impl ClusterPresence {
     /// Which of `user_ids` another node holds a connection of; `None` if
     /// the directory could not answer in time.
     async fn held_elsewhere(&self, user_ids: &[UserId]) -> Option<HashSet<UserId>> {
-        match tokio::time::timeout(ASK_DEADLINE, self.directory.nodes_of(user_ids)).await {
-            Ok(Ok(pairs)) => Some(pairs.into_iter().filter(|(_, node)| *node != self.node).map(|(user, _)| user).collect()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "presence: the routing directory did not answer; asking again");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("presence: the routing directory timed out; asking again");
-                None
-            }
-        }
+        crate::router::directory::held_elsewhere(&*self.directory, self.node, user_ids).await
     }
 
     /// Reports each change (all offline) whose user no other node holds.

@@ -150,6 +150,25 @@ pub(super) async fn maintain(
     }
 }
 
+/// Which of `user_ids` a node other than `own` holds a connection of,
+/// asked now (no cache); `None` if the directory did not answer within
+/// [`DIRECTORY_DEADLINE`] (logged). For the decisions that must not act on
+/// a second-old answer: whether a user went offline everywhere, whether a
+/// user who just left this node must be pushed.
+pub async fn held_elsewhere(directory: &dyn NodeDirectory, own: NodeId, user_ids: &[UserId]) -> Option<HashSet<UserId>> {
+    match timeout(DIRECTORY_DEADLINE, directory.nodes_of(user_ids)).await {
+        Ok(Ok(pairs)) => Some(pairs.into_iter().filter(|(_, node)| *node != own).map(|(user, _)| user).collect()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the routing directory did not answer");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the routing directory timed out");
+            None
+        }
+    }
+}
+
 /// Marks `joined` for a resync once every publisher's cached answer
 /// includes this node (see the module doc), and reports them as
 /// reachable (presence sends them their contacts' state again: presence

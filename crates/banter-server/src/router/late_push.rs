@@ -20,7 +20,6 @@
 //! tagged per conversation).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use banter_protocol::UserId;
 use banter_store::{NodeDirectory, NodeId};
@@ -29,10 +28,12 @@ use tokio::sync::mpsc;
 
 use crate::push::{PushDispatcher, PushJob};
 
-/// Jobs waiting for a directory answer.
+/// Jobs waiting for a directory answer. A job holds a preview of at most
+/// 200 characters and at most [`MAX_RECIPIENTS_PER_MESSAGE`] recipients:
+/// the queue holds at most ~5 MiB.
+///
+/// [`MAX_RECIPIENTS_PER_MESSAGE`]: super::nats::MAX_RECIPIENTS_PER_MESSAGE
 const QUEUE_JOBS: usize = 1024;
-/// How long the directory may take before the job is pushed anyway.
-const ASK_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The job as a header value (ASCII: base64 of its JSON, recipients left
 /// out — the header of candidates names them per node).
@@ -73,12 +74,9 @@ impl LatePush {
 
 async fn run(directory: Arc<dyn NodeDirectory>, node: NodeId, push: PushDispatcher, mut jobs: mpsc::Receiver<PushJob>) {
     while let Some(mut job) = jobs.recv().await {
-        match tokio::time::timeout(ASK_DEADLINE, directory.nodes_of(&job.recipients)).await {
-            Ok(Ok(pairs)) => {
-                let held: Vec<UserId> = pairs.into_iter().filter(|(_, n)| *n != node).map(|(user, _)| user).collect();
-                job.recipients.retain(|user| !held.contains(user));
-            }
-            _ => tracing::debug!("late push: the directory did not answer; pushing"),
+        // Unanswered: pushed (see the module doc).
+        if let Some(held) = super::directory::held_elsewhere(&*directory, node, &job.recipients).await {
+            job.recipients.retain(|user| !held.contains(user));
         }
         if !job.recipients.is_empty() {
             push.enqueue(job);

@@ -10,7 +10,7 @@
 //!   directly and sends the event over NATS once to each other node that
 //!   holds recipients, found in the routing directory ([`directory`]).
 
-mod directory;
+pub(crate) mod directory;
 mod late_push;
 mod local;
 mod nats;

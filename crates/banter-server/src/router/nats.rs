@@ -21,7 +21,8 @@
 //! device's sockets on every node (and the periodic session check closes
 //! them even if the event is lost).
 //!
-//! Best effort, like all routing: publishes are queued in a bounded outbox
+//! Best effort, like all routing: publishes are queued in an outbox bounded
+//! in events and bytes
 //! (full → dropped and logged), NATS outages are ridden out by the client's
 //! reconnect loop (it re-subscribes by itself), and whatever was missed in
 //! between is recovered by sync.
@@ -79,13 +80,19 @@ const KIND_REVOKE: &str = "revoke";
 
 /// Events queued for publishing before new ones are dropped.
 const OUTBOX_CAPACITY: usize = 16 * 1024;
+/// Bytes the queued events may hold (frames, recipient lists, push jobs),
+/// so the outbox is bounded in bytes too: a burst of large messages is
+/// dropped (and synced) rather than held.
+const OUTBOX_BYTES: usize = 64 * 1024 * 1024;
 /// Events the publishing task takes at once: their directory misses are
 /// looked up in one query.
 const PUBLISH_BATCH: usize = 256;
 /// Messages the NATS client buffers for this node's subscriptions before it
 /// drops them as a slow consumer; delivery into the registry never waits,
-/// so this is only ever reached in bursts.
-const SUBSCRIPTION_CAPACITY: usize = 8 * 1024;
+/// so this is only ever reached in bursts. The client bounds it in messages
+/// only: in bytes at most this × the server's `max_payload` (1 MiB by
+/// default), ~1 KiB × this for ordinary chat traffic.
+const SUBSCRIPTION_CAPACITY: usize = 4 * 1024;
 /// Recipients named in one NATS message (a longer list is split): bounds
 /// the header a receiving node parses to ~12 KiB.
 pub const MAX_RECIPIENTS_PER_MESSAGE: usize = 512;
@@ -121,12 +128,17 @@ pub struct NatsRouter {
     node_id: NodeId,
     subjects: Subjects,
     registry: Arc<ConnectionRegistry>,
-    outbox: mpsc::Sender<Outgoing>,
+    outbox: mpsc::Sender<Queued>,
+    /// Permits for [`OUTBOX_BYTES`]; each queued event holds its size's.
+    outbox_bytes: Arc<tokio::sync::Semaphore>,
     client: async_nats::Client,
     directory: Arc<dyn NodeDirectory>,
     departures: Arc<DirtySet<UserId>>,
     reachable: Arc<DirtySet<UserId>>,
 }
+
+/// An event in the outbox, with the byte permits it holds until published.
+type Queued = (Outgoing, tokio::sync::OwnedSemaphorePermit);
 
 /// An event on its way to NATS.
 enum Outgoing {
@@ -137,6 +149,15 @@ enum Outgoing {
 }
 
 impl Outgoing {
+    /// What it holds, for the outbox's byte bound.
+    fn size(&self) -> usize {
+        let push = |job: &Option<PushJob>| job.as_ref().map_or(0, |j| j.preview.len() + j.recipients.len() * 8);
+        match self {
+            Outgoing::Frame { user_ids, frame, push: job, .. } => frame.len() + user_ids.len() * 8 + push(job),
+            Outgoing::Revoke { .. } => 16,
+        }
+    }
+
     fn user_ids(&self) -> &[UserId] {
         match self {
             Outgoing::Frame { user_ids, .. } => user_ids,
@@ -205,7 +226,8 @@ impl NatsRouter {
         tokio::spawn(resync_loop(registry.clone(), resyncs));
         registry.watch_users(Arc::new(DirectoryWatcher { changed }));
         tracing::info!(node = %format!("{node_id:016x}"), url = %crate::config::redacted_url(url), "routing over NATS");
-        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, client, directory, departures, reachable }))
+        let outbox_bytes = Arc::new(tokio::sync::Semaphore::new(OUTBOX_BYTES));
+        Ok(Arc::new(NatsRouter { node_id, subjects, registry, outbox, outbox_bytes, client, directory, departures, reachable }))
     }
 
     /// This node's id in envelopes and in the directory (random per process).
@@ -243,7 +265,13 @@ impl NatsRouter {
     }
 
     fn enqueue(&self, event: Outgoing) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(event) {
+        let size = u32::try_from(event.size()).unwrap_or(u32::MAX);
+        let queued = self.outbox_bytes.clone().try_acquire_many_owned(size).ok().map(|permit| (event, permit));
+        let full = match queued {
+            Some(queued) => matches!(self.outbox.try_send(queued), Err(mpsc::error::TrySendError::Full(_))),
+            None => true,
+        };
+        if full {
             // Best effort: the recipients on other nodes will sync.
             tracing::warn!("NATS outbox full; dropping a cross-node event");
             metrics::counter!(crate::metrics::ROUTER_DROPPED).increment(1);
@@ -294,7 +322,7 @@ async fn publish_loop(
     node_id: NodeId,
     directory: Arc<dyn NodeDirectory>,
     push: PushDispatcher,
-    mut outbox: mpsc::Receiver<Outgoing>,
+    mut outbox: mpsc::Receiver<Queued>,
 ) {
     let mut cache = NodeCache::default();
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
@@ -303,9 +331,10 @@ async fn publish_loop(
         if outbox.recv_many(&mut batch, PUBLISH_BATCH).await == 0 {
             return;
         }
-        cache.refresh(&*directory, batch.iter().flat_map(|event| event.user_ids().iter().copied())).await;
+        cache.refresh(&*directory, batch.iter().flat_map(|(event, _)| event.user_ids().iter().copied())).await;
         let now = Instant::now();
-        for mut event in batch.drain(..) {
+        // Each event's byte permits go back once it is published.
+        for (mut event, _permit) in batch.drain(..) {
             let mut headers = HeaderMap::new();
             headers.insert(HEADER_ORIGIN, origin.as_str());
             // Push candidates no node holds are pushed now; those another
