@@ -57,8 +57,28 @@ pub struct Outcome {
     pub delivery_cross_node: Latency,
     /// Server (and database) CPU from the first send to the end of the drain.
     pub server_cpu: Option<CpuUse>,
+    /// The servers' idle CPU measured before the traffic (`--idle-baseline`).
+    pub server_idle: Option<IdleCpu>,
     /// NATS traffic each node received over the same span (clusters).
     pub nats: Option<NatsUse>,
+}
+
+/// The servers' CPU with every device connected and nothing sent, and how
+/// long the traffic's own CPU span lasted (to scale it to).
+#[derive(Debug, Clone)]
+pub struct IdleCpu {
+    pub cpu: CpuUse,
+    /// Length of the idle measurement.
+    pub seconds: f64,
+    /// Length of the span `server_cpu` covers (first send to drained).
+    pub traffic_seconds: f64,
+}
+
+impl IdleCpu {
+    /// Summed over the nodes, per second.
+    fn per_second(&self) -> Option<f64> {
+        Some(self.cpu.nodes_total()? / self.seconds.max(1e-9))
+    }
 }
 
 /// What one device task logged.
@@ -133,6 +153,7 @@ pub(super) fn account(
         delivery_same_node: Latency::new(),
         delivery_cross_node: Latency::new(),
         server_cpu: None,
+        server_idle: None,
         nats: None,
     };
     // Per acknowledged message: (sent µs, receivers so far, latest receipt µs).
@@ -268,6 +289,21 @@ fn report_traffic_cpu(report: &mut Report, out: &Outcome, used: &CpuUse) {
         report.result("server_cpu_us_per_msg", "server CPU per message (all nodes)", per_message_us(total), "µs");
         let deliveries = out.delivered_live.max(1) as f64;
         report.result("server_cpu_us_per_delivery", "server CPU per live delivery (all nodes)", round2(total * 1e6 / deliveries), "µs");
+        if let Some(idle_per_second) = out.server_idle.as_ref().and_then(IdleCpu::per_second) {
+            // What the nodes spend anyway (timers, heartbeats, the
+            // directory's lease) is a cost per node, not per delivery; what
+            // is left over it is what the traffic itself cost.
+            let nodes = used.nodes.len().max(1) as f64;
+            let above = (total - idle_per_second * out.server_idle.as_ref().map_or(0.0, |i| i.traffic_seconds)).max(0.0);
+            report
+                .result("server_idle_cpu_pct_per_node", "server idle CPU per node (before sending)", round2(idle_per_second * 100.0 / nodes), "%")
+                .result(
+                    "server_cpu_us_per_delivery_above_idle",
+                    "server CPU per live delivery above idle (all nodes)",
+                    round2(above * 1e6 / deliveries),
+                    "µs",
+                );
+        }
     }
     if let Some(database) = used.database {
         report.result("traffic_database_cpu_s", "PostgreSQL backends CPU while sending", round2(database), "s").result(

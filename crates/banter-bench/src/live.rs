@@ -34,6 +34,11 @@ pub struct LoadArgs {
     /// deliveries; sends still unanswered then are a problem of the run.
     #[arg(long, default_value_t = 15.0)]
     drain: f64,
+    /// Seconds to measure the servers' idle CPU with every device
+    /// connected, before sending: the report then also gives the CPU per
+    /// delivery above that idle cost (0: not measured).
+    #[arg(long, default_value_t = 0.0)]
+    idle_baseline: f64,
 }
 
 /// The conversations of a run.
@@ -109,6 +114,7 @@ pub async fn run(common: &CommonArgs, rooms: Rooms, rate: f64, load: &LoadArgs) 
         text_size: load.size,
         drain_timeout: Duration::from_secs_f64(load.drain),
         connect_concurrency: load.connect_concurrency,
+        idle_baseline: Duration::from_secs_f64(load.idle_baseline.max(0.0)),
     };
     let sources = SourceAddresses::for_server(cluster.first_url(), common.source_addresses).transport(common.transport);
     let out = traffic::run(&cluster, &sources, plan, common.quiet).await?;

@@ -31,10 +31,10 @@ use banter_protocol::{ClientFrame, ConversationId, DeviceId, ServerFrame};
 use banter_sdk::{Connection, SyncState};
 use tokio::sync::watch;
 
-use super::accounting::{account, key, DeviceLog, Window};
+use super::accounting::{account, key, DeviceLog, IdleCpu, Window};
 pub use super::accounting::{report_common, Outcome};
 use super::clock::{self, now_us};
-use super::cluster::Cluster;
+use super::cluster::{Cluster, CpuUse};
 use super::net::{connect_all, SourceAddresses};
 use super::pace::{sleep_until_us, Schedule};
 use super::progress;
@@ -61,6 +61,10 @@ pub struct Plan {
     /// How long to wait for the last deliveries after sending stops.
     pub drain_timeout: Duration,
     pub connect_concurrency: usize,
+    /// Before the traffic, with every device connected and nothing sent:
+    /// how long to measure the servers' idle CPU, to report the CPU per
+    /// delivery above it (zero: not measured).
+    pub idle_baseline: Duration,
 }
 
 /// Counters shared by the tasks, for progress and for knowing when the
@@ -88,7 +92,9 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
     };
     let node_of_device: Arc<HashMap<DeviceId, usize>> =
         Arc::new(plan.devices.iter().enumerate().map(|(i, d)| (d.user.device_id, cluster.node_of_client(i))).collect());
+    let idle = idle_baseline(cluster, plan.idle_baseline).await;
     let server_cpu_at_start = cluster.cpu_snapshot().await;
+    let traffic_started = std::time::Instant::now();
     let nats_at_start = cluster.nats_snapshot().await;
 
     let senders = plan.devices.iter().filter(|d| d.sends_to.is_some()).count();
@@ -153,6 +159,7 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let server_cpu = cluster.cpu_snapshot().await.since(&server_cpu_at_start);
+    let traffic_seconds = traffic_started.elapsed().as_secs_f64();
     let nats = cluster.nats_snapshot().await.since(&nats_at_start);
     let _ = stop_tx.send(true);
     let mut logs = Vec::with_capacity(tasks.len());
@@ -163,11 +170,26 @@ pub async fn run(cluster: &Cluster, sources: &SourceAddresses, plan: Plan, quiet
     out.transport = transport;
     out.nodes = cluster.len();
     out.server_cpu = Some(server_cpu);
+    out.server_idle = idle.map(|(cpu, seconds)| IdleCpu { cpu, seconds, traffic_seconds });
     out.nats = nats;
     if let (Some(start), Some(end)) = (cpu_at_start, super::target::cpu_seconds(std::process::id())) {
         out.client_cpu_seconds = Some(end - start);
     }
     Ok(out)
+}
+
+/// The servers' CPU over `length` with every device connected and idle,
+/// after a 2 s pause for the connect storm's tail (directory writes,
+/// presence) to finish; `None` when not asked for.
+async fn idle_baseline(cluster: &Cluster, length: Duration) -> Option<(CpuUse, f64)> {
+    if length.is_zero() {
+        return None;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cluster.cpu_snapshot().await;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(length).await;
+    Some((cluster.cpu_snapshot().await.since(&before), started.elapsed().as_secs_f64()))
 }
 
 /// One device: sends on its schedule, receives, heartbeats.
