@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const BANTER_BIN = process.env.BANTER_BIN || resolve(here, '../../target/debug/banter');
 
-/** @returns {Promise<{url: string, stop: () => Promise<void>, logs: () => string}>} */
+/** @returns {Promise<{url: string, stop: () => Promise<void>, kill: () => Promise<void>, logs: () => string}>} */
 export async function startServer({ args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'banter-web-test-'));
   // Quick heartbeats and a short presence grace, so "went offline" shows in
@@ -59,6 +59,13 @@ export async function startServer({ args = [] } = {}) {
     async stop() {
       await stopProcess(child, 'SIGTERM', 8000);
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    /** SIGKILL: the server is gone at once, without closing anything (call `stop` after, to clean up). */
+    async kill() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -225,6 +225,8 @@ mod tests {
         let ServerFrame::Hello { limits, .. } = decode_server_frame(hello).unwrap() else { panic!("hello expected") };
         assert_eq!((limits.frames_per_second, limits.burst, limits.account_frames_per_second), (7, 8, 0));
         assert_eq!((limits.close_after_refusals, limits.outbound_queue_bytes), (0, None));
+        let ServerFrame::Hello { reconnect_spread_ms, .. } = decode_server_frame(hello).unwrap() else { panic!("hello expected") };
+        assert_eq!(reconnect_spread_ms, 0, "absent: reconnect at once");
         let error = decode_server_frame(r#"{"type":"error","code":"rate_limited","message":"m"}"#).unwrap();
         assert!(matches!(error, ServerFrame::Error { retry_after_ms: None, client_msg_id: None, .. }));
     }

@@ -232,6 +232,14 @@ pub enum ServerFrame {
         /// starts from the truth, then follows `presence` frames.
         #[serde(default)]
         presence: Vec<crate::Presence>,
+        /// If this connection is lost without a close from the server (the
+        /// node died, the network cut), wait a random delay in
+        /// `[0, reconnect_spread_ms)` before the first reconnect, so that a
+        /// node's clients do not all come back and sync in the same
+        /// second. Scaled by the node's connection count; 0 (or absent):
+        /// reconnect at once.
+        #[serde(default)]
+        reconnect_spread_ms: u64,
     },
     /// The message with this `client_msg_id` is durably stored as `seq`.
     Ack {

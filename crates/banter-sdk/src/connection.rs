@@ -196,6 +196,11 @@ pub struct Hello {
     pub limits: ConnectionLimits,
     /// The user's contacts' presence at connect time (up to 200).
     pub presence: Vec<banter_protocol::Presence>,
+    /// After losing this connection without a close from the server, wait
+    /// a random delay below this before reconnecting (the
+    /// [`ReconnectingClient`](crate::ReconnectingClient) does), so that a
+    /// lost node's clients do not all come back at once. 0: at once.
+    pub reconnect_spread_ms: u64,
 }
 
 /// A durable acknowledgement of a sent message.
@@ -379,6 +384,7 @@ impl Connection {
                 presence_grace_ms: 0,
                 limits: ConnectionLimits::default(),
                 presence: Vec::new(),
+                reconnect_spread_ms: 0,
             },
             buffered: VecDeque::new(),
             closed: None,
@@ -401,6 +407,7 @@ impl Connection {
                 presence_grace_ms,
                 limits,
                 presence,
+                reconnect_spread_ms,
             } => {
                 self.hello = Hello {
                     user,
@@ -410,6 +417,7 @@ impl Connection {
                     presence_grace_ms,
                     limits,
                     presence,
+                    reconnect_spread_ms,
                 };
                 Ok(self)
             }

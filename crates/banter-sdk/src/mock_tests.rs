@@ -31,6 +31,7 @@ fn hello() -> ServerFrame {
         heartbeat_interval_ms: 20_000,
         idle_timeout_ms: 60_000,
         presence_grace_ms: 30_000,
+        reconnect_spread_ms: 0,
         limits: ConnectionLimits {
             max_message_chars: 100_000,
             max_frame_bytes: 1 << 20,

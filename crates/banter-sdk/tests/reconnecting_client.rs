@@ -119,6 +119,52 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_it_is_back() 
     client.close().await;
 }
 
+/// Connections cut without a close (a node killed: all its clients lose
+/// theirs at the same moment) are first retried after a random moment
+/// within the spread their `hello` announced — the node's connections at
+/// `reconnect_spread_rate` — not all after the same short backoff.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_cut_together_spread_their_returns_over_what_hello_announced() {
+    // One connection a second: the node's nth connection is told n s.
+    let server = TestServer::start_with(|config| {
+        config.listen = banter_test_support::server::free_local_addr();
+        config.reconnect_spread_rate = 1;
+    })
+    .await;
+    let proxy = Proxy::start(server.config.listen).await;
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let session = server.user(&format!("cut{i}")).await.with_base_url(&proxy.url()).expect("proxy url");
+        let mut client = ReconnectingClient::start(session, SyncState::new(), options());
+        let hello = support::wait_for(&mut client, |e| match e {
+            Event::Connected { hello, .. } => Some(hello),
+            _ => None,
+        })
+        .await;
+        clients.push((client, Duration::from_millis(hello.reconnect_spread_ms)));
+    }
+    let spreads: Vec<Duration> = clients.iter().map(|(_, spread)| *spread).collect();
+    assert_eq!(spreads, (1..=8).map(Duration::from_secs).collect::<Vec<_>>());
+
+    let cut = tokio::time::Instant::now();
+    proxy.cut();
+    let returns = futures_util::future::join_all(clients.iter_mut().map(|(client, _)| async move {
+        support::wait_for(client, |e| matches!(e, Event::Connected { .. }).then_some(())).await;
+        cut.elapsed()
+    }))
+    .await;
+    for (back, spread) in returns.iter().zip(&spreads) {
+        // Within the spread, plus the connect and catch-up.
+        assert!(*back < *spread + Duration::from_secs(2), "back after {back:?}, spread {spread:?}");
+    }
+    // The backoff alone brings every one back within 75 ms; with the
+    // spreads, all eight within a second has a chance of 1 in 8! (40,320).
+    assert!(returns.iter().any(|back| *back >= Duration::from_secs(1)), "all back at once: {returns:?}");
+    for (client, _) in clients {
+        client.close().await;
+    }
+}
+
 /// A server shutting down says when to come back; the client waits that
 /// long (not its short backoff) before reconnecting.
 #[tokio::test(flavor = "multi_thread")]

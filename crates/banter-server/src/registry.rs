@@ -15,7 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, OnceLock,
     },
 };
@@ -126,6 +126,9 @@ impl ConnectionHandle {
 #[derive(Debug, Default)]
 pub struct ConnectionRegistry {
     by_user: Mutex<HashMap<UserId, Vec<ConnectionHandle>>>,
+    /// The connections in `by_user`, kept beside it so that counting them
+    /// (every `hello` does) costs no walk of the map.
+    connections: AtomicUsize,
     next_id: AtomicU64,
     watcher: OnceLock<Arc<dyn UserWatcher>>,
 }
@@ -157,6 +160,7 @@ impl ConnectionRegistry {
         let mut by_user = self.lock();
         let list = by_user.entry(user_id).or_default();
         list.push(handle);
+        self.connections.fetch_add(1, Ordering::Relaxed);
         if list.len() == 1 {
             if let Some(watcher) = self.watcher.get() {
                 watcher.first_connection(user_id);
@@ -167,7 +171,9 @@ impl ConnectionRegistry {
     pub fn unregister(&self, user_id: UserId, connection_id: ConnectionId) {
         let mut by_user = self.lock();
         if let Some(list) = by_user.get_mut(&user_id) {
+            let before = list.len();
             list.retain(|h| h.id != connection_id);
+            self.connections.fetch_sub(before - list.len(), Ordering::Relaxed);
             if list.is_empty() {
                 by_user.remove(&user_id);
                 if let Some(watcher) = self.watcher.get() {
@@ -241,7 +247,7 @@ impl ConnectionRegistry {
 
     /// Number of open connections on this node.
     pub fn connection_count(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.connections.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Vec<ConnectionHandle>>> {
@@ -323,8 +329,15 @@ mod tests {
         let registry = ConnectionRegistry::new();
         let (a, _rx) = handle(&registry, 1, 2);
         registry.register(10, a.clone());
+        let (b, _rx2) = handle(&registry, 2, 2);
+        registry.register(10, b.clone());
+        assert_eq!(registry.connection_count(), 2);
+        registry.unregister(10, a.id);
         assert_eq!(registry.connection_count(), 1);
         registry.unregister(10, a.id);
+        assert_eq!(registry.connection_count(), 1, "a connection unregistered twice is counted off once");
+        registry.unregister(10, b.id);
         assert_eq!(registry.connection_count(), 0);
+        assert!(!registry.has_user(10));
     }
 }

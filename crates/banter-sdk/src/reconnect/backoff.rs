@@ -41,6 +41,15 @@ impl Backoff {
     }
 }
 
+/// A random delay in `[0, spread)`: where, in a window a lost node's
+/// clients share, this one comes back (zero for no window).
+pub(crate) fn random_below(spread: Duration) -> Duration {
+    if spread.is_zero() {
+        return Duration::ZERO;
+    }
+    spread.mul_f64(rand::thread_rng().gen_range(0.0..1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +92,18 @@ mod tests {
             delays.len() > 10,
             "twenty clients do not retry in lockstep: {delays:?}"
         );
+    }
+
+    #[test]
+    fn clients_of_a_lost_node_are_spread_over_the_window() {
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        let spread = Duration::from_secs(10);
+        let delays: Vec<Duration> = (0..200).map(|_| random_below(spread)).collect();
+        assert!(delays.iter().all(|d| *d < spread));
+        // 200 uniform draws: each tenth of the window gets some.
+        for tenth in 0..10 {
+            let (from, to) = (spread * tenth / 10, spread * (tenth + 1) / 10);
+            assert!(delays.iter().any(|d| *d >= from && *d < to), "nothing in [{from:?}, {to:?})");
+        }
     }
 }

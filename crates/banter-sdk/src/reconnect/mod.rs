@@ -12,7 +12,11 @@
 //!   a half heartbeat intervals despite its pings. A server shutting down
 //!   says when to come back (`error` `shutting_down` with
 //!   `retry_after_ms`, spread over its clients): that wait replaces the
-//!   backoff's once (at most 60 s).
+//!   backoff's once (at most 60 s). A connection cut without a close from
+//!   the server (the node was killed or cut off, and all its clients with
+//!   it) is first retried after a random delay below the `hello`'s
+//!   `reconnect_spread_ms` (at most 60 s), if that is longer than the
+//!   backoff's, so that they do not all come back and sync at once.
 //! - **Outbox**: [`ReconnectingClient::send`] gives each message a
 //!   `client_msg_id` and keeps it until its `ack` (or a refusal for good).
 //!   After every reconnect the whole outbox is sent again *with the same

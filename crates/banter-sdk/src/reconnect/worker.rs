@@ -79,6 +79,9 @@ pub(super) struct Worker {
     /// When a shutting-down server asked to be reconnected to (its
     /// `retry_after_ms`): the next wait, instead of the backoff's.
     reconnect_hint: Option<Duration>,
+    /// The last `hello`'s `reconnect_spread_ms`: how long to spread the
+    /// first reconnect over after a loss without a close from the server.
+    spread_after_loss: Duration,
 }
 
 impl Worker {
@@ -101,12 +104,15 @@ impl Worker {
             shared,
             short_lived: 0,
             reconnect_hint: None,
+            spread_after_loss: Duration::ZERO,
         }
     }
 
     pub(super) async fn run(mut self) {
         let mut backoff = Backoff::new(self.options.backoff_min, self.options.backoff_max);
         loop {
+            // Whether the server cut this connection without a close frame.
+            let mut cut = false;
             match self.connect().await {
                 Ok(connection) => {
                     backoff.reset();
@@ -142,6 +148,7 @@ impl Worker {
                         Ended::Stop | Ended::Upgrade(_) => return,
                         Ended::Lost(error) => {
                             tracing::debug!(%error, "connection lost");
+                            cut = error.close_code().is_none();
                             if !self.emit(Event::Disconnected { error }).await {
                                 return;
                             }
@@ -156,9 +163,15 @@ impl Worker {
                 Err(Failed::Stop) => return,
             }
             // A hint from a server going down spreads its clients' returns;
-            // the backoff goes on as it was.
+            // the backoff goes on as it was. A node lost without a word
+            // (killed, crashed, cut off) lost all its clients at this same
+            // moment: the first return is spread over what its `hello` said.
             let delay = backoff.next_delay();
-            let delay = self.reconnect_hint.take().unwrap_or(delay);
+            let delay = match self.reconnect_hint.take() {
+                Some(hint) => hint,
+                None if cut => delay.max(super::backoff::random_below(self.spread_after_loss)),
+                None => delay,
+            };
             if !self.down(delay).await {
                 return;
             }
@@ -218,6 +231,7 @@ impl Worker {
             .await
             .map_err(Failed::Retry)?;
         self.shared.connected.store(true, Ordering::Release);
+        self.spread_after_loss = Duration::from_millis(connection.hello().reconnect_spread_ms).min(MAX_RECONNECT_HINT);
         let hello = Box::new(connection.hello().clone());
         if !self.emit(Event::Connected { hello, missed }).await {
             return Err(Failed::Stop);

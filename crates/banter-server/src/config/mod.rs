@@ -222,6 +222,18 @@ pub struct ServerConfig {
     #[serde(with = "duration")]
     #[schemars(with = "String")]
     pub shutdown_reconnect_spread: Duration,
+    /// A node lost without warning (killed, crashed, cut off): its clients
+    /// find out together. `hello` tells each connection to spread its
+    /// first reconnect after such a loss over `reconnect_spread_ms` = the
+    /// node's connections at that moment ÷ this rate (connections per
+    /// second), at most `reconnect_spread_max`, so they come back and sync
+    /// at about this pace. 0: no spread (reconnect at once).
+    pub reconnect_spread_rate: u32,
+    /// The longest `reconnect_spread_ms` announced in `hello`: the worst
+    /// extra wait for a client of a lost node (or of a lost network).
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub reconnect_spread_max: Duration,
     /// Push: attempts per notification, the first try included.
     pub push_max_attempts: u32,
     /// Push: the delay before the first retry (doubling each time).
@@ -324,6 +336,8 @@ impl Default for ServerConfig {
             max_blocked_users: 10_000,
             shutdown_drain_timeout: Duration::from_secs(5),
             shutdown_reconnect_spread: Duration::from_secs(10),
+            reconnect_spread_rate: 1_000,
+            reconnect_spread_max: Duration::from_secs(30),
             push_max_attempts: 4,
             push_retry_base: Duration::from_secs(2),
             fcm_service_account_file: None,

@@ -152,6 +152,18 @@ fn hello(state: &AppState, auth: &Authenticated, presence: Vec<banter_protocol::
         presence_grace_ms: state.config.presence_grace.as_millis() as u64,
         limits: connection_limits(&state.config),
         presence,
+        // This connection is registered just after: count it.
+        reconnect_spread_ms: reconnect_spread(&state.config, state.registry.connection_count() + 1).as_millis() as u64,
+    }
+}
+
+/// How long this node's clients should spread their reconnects over if it
+/// is lost without warning: its `connections` at the pace of
+/// `reconnect_spread_rate`, at most `reconnect_spread_max`.
+fn reconnect_spread(config: &crate::config::ServerConfig, connections: usize) -> Duration {
+    match config.reconnect_spread_rate {
+        0 => Duration::ZERO,
+        rate => Duration::from_secs_f64(connections as f64 / f64::from(rate)).min(config.reconnect_spread_max),
     }
 }
 
@@ -612,3 +624,18 @@ fn reconnect_hint(spread: Duration) -> ServerFrame {
 /// the reader waits for one more frame before it closes: frames already
 /// sent when the drain began are answered rather than left unread.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reconnect_spread_grows_with_the_nodes_connections_up_to_its_maximum() {
+        let config = crate::config::ServerConfig { reconnect_spread_rate: 1_000, ..Default::default() };
+        assert_eq!(reconnect_spread(&config, 1), Duration::from_millis(1));
+        assert_eq!(reconnect_spread(&config, 12_000), Duration::from_secs(12));
+        assert_eq!(reconnect_spread(&config, 500_000), config.reconnect_spread_max, "capped");
+        let off = crate::config::ServerConfig { reconnect_spread_rate: 0, ..config };
+        assert_eq!(reconnect_spread(&off, 500_000), Duration::ZERO);
+    }
+}

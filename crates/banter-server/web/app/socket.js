@@ -2,7 +2,11 @@
 // keeps the connection alive with pings, notices a dead connection, and
 // reconnects with exponential backoff and jitter — or, after a server's
 // shutdown, when that server said (`error` `shutting_down` with
-// `retry_after_ms`). It knows nothing about messages: frames go to
+// `retry_after_ms`). A connection cut without a close frame (the node was
+// killed or cut off, and every client of it at the same moment) is first
+// retried after a random delay within the `hello`'s `reconnect_spread_ms`,
+// so they do not all come back and sync at once; a network that comes back
+// (`online`) reconnects at once. It knows nothing about messages: frames go to
 // `onFrame`, state changes to `onState`.
 //
 // Where a proxy refuses WebSocket upgrades, it switches to the fallback
@@ -60,6 +64,10 @@ export class Socket {
     this.heartbeatMs = 10_000;
     /** When a server going down asked to be reconnected to (its `retry_after_ms`): the next wait, once. */
     this.reconnectHintMs = null;
+    /** The last `hello`'s `reconnect_spread_ms` (bounded like a hint). */
+    this.spreadAfterLossMs = 0;
+    /** After a cut connection: the least next wait, once (a moment within the spread). */
+    this.spreadDelayMs = null;
     /** 'websocket' or 'events' (the fallback). */
     this.transport = 'websocket';
     this.probeTimer = null;
@@ -104,10 +112,16 @@ export class Socket {
     return this.ready;
   }
 
+  /** The connection was lost without a word: the next wait is at least a random moment of the spread. */
+  spreadAfterLoss() {
+    this.spreadDelayMs = Math.round(Math.random() * this.spreadAfterLossMs);
+  }
+
   /** Skips the backoff wait (the network came back, or the user asked). */
   reconnectNow() {
     if (!this.running || this.ready || this.ws) return;
     clearTimeout(this.retryTimer);
+    this.spreadDelayMs = null;
     this.attempt = 0;
     this.connect();
   }
@@ -156,6 +170,7 @@ export class Socket {
         this.readyAt = Date.now();
         this.attempt = 0;
         this.heartbeatMs = frame.heartbeat_interval_ms || 10_000;
+        this.spreadAfterLossMs = Math.min(Math.max(Number(frame.reconnect_spread_ms) || 0, 0), MAX_RECONNECT_HINT_MS);
         this.startHeartbeat();
         this.onState({ status: 'online', transport });
         if (transport === 'events') this.scheduleProbe();
@@ -173,6 +188,8 @@ export class Socket {
         this.onRevoked();
         return;
       }
+      // 1006: no close frame, the server or the path to it is gone.
+      if (wasReady && event.code === 1006) this.spreadAfterLoss();
       if (wasReady && transport === 'websocket') {
         this.shortLived = Date.now() - this.readyAt < SHORT_LIVED_MS ? this.shortLived + 1 : 0;
         if (this.shortLived >= SHORT_LIVED_LIMIT) {
@@ -235,8 +252,9 @@ export class Socket {
       this.retryTimer = setTimeout(() => this.connect(), 30_000);
       return;
     }
-    const delay = this.reconnectHintMs ?? backoffDelay(this.attempt);
+    const delay = this.reconnectHintMs ?? Math.max(backoffDelay(this.attempt), this.spreadDelayMs ?? 0);
     this.reconnectHintMs = null;
+    this.spreadDelayMs = null;
     this.attempt += 1;
     this.onState({ status: 'waiting', retryInMs: delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
@@ -265,6 +283,7 @@ export class Socket {
       // The server answers every ping, so silence this long means the
       // connection is dead even if the browser has not noticed.
       if (now - this.lastReceivedAt > this.heartbeatMs * 2 + 5000) {
+        this.spreadAfterLoss();
         this.drop('heartbeat timeout');
         return;
       }
