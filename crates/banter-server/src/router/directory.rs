@@ -250,3 +250,38 @@ impl NodeCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache never holds more than [`CACHE_MAX_USERS`] answers: room is
+    /// made from the stale ones first, and only if that is not enough is
+    /// it emptied (answers are cheap to ask again; memory is the bound).
+    #[test]
+    fn the_cache_makes_room_from_stale_answers_first_and_never_passes_its_bound() {
+        let asked = Instant::now();
+        let later = asked + CACHE_TTL / 2;
+        let mut cache = NodeCache::default();
+        // Half the answers a TTL older than the rest (then stale at `later`).
+        let full = CACHE_MAX_USERS as UserId;
+        for user_id in 0..full {
+            cache.insert(user_id, vec![1], if user_id % 2 == 0 { asked - CACHE_TTL } else { asked });
+        }
+        cache.make_room(0, later);
+        assert_eq!(cache.entries.len(), CACHE_MAX_USERS, "room enough: nothing dropped");
+
+        cache.make_room(1, later);
+        assert_eq!(cache.entries.len(), CACHE_MAX_USERS / 2, "the stale half dropped");
+        assert!(cache.fresh(1, later).is_some(), "fresh answers kept");
+        assert!(cache.fresh(0, later).is_none());
+
+        // Full of fresh answers, with more to add: emptied.
+        for user_id in full..full + CACHE_MAX_USERS as UserId / 2 {
+            cache.insert(user_id, vec![2], asked);
+        }
+        assert_eq!(cache.entries.len(), CACHE_MAX_USERS);
+        cache.make_room(10, later);
+        assert!(cache.entries.is_empty(), "{} answers left", cache.entries.len());
+    }
+}
