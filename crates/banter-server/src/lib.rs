@@ -288,7 +288,10 @@ impl RunningServer {
     ///    disk when this returns.
     pub async fn shutdown(self) {
         tracing::info!(drain = ?self.state.config.shutdown_drain_timeout, "shutting down: draining connections");
+        // Cancelled first: a connection registering after `drain_all` sees
+        // it and closes (`gateway::connection`).
         self.state.shutdown.cancel();
+        self.state.registry.drain_all();
         let drained = self.wait_for_connections(self.state.config.shutdown_drain_timeout).await;
         if !drained {
             tracing::warn!(open = self.state.registry.connection_count(), "connections still open after the drain; closing them");

@@ -15,7 +15,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, OnceLock,
     },
 };
@@ -58,14 +58,19 @@ pub trait UserWatcher: Send + Sync + std::fmt::Debug {
     fn last_connection_closed(&self, user_id: UserId);
 }
 
-/// A one-shot "please close" signal with the reason attached.
+/// A one-shot "please close" signal with the reason attached, and the
+/// server's "shutting down: drain" signal.
 ///
 /// A `Notify` and the reason, inside the connection's own allocation: no
 /// token of its own (a `CancellationToken` is a separate ~110-byte
-/// allocation per connection).
+/// allocation per connection). The drain is told to each connection here
+/// too ([`ConnectionRegistry::drain_all`]) rather than waited for on the
+/// server's one shutdown token: polling that token's wait takes its lock,
+/// one lock shared by every connection, on every frame read.
 #[derive(Debug, Default)]
 pub struct Kick {
     reason: OnceLock<CloseReason>,
+    drain: AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -79,6 +84,31 @@ impl Kick {
     /// Whether the connection has been asked to close.
     pub fn is_kicked(&self) -> bool {
         self.reason.get().is_some()
+    }
+
+    /// Asks the connection to drain: the server is shutting down.
+    pub fn drain(&self) {
+        self.drain.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether the connection has been asked to drain (an atomic load).
+    pub fn is_draining(&self) -> bool {
+        self.drain.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection has been asked to drain.
+    pub async fn draining(&self) {
+        loop {
+            // Registered before the check, as in `kicked`.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.drain.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Resolves once the connection has been kicked.
@@ -245,6 +275,14 @@ impl ConnectionRegistry {
         }
     }
 
+    /// Asks every connection to drain (shutdown). Connections registered
+    /// after this see the server's shutdown token cancelled and close.
+    pub fn drain_all(&self) {
+        for handle in self.lock().values().flatten() {
+            handle.kick.drain();
+        }
+    }
+
     /// Number of open connections on this node.
     pub fn connection_count(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
@@ -322,6 +360,28 @@ mod tests {
         registry.register(10, a1.clone());
         assert_eq!(*recorder.0.lock().unwrap(), vec![(5, true), (10, true), (10, false), (10, true)]);
         assert!(!registry.watch_users(recorder), "only one watcher");
+    }
+
+    #[tokio::test]
+    async fn drain_all_tells_every_connection_and_a_drain_is_not_a_kick() {
+        let registry = ConnectionRegistry::new();
+        let (a, _rx1) = handle(&registry, 1, 2);
+        let (b, _rx2) = handle(&registry, 2, 2);
+        registry.register(10, a.clone());
+        registry.register(11, b.clone());
+        // A wait that began before the drain is woken by it.
+        let waiting = tokio::spawn({
+            let kick = a.kick.clone();
+            async move { kick.draining().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!a.kick.is_draining());
+        registry.drain_all();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.expect("woken").expect("task");
+        // And one that begins after it returns at once.
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.kick.draining()).await.expect("drained");
+        assert!(a.kick.is_draining() && b.kick.is_draining());
+        assert!(!a.kick.is_kicked(), "draining, not closed");
     }
 
     #[test]

@@ -383,11 +383,13 @@ impl Reader<'_> {
         let report_every = heartbeat_report_interval(self.state.config.presence_grace);
         let mut draining = false;
         // Made once, not per frame: each would register anew with the
-        // server's one shutdown token and with the timer. (Polling the
-        // shutdown wait still takes the token's lock, shared by every
-        // connection: docs/BENCHMARKS.md.) The idle timer is moved only
-        // when it fires early: a frame just notes the time (`last_frame`).
-        let shutdown = self.state.shutdown.cancelled();
+        // connection's kick and with the timer. The drain is told to this
+        // connection's own `Kick` (`ConnectionRegistry::drain_all`), not
+        // waited for on the server's one shutdown token, whose wait takes a
+        // lock shared by every connection each time it is polled. The idle
+        // timer is moved only when it fires early: a frame just notes the
+        // time (`last_frame`).
+        let shutdown = self.kick.draining();
         tokio::pin!(shutdown);
         let mut last_frame = tokio::time::Instant::now();
         let idle_timer = tokio::time::sleep_until(last_frame + idle);

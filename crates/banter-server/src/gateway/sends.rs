@@ -170,7 +170,9 @@ pub(super) async fn answer_sends(
                 continue;
             }
             Work::Store { .. } if replier.kick.is_kicked() => continue,
-            Work::Store { .. } if state.shutdown.is_cancelled() => {
+            // The connection's own drain flag, not the server's token (whose
+            // check takes a lock every connection shares).
+            Work::Store { .. } if replier.kick.is_draining() => {
                 let error = ApiError::new(
                     ErrorCode::ShuttingDown,
                     "server is shutting down; nothing was stored: resend after reconnecting (to another node)",
