@@ -53,7 +53,10 @@ impl<'a> FrameLimits<'a> {
         let per_second = NonZeroU32::new(config.frames_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.frames_burst).unwrap_or(per_second);
         FrameLimits {
-            connection: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            connection: RateLimiter::direct_with_clock(
+                Quota::per_second(per_second).allow_burst(burst),
+                crate::rate_limits::clock().clone(),
+            ),
             account,
             user_id,
             refusals: VecDeque::new(),
@@ -65,7 +68,7 @@ impl<'a> FrameLimits<'a> {
     /// Counts one frame against the limits.
     pub async fn check(&mut self) -> Verdict {
         let refused = match self.connection.check() {
-            Err(not_until) => Some(("connection_frames", not_until.wait_time_from(governor::clock::DefaultClock::default().now()))),
+            Err(not_until) => Some(("connection_frames", not_until.wait_time_from(crate::rate_limits::clock().now()))),
             Ok(()) => self.account.check(self.user_id).await.err().map(|wait| ("account_frames", wait)),
         };
         let Some((limit, wait)) = refused else { return Verdict::Accept };

@@ -97,6 +97,18 @@ fn quota(bucket: Bucket) -> Quota {
 /// Checks between sweeps of forgotten keys.
 const SWEEP_EVERY: u64 = 4096;
 
+/// The one clock every limiter reads. `governor`'s default makes a new
+/// quanta clock wherever one is asked for — for each limiter created (one
+/// per connection) and each refusal's wait — and making one runs CPUID a
+/// few times to check the TSC, which a virtual machine traps to its
+/// hypervisor: 4 % of the server's CPU in a 10,000-device connect-and-sync
+/// storm (perf, docs/BENCHMARKS.md). Made once, it is cheap to copy.
+pub(crate) fn clock() -> &'static governor::clock::QuantaClock {
+    static CLOCK: std::sync::LazyLock<governor::clock::QuantaClock> =
+        std::sync::LazyLock::new(governor::clock::QuantaClock::default);
+    &CLOCK
+}
+
 /// A keyed token bucket with periodic cleanup.
 pub struct KeyedLimiter<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
@@ -114,7 +126,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
         }
-        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(clock().now()))
     }
 }
 
