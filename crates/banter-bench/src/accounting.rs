@@ -289,12 +289,12 @@ fn report_traffic_cpu(report: &mut Report, out: &Outcome, used: &CpuUse) {
         report.result("server_cpu_us_per_msg", "server CPU per message (all nodes)", per_message_us(total), "µs");
         let deliveries = out.delivered_live.max(1) as f64;
         report.result("server_cpu_us_per_delivery", "server CPU per live delivery (all nodes)", round2(total * 1e6 / deliveries), "µs");
-        if let Some(idle_per_second) = out.server_idle.as_ref().and_then(IdleCpu::per_second) {
+        if let Some((idle, idle_per_second)) = out.server_idle.as_ref().and_then(|i| Some((i, i.per_second()?))) {
             // What the nodes spend anyway (timers, heartbeats, the
             // directory's lease) is a cost per node, not per delivery; what
             // is left over it is what the traffic itself cost.
             let nodes = used.nodes.len().max(1) as f64;
-            let above = (total - idle_per_second * out.server_idle.as_ref().map_or(0.0, |i| i.traffic_seconds)).max(0.0);
+            let above = (total - idle_per_second * idle.traffic_seconds).max(0.0);
             report
                 .result("server_idle_cpu_pct_per_node", "server idle CPU per node (before sending)", round2(idle_per_second * 100.0 / nodes), "%")
                 .result(

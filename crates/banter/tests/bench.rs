@@ -54,9 +54,16 @@ fn assert_every_message_delivered_once(results: &Value) {
 
 #[test]
 fn direct_delivers_every_message_exactly_once() {
-    let r = bench(&["direct", "--users", "10", "--rate", "200", "--duration", "1", "--warmup", "0.2"]);
+    let r = bench(&["direct", "--users", "10", "--rate", "200", "--duration", "1", "--warmup", "0.2", "--idle-baseline", "0.5"]);
     let results = &r["results"];
     assert_every_message_delivered_once(results);
+    // The servers' idle CPU, measured before sending, and the CPU per
+    // delivery above it (never more than the whole).
+    let idle = results["server_idle_cpu_pct_per_node"].as_f64().expect("idle CPU reported");
+    assert!((0.0..=100.0 * 64.0).contains(&idle), "{results:#}");
+    let whole = results["server_cpu_us_per_delivery"].as_f64().expect("CPU per delivery");
+    let above = results["server_cpu_us_per_delivery_above_idle"].as_f64().expect("CPU per delivery above idle");
+    assert!((0.0..=whole).contains(&above), "{above} above idle of {whole}");
     for key in ["publish_to_ack", "publish_to_recipient"] {
         assert!(r["latency_ms"][key]["count"].as_u64().unwrap() > 0, "{key}");
         assert!(r["latency_ms"][key]["p99_9"].is_number(), "{key}");

@@ -117,7 +117,8 @@ pub struct KeyedLimiter<K: Hash + Eq + Clone> {
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub fn new(quota: Quota) -> Self {
-        KeyedLimiter { limiter: RateLimiter::keyed(quota), checks: AtomicU64::new(0) }
+        let limiter = RateLimiter::new(quota, governor::state::keyed::DefaultKeyedStateStore::default(), clock().clone());
+        KeyedLimiter { limiter, checks: AtomicU64::new(0) }
     }
 
     /// `Ok` if `key` may act now, else how long until it may.
