@@ -2,7 +2,8 @@
 //! text frame goes through `decode_client_frame`, exactly as in the server's
 //! gateway.
 //!
-//! Properties, beyond "never panics":
+//! Properties: the fast path and the generic one give the same answer;
+//! and, beyond "never panics":
 //! * a decoded frame encodes, and the encoding decodes to the same frame;
 //! * the decoded variant is the one the text's `type` names;
 //! * `unknown_frame_type` is only reported for types that are really
@@ -16,6 +17,8 @@ fuzz_target!(|data: &[u8]| {
     // A WebSocket text frame is valid UTF-8 (the server's WebSocket layer
     // refuses anything else with 1007 before decoding).
     let Ok(text) = std::str::from_utf8(data) else { return };
+    // The fast path (`codec/fast.rs`) changes how fast, never what.
+    assert_eq!(decode_client_frame(text), banter_protocol::codec::decode_client_frame_generic(text), "fast and generic roads differ on {text:?}");
     match decode_client_frame(text) {
         Ok(frame) => {
             let encoded = serde_json::to_string(&frame).expect("a decoded frame encodes");

@@ -1,6 +1,7 @@
 //! Encoding then decoding any frame gives the same frame back, for frames
 //! built from arbitrary field values (extreme ids, any Unicode text, long
-//! texts), in both directions.
+//! texts), in both directions, by the decoders' fast path (`codec/fast.rs`)
+//! and by their generic one alike.
 //!
 //! Also the size claim behind `MAX_WS_FRAME_BYTES`: every `send` or `edit` frame that
 //! passes validation (text ≤ 100,000 characters, a valid `client_msg_id`)
@@ -10,6 +11,7 @@
 
 use arbitrary::Arbitrary;
 use banter_protocol::{
+    codec::{decode_client_frame_generic, decode_server_frame_generic},
     decode_client_frame, decode_server_frame,
     frames::{ConversationChange, SyncCursor},
     limits::{validate_client_msg_id, validate_message_text, MAX_MESSAGE_CHARS, MAX_WS_FRAME_BYTES},
@@ -169,6 +171,7 @@ fuzz_target!(|input: Input| {
             let frame = client_frame(f);
             let encoded = serde_json::to_string(&frame).expect("client frames encode");
             assert_eq!(decode_client_frame(&encoded).as_ref(), Ok(&frame));
+            assert_eq!(decode_client_frame_generic(&encoded).as_ref(), Ok(&frame), "the generic road agrees");
             if let ClientFrame::Send { client_msg_id, text, .. } | ClientFrame::Edit { client_msg_id, text, .. } = &frame {
                 if validate_message_text(text).is_ok() && validate_client_msg_id(client_msg_id).is_ok() {
                     assert!(
@@ -184,6 +187,7 @@ fuzz_target!(|input: Input| {
             let frame = server_frame(f);
             let encoded = serde_json::to_string(&frame).expect("server frames encode");
             assert_eq!(decode_server_frame(&encoded).as_ref(), Ok(&frame));
+            assert_eq!(decode_server_frame_generic(&encoded).as_ref(), Ok(&frame), "the generic road agrees");
         }
     }
 });

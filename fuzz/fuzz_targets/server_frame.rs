@@ -1,7 +1,8 @@
 //! Decoding what the server sends, as the SDK does (`decode_server_frame`):
 //! a client must survive any text from a broken or hostile server.
 //!
-//! Properties: a decoded frame round-trips through its encoding, its variant
+//! Properties: the fast path and the generic one give the same answer;
+//! and: a decoded frame round-trips through its encoding, its variant
 //! is the one its `type` names, and `unknown_frame_type` is only reported
 //! for types that are really unknown.
 #![no_main]
@@ -11,6 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    // The fast path (`codec/fast.rs`) changes how fast, never what.
+    assert_eq!(decode_server_frame(text), banter_protocol::codec::decode_server_frame_generic(text), "fast and generic roads differ on {text:?}");
     match decode_server_frame(text) {
         Ok(frame) => {
             let encoded = serde_json::to_string(&frame).expect("a decoded frame encodes");

@@ -17,6 +17,8 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
 use super::clock::now_us;
+use super::cluster::CpuUse;
+use super::target::cpu_seconds;
 use super::net::SourceAddresses;
 use super::report::{round2, Latency, Report};
 use super::seed::Setup;
@@ -91,6 +93,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     // Everyone comes back at once.
     let bar = progress::bar(args.devices as u64, "catch up", common.quiet);
     let permits = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let server_cpu_at_start = cluster.cpu_snapshot().await;
+    let client_cpu_at_start = cpu_seconds(std::process::id());
     let start_us = now_us();
     let tasks: Vec<_> = users
         .iter()
@@ -146,6 +150,8 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         results.push(result);
         held.push(conn);
     }
+    let server_cpu = cluster.cpu_snapshot().await.since(&server_cpu_at_start);
+    let client_cpu = client_cpu_at_start.zip(cpu_seconds(std::process::id())).map(|(start, end)| end - start);
     bar.finish_and_clear();
     let all_done_us = results.iter().map(|r| r.caught_up_us).max().unwrap_or(start_us);
     drop(held);
@@ -177,7 +183,9 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
         .result("offline_send_seconds", "time to send them", round2(send_seconds), "s")
         .result("all_caught_up_seconds", "time until all caught up", round2(total_s), "s")
         .result("messages_synced", "messages synced", received, "")
-        .result("synced_per_s", "messages synced per second", round2(received as f64 / total_s.max(1e-9)), "/s")
+        .result("synced_per_s", "messages synced per second", round2(received as f64 / total_s.max(1e-9)), "/s");
+    report_catch_up_cpu(&mut report, &server_cpu, client_cpu, received);
+    report
         .must_be_zero("missing", "missing after sync", missing)
         .must_be_zero("gaps", "gaps", gaps)
         .must_be_zero("duplicates", "duplicates", duplicates);
@@ -188,4 +196,25 @@ pub async fn run(common: &CommonArgs, args: Args) -> anyhow::Result<Report> {
     );
     cluster.stop();
     Ok(report)
+}
+
+/// The CPU the catch-up took on each side (from the first reconnect until
+/// the last device caught up), in total and per synced message: which side
+/// of the shared cores bounds the storm.
+fn report_catch_up_cpu(report: &mut Report, server: &CpuUse, client: Option<f64>, synced: u64) {
+    let per_message = |seconds: f64| round2(seconds * 1e6 / synced.max(1) as f64);
+    if let Some(total) = server.nodes_total() {
+        report
+            .result("catch_up_server_cpu_s", "server CPU during the catch-up (all nodes)", round2(total), "s")
+            .result("catch_up_server_system_cpu_s", "  of which in the kernel", round2(server.nodes_system), "s")
+            .result("server_cpu_us_per_synced", "server CPU per synced message", per_message(total), "µs");
+    }
+    if let Some(database) = server.database {
+        report.result("catch_up_database_cpu_s", "PostgreSQL backends CPU during the catch-up", round2(database), "s");
+    }
+    if let Some(client) = client {
+        report
+            .result("catch_up_client_cpu_s", "load generator CPU during the catch-up", round2(client), "s")
+            .result("client_cpu_us_per_synced", "load generator CPU per synced message", per_message(client), "µs");
+    }
 }

@@ -112,6 +112,16 @@ fn sync_catches_every_reconnecting_device_up_without_gaps() {
     assert_eq!(results["gaps"], 0);
     assert_eq!(results["duplicates"], 0);
     assert_eq!(r["latency_ms"]["caught_up"]["count"], 40);
+    // Both sides' CPU during the catch-up, in total and per synced message.
+    for (total, per_message) in
+        [("catch_up_server_cpu_s", "server_cpu_us_per_synced"), ("catch_up_client_cpu_s", "client_cpu_us_per_synced")]
+    {
+        let total = results[total].as_f64().unwrap_or_else(|| panic!("{total} reported: {results:#}"));
+        let per_message = results[per_message].as_f64().unwrap_or_else(|| panic!("{per_message} reported: {results:#}"));
+        assert!(total >= 0.0 && per_message >= 0.0, "{results:#}");
+        // Both are rounded to two decimals.
+        assert!((per_message * 1200.0 / 1e6 - total).abs() <= 0.006, "{per_message} µs × 1,200 vs {total} s");
+    }
 }
 
 #[test]
