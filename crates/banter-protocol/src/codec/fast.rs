@@ -9,20 +9,30 @@
 //! Both ends write `type` first (serde puts the tag first), so a frame that
 //! starts with `{"type":"<t>"` for one of the types below is read directly
 //! into a struct with that variant's fields plus `type` itself. That struct
-//! accepts exactly what the variant accepts: the same fields with the same
+//! accepts what the variant accepts: the same fields with the same
 //! defaults, unknown fields ignored, a second `type` key refused as a
-//! duplicate, and the `type` read must be the one peeked. Anything else —
+//! duplicate, and the `type` read must be the one peeked. One difference is
+//! left: the generic road reads every value of the frame, unknown fields
+//! included, so a value no field would take — a string with a lone
+//! surrogate escape (`"\ud800"`), a number out of range (`1e999`) — makes
+//! the frame malformed, where a struct skips what it does not know without
+//! reading it. So the text is first checked for exactly that ([`Checked`]:
+//! one pass that reads every value and keeps nothing). Anything else —
 //! another type, another key order, whitespace, any error — returns `None`
 //! and the caller takes the generic road, which also words the error. So
 //! this changes how fast a frame decodes, never what it decodes to (the
-//! fuzz targets check the two roads against each other).
+//! fuzz targets check the two roads against each other on every input; it
+//! was the `client_frame` target that found the difference above).
 //!
 //! Each frame is built with an exhaustive struct literal: a field added to
 //! one of these variants does not compile until it is added here too.
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{
+    de::{MapAccess, SeqAccess, Visitor},
+    Deserialize, Deserializer,
+};
 
 use crate::{ClientFrame, ConversationId, Message, Seq, ServerFrame, TimestampMs};
 
@@ -34,9 +44,81 @@ fn peeked_type(text: &str) -> Option<&str> {
     (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
 }
 
+/// Any JSON value, read the way serde reads a value it buffers — every
+/// string unescaped (a lone surrogate refused), every number parsed (one
+/// out of range refused) — and then dropped: nothing is allocated but
+/// the scratch space of strings with escapes.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_none<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
+        Checked::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
+
+/// The frame's type, if it is written first and every value in the frame
+/// reads as the generic road would read it.
+fn checked_type(text: &str) -> Option<&str> {
+    let frame_type = peeked_type(text)?;
+    serde_json::from_str::<Checked>(text).ok()?;
+    Some(frame_type)
+}
+
 /// `Some` only for a frame the generic decoder would decode to the same.
 pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
-    match peeked_type(text)? {
+    match checked_type(text)? {
         "send" => {
             #[derive(Deserialize)]
             struct Send<'a> {
@@ -62,7 +144,7 @@ pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
 
 /// `Some` only for a frame the generic decoder would decode to the same.
 pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
-    match peeked_type(text)? {
+    match checked_type(text)? {
         "message" => {
             #[derive(Deserialize)]
             struct Live<'a> {
@@ -201,6 +283,24 @@ mod tests {
             assert_eq!(client_frame(text), None, "{text}");
             assert!(decode_client_frame_generic(text).is_err(), "{text}");
         }
+        // A value no field takes, in an unknown field, at the top or inside
+        // the message (found by the `client_frame` fuzz target).
+        for text in [
+            r#"{"type":"send","client_msg_id":"a","conversation_id":1,"text":"x","later":"\ude00"}"#,
+            r#"{"type":"send","client_msg_id":"a","conversation_id":1,"text":"x","later":[1e999]}"#,
+            r#"{"type":"send","client_msg_id":"a","conversation_id":1,"text":"x","\ud800":1}"#,
+        ] {
+            assert_eq!(client_frame(text), None, "{text}");
+            assert!(decode_client_frame_generic(text).is_err(), "{text}");
+        }
+        let inner = r#"{"type":"message","message":{"conversation_id":1,"seq":2,"sender_id":3,"sender_device_id":4,
+            "client_msg_id":"c","text":"t","server_ts":5,"later":"\ud83d"}}"#;
+        assert_eq!(server_frame(inner), None);
+        assert!(decode_server_frame_generic(inner).is_err());
+        // A surrogate pair, escaped, is a character like any other.
+        let pair = r#"{"type":"send","client_msg_id":"a","conversation_id":1,"text":"\ud83d\ude00","later":"\ud83d\ude00"}"#;
+        assert!(matches!(client_frame(pair), Some(ClientFrame::Send { ref text, .. }) if text == "\u{1F600}"));
+        assert_eq!(client_frame(pair).as_ref(), decode_client_frame_generic(pair).as_ref().ok());
         // Unknown fields are ignored by both; an explicit null for an
         // optional field reads as absent by both.
         let extra = r#"{"type":"send","client_msg_id":"a","conversation_id":1,"text":"x","reply_to":null,"later":{"a":[1]}}"#;
