@@ -11,18 +11,20 @@
 //! into a struct with that variant's fields plus `type` itself. That struct
 //! accepts what the variant accepts: the same fields with the same
 //! defaults, unknown fields ignored, a second `type` key refused as a
-//! duplicate, and the `type` read must be the one peeked. One difference is
-//! left: the generic road reads every value of the frame, unknown fields
-//! included, so a value no field would take — a string with a lone
-//! surrogate escape (`"\ud800"`), a number out of range (`1e999`) — makes
-//! the frame malformed, where a struct skips what it does not know without
-//! reading it. So the text is first checked for exactly that ([`Checked`]:
-//! one pass that reads every value and keeps nothing). Anything else —
-//! another type, another key order, whitespace, any error — returns `None`
-//! and the caller takes the generic road, which also words the error. So
-//! this changes how fast a frame decodes, never what it decodes to (the
-//! fuzz targets check the two roads against each other on every input; it
-//! was the `client_frame` target that found the difference above).
+//! duplicate, and the `type` read must be the one peeked. The generic road
+//! also reads every value of the frame, unknown fields included, so a value
+//! no field would take — a string with a lone surrogate escape
+//! (`"\ud800"`), a number out of range (`1e999`), arrays nested past
+//! serde_json's depth limit — makes the frame malformed, where a struct
+//! would skip what it does not know without reading it (the `client_frame`
+//! fuzz target found this). So each struct, and the message inside, keeps
+//! its unknown fields in a `#[serde(flatten)]` [`Unknown`]: serde reads them
+//! exactly as the generic road does, and a frame without unknown fields (all
+//! of them, from this server) pays nothing for it. Anything else — another
+//! type, another key order, whitespace, any error — returns `None` and the
+//! caller takes the generic road, which also words the error. So this
+//! changes how fast a frame decodes, never what it decodes to (the fuzz
+//! targets check the two roads against each other on every input).
 //!
 //! Each frame is built with an exhaustive struct literal: a field added to
 //! one of these variants does not compile until it is added here too.
@@ -44,81 +46,117 @@ fn peeked_type(text: &str) -> Option<&str> {
     (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
 }
 
-/// Any JSON value, read the way serde reads a value it buffers — every
-/// string unescaped (a lone surrogate refused), every number parsed (one
-/// out of range refused) — and then dropped: nothing is allocated but
-/// the scratch space of strings with escapes.
-struct Checked;
+/// A struct's unknown fields. serde has already read each of them the way
+/// the generic road does when this sees them (that is what `flatten`
+/// does); this only walks them, keeps nothing, and has no size.
+#[derive(Debug, Default)]
+struct Unknown;
 
-impl<'de> Deserialize<'de> for Checked {
+impl<'de> Deserialize<'de> for Unknown {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(CheckedVisitor)
+        deserializer.deserialize_any(UnknownVisitor)
     }
 }
 
-struct CheckedVisitor;
+struct UnknownVisitor;
 
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
+impl<'de> Visitor<'de> for UnknownVisitor {
+    type Value = Unknown;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_bool<E>(self, _: bool) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_i64<E>(self, _: i64) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_u64<E>(self, _: u64) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_f64<E>(self, _: f64) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_str<E>(self, _: &str) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_unit<E>(self) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_none<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_none<E>(self) -> Result<Unknown, E> {
+        Ok(Unknown)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
-        Checked::deserialize(deserializer)
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Unknown, D::Error> {
+        Unknown::deserialize(deserializer)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unknown, A::Error> {
+        while seq.next_element::<Unknown>()?.is_some() {}
+        Ok(Unknown)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unknown, A::Error> {
+        while map.next_entry::<Unknown, Unknown>()?.is_some() {}
+        Ok(Unknown)
     }
 }
 
-/// The frame's type, if it is written first and every value in the frame
-/// reads as the generic road would read it.
-fn checked_type(text: &str) -> Option<&str> {
-    let frame_type = peeked_type(text)?;
-    serde_json::from_str::<Checked>(text).ok()?;
-    Some(frame_type)
+/// [`Message`]'s fields, with its unknown ones read as the generic road
+/// reads them (see the module doc).
+#[derive(Deserialize)]
+struct MessageFields {
+    conversation_id: ConversationId,
+    seq: Seq,
+    sender_id: crate::UserId,
+    sender_device_id: crate::DeviceId,
+    client_msg_id: String,
+    text: String,
+    server_ts: TimestampMs,
+    #[serde(default)]
+    kind: crate::MessageKind,
+    #[serde(default)]
+    reply_to: Option<Seq>,
+    #[serde(default)]
+    target_seq: Option<Seq>,
+    #[serde(default)]
+    edited_at: Option<TimestampMs>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(flatten)]
+    _unknown: Unknown,
+}
+
+impl From<MessageFields> for Message {
+    fn from(f: MessageFields) -> Message {
+        Message {
+            conversation_id: f.conversation_id,
+            seq: f.seq,
+            sender_id: f.sender_id,
+            sender_device_id: f.sender_device_id,
+            client_msg_id: f.client_msg_id,
+            text: f.text,
+            server_ts: f.server_ts,
+            kind: f.kind,
+            reply_to: f.reply_to,
+            target_seq: f.target_seq,
+            edited_at: f.edited_at,
+            deleted: f.deleted,
+        }
+    }
 }
 
 /// `Some` only for a frame the generic decoder would decode to the same.
 pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
-    match checked_type(text)? {
+    match peeked_type(text)? {
         "send" => {
             #[derive(Deserialize)]
             struct Send<'a> {
@@ -129,6 +167,8 @@ pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
                 text: String,
                 #[serde(default)]
                 reply_to: Option<Seq>,
+                #[serde(flatten)]
+                _unknown: Unknown,
             }
             let f: Send<'_> = serde_json::from_str(text).ok()?;
             (f.frame_type == "send").then_some(ClientFrame::Send {
@@ -144,16 +184,18 @@ pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
 
 /// `Some` only for a frame the generic decoder would decode to the same.
 pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
-    match checked_type(text)? {
+    match peeked_type(text)? {
         "message" => {
             #[derive(Deserialize)]
             struct Live<'a> {
                 #[serde(rename = "type", borrow)]
                 frame_type: Cow<'a, str>,
-                message: Message,
+                message: MessageFields,
+                #[serde(flatten)]
+                _unknown: Unknown,
             }
             let f: Live<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "message").then_some(ServerFrame::Message { message: f.message })
+            (f.frame_type == "message").then_some(ServerFrame::Message { message: f.message.into() })
         }
         "ack" => {
             #[derive(Deserialize)]
@@ -165,6 +207,8 @@ pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
                 seq: Seq,
                 server_ts: TimestampMs,
                 duplicate: bool,
+                #[serde(flatten)]
+                _unknown: Unknown,
             }
             let f: Ack<'_> = serde_json::from_str(text).ok()?;
             (f.frame_type == "ack").then_some(ServerFrame::Ack {
@@ -180,11 +224,16 @@ pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
             struct SyncBatch<'a> {
                 #[serde(rename = "type", borrow)]
                 frame_type: Cow<'a, str>,
-                messages: Vec<Message>,
+                messages: Vec<MessageFields>,
                 complete: bool,
+                #[serde(flatten)]
+                _unknown: Unknown,
             }
             let f: SyncBatch<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "sync_batch").then_some(ServerFrame::SyncBatch { messages: f.messages, complete: f.complete })
+            (f.frame_type == "sync_batch").then_some(ServerFrame::SyncBatch {
+                messages: f.messages.into_iter().map(Message::from).collect(),
+                complete: f.complete,
+            })
         }
         _ => None,
     }
@@ -293,6 +342,13 @@ mod tests {
             assert_eq!(client_frame(text), None, "{text}");
             assert!(decode_client_frame_generic(text).is_err(), "{text}");
         }
+        let deep = format!(
+            r#"{{"type":"send","client_msg_id":"a","conversation_id":1,"text":"x","later":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(client_frame(&deep), None, "past serde_json's depth limit");
+        assert!(decode_client_frame_generic(&deep).is_err());
         let inner = r#"{"type":"message","message":{"conversation_id":1,"seq":2,"sender_id":3,"sender_device_id":4,
             "client_msg_id":"c","text":"t","server_ts":5,"later":"\ud83d"}}"#;
         assert_eq!(server_frame(inner), None);
