@@ -11,7 +11,8 @@
 //! into a struct with that variant's fields plus `type` itself. That struct
 //! accepts what the variant accepts: the same fields with the same
 //! defaults, unknown fields ignored, a second `type` key refused as a
-//! duplicate, and the `type` read must be the one peeked. The generic road
+//! duplicate (so the `type` is the one peeked: it is the first key, and
+//! there is no other; its value is not read again). The generic road
 //! also reads every value of the frame, unknown fields included, so a value
 //! no field would take — a string with a lone surrogate escape
 //! (`"\ud800"`), a number out of range (`1e999`), arrays nested past
@@ -29,10 +30,8 @@
 //! Each frame is built with an exhaustive struct literal: a field added to
 //! one of these variants does not compile until it is added here too.
 
-use std::borrow::Cow;
-
 use serde::{
-    de::{MapAccess, SeqAccess, Visitor},
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
     Deserialize, Deserializer,
 };
 
@@ -49,7 +48,6 @@ fn peeked_type(text: &str) -> Option<&str> {
 /// A struct's unknown fields. serde has already read each of them the way
 /// the generic road does when this sees them (that is what `flatten`
 /// does); this only walks them, keeps nothing, and has no size.
-#[derive(Debug, Default)]
 struct Unknown;
 
 impl<'de> Deserialize<'de> for Unknown {
@@ -159,9 +157,9 @@ pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
     match peeked_type(text)? {
         "send" => {
             #[derive(Deserialize)]
-            struct Send<'a> {
-                #[serde(rename = "type", borrow)]
-                frame_type: Cow<'a, str>,
+            struct Send {
+                #[serde(rename = "type")]
+                _type: IgnoredAny,
                 client_msg_id: String,
                 conversation_id: ConversationId,
                 text: String,
@@ -170,8 +168,8 @@ pub(super) fn client_frame(text: &str) -> Option<ClientFrame> {
                 #[serde(flatten)]
                 _unknown: Unknown,
             }
-            let f: Send<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "send").then_some(ClientFrame::Send {
+            let f: Send = serde_json::from_str(text).ok()?;
+            Some(ClientFrame::Send {
                 client_msg_id: f.client_msg_id,
                 conversation_id: f.conversation_id,
                 text: f.text,
@@ -187,21 +185,21 @@ pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
     match peeked_type(text)? {
         "message" => {
             #[derive(Deserialize)]
-            struct Live<'a> {
-                #[serde(rename = "type", borrow)]
-                frame_type: Cow<'a, str>,
+            struct Live {
+                #[serde(rename = "type")]
+                _type: IgnoredAny,
                 message: MessageFields,
                 #[serde(flatten)]
                 _unknown: Unknown,
             }
-            let f: Live<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "message").then_some(ServerFrame::Message { message: f.message.into() })
+            let f: Live = serde_json::from_str(text).ok()?;
+            Some(ServerFrame::Message { message: f.message.into() })
         }
         "ack" => {
             #[derive(Deserialize)]
-            struct Ack<'a> {
-                #[serde(rename = "type", borrow)]
-                frame_type: Cow<'a, str>,
+            struct Ack {
+                #[serde(rename = "type")]
+                _type: IgnoredAny,
                 client_msg_id: String,
                 conversation_id: ConversationId,
                 seq: Seq,
@@ -210,8 +208,8 @@ pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
                 #[serde(flatten)]
                 _unknown: Unknown,
             }
-            let f: Ack<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "ack").then_some(ServerFrame::Ack {
+            let f: Ack = serde_json::from_str(text).ok()?;
+            Some(ServerFrame::Ack {
                 client_msg_id: f.client_msg_id,
                 conversation_id: f.conversation_id,
                 seq: f.seq,
@@ -221,16 +219,16 @@ pub(super) fn server_frame(text: &str) -> Option<ServerFrame> {
         }
         "sync_batch" => {
             #[derive(Deserialize)]
-            struct SyncBatch<'a> {
-                #[serde(rename = "type", borrow)]
-                frame_type: Cow<'a, str>,
+            struct SyncBatch {
+                #[serde(rename = "type")]
+                _type: IgnoredAny,
                 messages: Vec<MessageFields>,
                 complete: bool,
                 #[serde(flatten)]
                 _unknown: Unknown,
             }
-            let f: SyncBatch<'_> = serde_json::from_str(text).ok()?;
-            (f.frame_type == "sync_batch").then_some(ServerFrame::SyncBatch {
+            let f: SyncBatch = serde_json::from_str(text).ok()?;
+            Some(ServerFrame::SyncBatch {
                 messages: f.messages.into_iter().map(Message::from).collect(),
                 complete: f.complete,
             })
